@@ -1,0 +1,124 @@
+/* node/node.h: the one face of node/.
+ *
+ * Two things a database engine (or the nodenet binary) needs to run a node:
+ *   1. the cluster config, loaded from cluster.yaml against a declared schema and checked
+ *      as a whole (nn_config_*), and
+ *   2. the node itself: one nn_server with the MySQL and RPC listeners, the mesh, signals
+ *      left to the caller (nn_node_*).
+ *
+ * Errors follow net.h's nn_err convention. Config errors read
+ *   "cluster.yaml: security.rpc_tls: invalid value 'maybe' (expected off, prefer or require)"
+ * i.e. the file as given, the key path (sequence entries as nodes[1], counted from 0), the
+ * reason, and where libcyaml knows it, the line.
+ */
+#ifndef NODENET_NODE_H
+#define NODENET_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/net.h"
+
+/* ------------------------------------------------------------------- config */
+
+#define NN_CONFIG_DEFAULT_MYSQL_PORT 2881 /* OceanBase's defaults */
+#define NN_CONFIG_DEFAULT_RPC_PORT 2882
+
+/* Same order and meaning as rpc.h's nn_rpc_tls_mode, kept here so that the config has no
+ * dependency on rpc/. */
+typedef enum nn_config_rpc_tls {
+    NN_CONFIG_RPC_TLS_OFF = 0,
+    NN_CONFIG_RPC_TLS_PREFER = 1,
+    NN_CONFIG_RPC_TLS_REQUIRE = 2,
+} nn_config_rpc_tls;
+
+typedef struct nn_config_node {
+    char *name;
+    char *host; /* numeric IPv4 or IPv6 address */
+    uint16_t mysql_port;
+    uint16_t rpc_port;
+} nn_config_node;
+
+/* A loaded, checked config. Every path is absolute (relative ones are resolved against the
+ * config file's directory) and, when a node was named at load time, has %n replaced by that
+ * node's name. All strings are owned by the config; free with nn_config_free(). */
+typedef struct nn_config {
+    char *path;         /* the config file as given */
+    char *cluster_name;
+    uint64_t cluster_id;
+    nn_config_node *nodes;
+    size_t node_count;
+    /* The node named at load time (index into nodes), or SIZE_MAX when none was: then
+     * paths keep their %n. */
+    size_t self;
+
+    struct {
+        bool certificates;     /* ca/cert/key files or a wallet are configured */
+        char *ca_file;         /* NULL when not set (wallet_dir fills these in) */
+        char *cert_file;
+        char *key_file;
+        char *wallet_dir;      /* NULL when not set */
+        bool mysql_tls;        /* default: on iff certificates are configured */
+        bool require_secure_transport;
+        nn_config_rpc_tls rpc_tls;
+        char *tls_min_version; /* "1.2" (default) or "1.3" */
+        char *ciphers;         /* NULL = BoringSSL's default list */
+        char **tool_subjects;  /* subjects allowed to connect as RPC tool clients */
+        size_t tool_subject_count;
+        char *admin_cert_file; /* what nodenet-admin presents; NULL when not set */
+        char *admin_key_file;
+    } security;
+
+    struct {
+        uint32_t workers;          /* 0 = one per core */
+        char *data_dir;            /* default data/%n */
+        uint32_t max_connections;  /* 0 = unlimited; default 10000 */
+        uint64_t handshake_timeout_ms;
+        uint64_t idle_timeout_ms;
+        uint64_t call_timeout_ms;
+        uint64_t heartbeat_ms;
+        uint32_t max_frame_bytes;
+        uint32_t max_packet_bytes;
+    } node;
+} nn_config;
+
+/* What a loader checks on top of the schema. */
+typedef enum nn_config_purpose {
+    /* A node will run from it: the named node's certificate and key (or wallet) must be
+     * readable; without a node name, every node's files are checked (`--check`). */
+    NN_CONFIG_FOR_NODE = 0,
+    /* A tool client (nodenet-admin) will use it: the CA and the admin certificate and key
+     * must be readable when rpc_tls is prefer or require; the node's own key need not be. */
+    NN_CONFIG_FOR_TOOL = 1,
+} nn_config_purpose;
+
+/* Loads and checks path as the config of node_name (NULL: no node chosen; every node's
+ * files are checked). On success fills *out (free it with nn_config_free) and returns 0.
+ * On failure returns a negative errno value, leaves *out zeroed and fills err with the
+ * first mistake: unknown key, wrong type, bad enum or boolean value, missing required key,
+ * duplicate key, number out of range, duplicate node name or host:port, node_name not in
+ * nodes, unreadable certificate/key/CA file, contradictory security settings. */
+int nn_config_load(const char *path, const char *node_name, nn_config_purpose purpose,
+                   nn_config *out, nn_err *err);
+/* Frees what nn_config_load() filled; safe on a zeroed config; leaves it zeroed. */
+void nn_config_free(nn_config *cfg);
+
+/* The node named at load time; NULL when none was. */
+const nn_config_node *nn_config_self(const nn_config *cfg);
+/* Finds a node by name; NULL if not in the config. */
+const nn_config_node *nn_config_node_find(const nn_config *cfg, const char *name);
+
+/* What differs between a running config and a new one, for a reload (SIGHUP). live: the
+ * settings a running node can take at once; restart: those it cannot, as a comma-separated
+ * list of key paths ("nodes, node.workers"), "" when none. */
+typedef struct nn_config_diff {
+    bool mysql_changed;    /* security.mysql_tls, require_secure_transport */
+    bool security_changed; /* certificate paths, tls_min_version, ciphers */
+    bool rpc_changed;      /* security.rpc_tls, tool_subjects */
+    char restart[256];
+} nn_config_diff;
+void nn_config_diff_get(const nn_config *old_cfg, const nn_config *new_cfg,
+                        nn_config_diff *out);
+
+#endif

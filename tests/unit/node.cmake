@@ -1,0 +1,2 @@
+# node/: the cluster config loader (temp files only, no network).
+nn_unit_test(test_node_config SOURCES unit/test_node_config.c LIBS nn_node)
