@@ -39,7 +39,8 @@ int nn_buf_reserve(nn_buf *b, size_t extra) {
 }
 
 uint8_t *nn_buf_tail(nn_buf *b, size_t want) {
-    if (nn_buf_reserve(b, want) != 0) {
+    /* At least one byte, so that a zero-length request on an empty buffer is not NULL. */
+    if (nn_buf_reserve(b, want > 0 ? want : 1) != 0) {
         return NULL;
     }
     return b->data + b->off + b->len;

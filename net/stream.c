@@ -150,7 +150,7 @@ static void input_raw(nn_stream *s, const uint8_t *data, size_t len) {
         s->view_len = len;
         s->readable_pending = true;
         dispatch_readable(s);
-        if (s->view_len > 0 && s->state == STREAM_OPEN &&
+        if (s->view != NULL && s->view_len > 0 && s->state == STREAM_OPEN &&
             nn_buf_append(&s->in, s->view, s->view_len) != 0) {
             nn_stream_abort(s, -ENOMEM, "out of memory");
         }
@@ -326,6 +326,7 @@ int nn_stream_push_layer(nn_stream *s, const nn_stream_layer_ops *ops, void *lay
     memset(&s->in, 0, sizeof(s->in));
     const uint8_t *view = s->view;
     size_t view_len = s->view_len;
+    s->view = NULL;
     s->view_len = 0;
     int rc = 0;
     if (view != NULL && view_len > 0) {
