@@ -165,6 +165,19 @@ static void input_raw(nn_stream *s, const uint8_t *data, size_t len) {
     s->readable_pending = true;
 }
 
+/* The peer sent FIN: what we still have queued is flushed (it may be the answer to the
+ * peer's last request, after a half-close), then the stream closes. */
+static void peer_closed(nn_stream *s) {
+    if (s->state != STREAM_OPEN) {
+        return;
+    }
+    s->close_reason = NN_CLOSE_PEER;
+    snprintf(s->close_why, sizeof(s->close_why), "peer closed the connection");
+    s->state = STREAM_CLOSING;
+    nn_loop_timer_arm(s->loop, &s->deadline, nn_now_ns() + CLOSE_FLUSH_NS);
+    nn_loop_mark_dirty(s->loop, s);
+}
+
 static void recv_arm(nn_stream *s) {
     if (s->recv_armed || s->state != STREAM_OPEN || s->fd < 0) {
         return;
@@ -223,7 +236,7 @@ static void on_recv(nn_stream *s, struct io_uring_cqe *cqe) {
         }
         nn_stream_service(s);
     } else if (res == 0) {
-        nn_stream_abort(s, NN_CLOSE_PEER, "peer closed the connection");
+        peer_closed(s);
     } else if (res == -ENOBUFS) {
         /* Every receive buffer of this worker is lent out right now: re-arm below, after
          * this round of completions has returned its buffers. */
