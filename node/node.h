@@ -18,7 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mysql/mysql.h"
 #include "net/net.h"
+#include "rpc/rpc.h"
+#include "security/security.h"
 
 /* ------------------------------------------------------------------- config */
 
@@ -120,5 +123,58 @@ typedef struct nn_config_diff {
 } nn_config_diff;
 void nn_config_diff_get(const nn_config *old_cfg, const nn_config *new_cfg,
                         nn_config_diff *out);
+
+/* --------------------------------------------------------------------- node */
+
+/* One running node: the security context (when certificates are configured), the MySQL
+ * server, one nn_server holding the MySQL and RPC listeners, and the RPC mesh. An engine
+ * embeds it as:
+ *
+ *     nn_node *node = nn_node_new("cluster.yaml", "n1", &err);   // binds, serves nothing
+ *     nn_rpc_service_register(nn_node_rpc(node), "engine.x", ...); // its services
+ *     nn_mysql_server_set_handler(nn_node_mysql(node), &engine_sql, engine);
+ *     nn_node_start(node, &err);  // workers run, mesh opens, logs node.ready
+ *     ...  nn_node_reload(node, &err) on SIGHUP ...
+ *     nn_node_stop(node, 5000);   // goodbye to peers, drain, join
+ *     nn_node_free(node);
+ *
+ * Signals are the caller's (see node/main.c). Every nn_node_* function is for threads
+ * other than the workers. */
+typedef struct nn_node nn_node;
+
+/* Loads config_path for node_name and builds the node: certificates loaded and checked,
+ * data_dir created, user catalog opened, both ports bound. Nothing half-made survives a
+ * failure: NULL with err saying which step and why. Registers "node.reload" (peers and
+ * tools). */
+nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err);
+/* Starts the workers and the mesh; logs `info node.ready node=.. mysql_port=.. rpc_port=..`. */
+int nn_node_start(nn_node *node, nn_err *err);
+/* Re-reads the config file and the certificates. Applied live: security.mysql_tls and
+ * require_secure_transport (new MySQL connections), certificates, tls_min_version and
+ * ciphers (new TLS sessions), rpc_tls, tool_subjects and RPC timeouts (channels replaced
+ * make-before-break). Logged as needing a restart and otherwise ignored: cluster, nodes,
+ * node.workers, node.data_dir, node.max_connections. A config or certificate that fails
+ * to load changes nothing and err says why. On success *summary (may be NULL) gets a
+ * one-line account ("reloaded; needs a restart: nodes"). Serialised; any non-worker
+ * thread. */
+int nn_node_reload(nn_node *node, char *summary, size_t summary_cap, nn_err *err);
+/* Graceful stop: goodbye to the peers, stop accepting, let streams drain up to drain_ms,
+ * join the workers. Idempotent. */
+void nn_node_stop(nn_node *node, uint64_t drain_ms);
+/* After nn_node_stop() (or instead of start). */
+void nn_node_free(nn_node *node);
+
+/* Borrowed parts, for engines: valid until nn_node_free(). */
+const nn_config *nn_node_config(const nn_node *node); /* the config the node started with */
+nn_rpc *nn_node_rpc(nn_node *node);
+nn_mysql_server *nn_node_mysql(nn_node *node);
+nn_security *nn_node_security(nn_node *node); /* NULL without certificates */
+uint16_t nn_node_mysql_port(const nn_node *node);
+uint16_t nn_node_rpc_port(const nn_node *node);
+
+/* `nodenet --check`: loads the config (for node_name, or every node when NULL) and loads
+ * each node's certificates as the node would (key matches, chain verifies, not expired).
+ * Returns 0 or negative with err naming the first problem. */
+int nn_node_check(const char *config_path, const char *node_name, nn_err *err);
 
 #endif

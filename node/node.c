@@ -1,0 +1,525 @@
+/* The node assembly: config -> security -> MySQL server -> nn_server with both listeners
+ * -> RPC mesh, started and stopped in the order that lets peers and clients see a clean
+ * edge, and reloaded live where the lower modules can take a change. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "node/node.h"
+
+/* The reload RPC runs its work here, off the workers: reading files and loading
+ * certificates blocks. */
+typedef struct reload_job {
+    struct reload_job *next;
+    nn_rpc_request *req;
+} reload_job;
+
+struct nn_node {
+    char *config_path;
+    nn_config boot; /* what the node was built from: ports, workers, node list */
+    nn_config live; /* the last config applied (live settings) */
+    nn_security *sec;
+    nn_mysql_server *mysql;
+    nn_server *server;
+    nn_rpc *rpc;
+    nn_rpc_node *rpc_nodes;
+    int mysql_listener;
+    int rpc_listener;
+    bool started;
+    bool stopped;
+    pthread_mutex_t reload_lock; /* one reload at a time */
+
+    pthread_t control;
+    bool control_running;
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_cond;
+    reload_job *jobs;
+    bool control_quit;
+};
+
+static void security_config_fill(const nn_config *cfg, const char *node_name,
+                                 uint32_t watch_interval_ms, nn_security_config *out) {
+    memset(out, 0, sizeof(*out));
+    out->node_name = node_name;
+    out->ca_file = cfg->security.ca_file;
+    out->cert_file = cfg->security.cert_file;
+    out->key_file = cfg->security.key_file;
+    out->wallet_dir = cfg->security.wallet_dir;
+    out->min_version = cfg->security.tls_min_version;
+    out->ciphers = cfg->security.ciphers;
+    out->watch_interval_ms = watch_interval_ms;
+}
+
+static void mysql_config_fill(const nn_config *cfg, nn_mysql_config *out) {
+    memset(out, 0, sizeof(*out));
+    out->data_dir = cfg->node.data_dir;
+    out->tls = cfg->security.mysql_tls;
+    out->require_secure_transport = cfg->security.require_secure_transport;
+    out->max_allowed_packet = cfg->node.max_packet_bytes;
+    out->handshake_timeout_ms = cfg->node.handshake_timeout_ms;
+    out->idle_timeout_ms = cfg->node.idle_timeout_ms;
+}
+
+/* The cluster's shape always comes from the boot config (the mesh cannot change it live);
+ * policy and timeouts from the config being applied. */
+static void rpc_config_fill(const nn_node *node, const nn_config *policy, nn_rpc_config *out) {
+    memset(out, 0, sizeof(*out));
+    out->cluster_id = node->boot.cluster_id;
+    out->cluster_name = node->boot.cluster_name;
+    out->self = nn_config_self(&node->boot)->name;
+    out->nodes = node->rpc_nodes;
+    out->node_count = node->boot.node_count;
+    out->tls = (nn_rpc_tls_mode)policy->security.rpc_tls;
+    out->tool_subjects = (const char *const *)policy->security.tool_subjects;
+    out->tool_subject_count = policy->security.tool_subject_count;
+    out->max_frame_bytes = policy->node.max_frame_bytes;
+    out->call_timeout_ms = policy->node.call_timeout_ms;
+    out->heartbeat_ms = policy->node.heartbeat_ms;
+}
+
+/* mkdir -p with 0700 leaves: the catalog holds password hashes. */
+static int dir_make(const char *path, nn_err *err) {
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof(buf)) {
+        return nn_err_set(err, ENAMETOOLONG, "%s: path too long", path);
+    }
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') {
+            continue;
+        }
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+            return nn_err_set(err, errno, "%s: %s", buf, strerror(errno));
+        }
+        buf[i] = saved;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return nn_err_set(err, ENOTDIR, "%s: not a directory", path);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- reload RPC */
+
+static void reload_answer(nn_node *node, nn_rpc_request *req) {
+    char summary[512];
+    nn_err err = {0};
+    if (nn_node_reload(node, summary, sizeof(summary), &err) < 0) {
+        nn_rpc_reply_error(req, 1, "%s", err.msg);
+        return;
+    }
+    nn_rpc_reply(req, summary, strlen(summary));
+}
+
+static void *control_main(void *arg) {
+    nn_node *node = arg;
+    pthread_mutex_lock(&node->jobs_lock);
+    for (;;) {
+        while (node->jobs == NULL && !node->control_quit) {
+            pthread_cond_wait(&node->jobs_cond, &node->jobs_lock);
+        }
+        reload_job *job = node->jobs;
+        if (job == NULL) {
+            break;
+        }
+        node->jobs = job->next;
+        pthread_mutex_unlock(&node->jobs_lock);
+        reload_answer(node, job->req);
+        free(job);
+        pthread_mutex_lock(&node->jobs_lock);
+    }
+    pthread_mutex_unlock(&node->jobs_lock);
+    return NULL;
+}
+
+/* Runs on a worker: hand the request to the control thread. */
+static void reload_service(nn_rpc_request *req, void *arg) {
+    nn_node *node = arg;
+    reload_job *job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        nn_rpc_reply_error(req, 12, "out of memory");
+        return;
+    }
+    job->req = req;
+    pthread_mutex_lock(&node->jobs_lock);
+    if (node->control_quit) {
+        pthread_mutex_unlock(&node->jobs_lock);
+        free(job);
+        nn_rpc_reply_error(req, 1, "the node is stopping");
+        return;
+    }
+    reload_job **tail = &node->jobs;
+    while (*tail != NULL) {
+        tail = &(*tail)->next;
+    }
+    *tail = job;
+    pthread_cond_signal(&node->jobs_cond);
+    pthread_mutex_unlock(&node->jobs_lock);
+}
+
+static void control_stop(nn_node *node) {
+    if (!node->control_running) {
+        return;
+    }
+    pthread_mutex_lock(&node->jobs_lock);
+    node->control_quit = true;
+    pthread_cond_signal(&node->jobs_cond);
+    pthread_mutex_unlock(&node->jobs_lock);
+    pthread_join(node->control, NULL);
+    node->control_running = false;
+    /* Jobs queued after the thread left (none should be: it drains before quitting). */
+    while (node->jobs != NULL) {
+        reload_job *job = node->jobs;
+        node->jobs = job->next;
+        nn_rpc_reply_error(job->req, 1, "the node is stopping");
+        free(job);
+    }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err) {
+    if (config_path == NULL || node_name == NULL) {
+        nn_err_set(err, EINVAL, "a config file and a node name are needed");
+        return NULL;
+    }
+    nn_node *node = calloc(1, sizeof(*node));
+    if (node == NULL) {
+        nn_err_set(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    node->mysql_listener = -1;
+    node->rpc_listener = -1;
+    node->boot.self = SIZE_MAX;
+    node->live.self = SIZE_MAX;
+    pthread_mutex_init(&node->reload_lock, NULL);
+    pthread_mutex_init(&node->jobs_lock, NULL);
+    pthread_cond_init(&node->jobs_cond, NULL);
+    node->config_path = strdup(config_path);
+    if (node->config_path == NULL) {
+        nn_err_set(err, ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (nn_config_load(config_path, node_name, NN_CONFIG_FOR_NODE, &node->boot, err) < 0 ||
+        nn_config_load(config_path, node_name, NN_CONFIG_FOR_NODE, &node->live, err) < 0) {
+        goto fail;
+    }
+    const nn_config *cfg = &node->boot;
+    const nn_config_node *self = nn_config_self(cfg);
+
+    if (cfg->security.certificates) {
+        nn_security_config sc;
+        security_config_fill(cfg, self->name, 0, &sc);
+        node->sec = nn_security_new(&sc, err);
+        if (node->sec == NULL) {
+            nn_err_prefix(err, "%s: security", config_path);
+            goto fail;
+        }
+    }
+
+    if (dir_make(cfg->node.data_dir, err) < 0) {
+        nn_err_prefix(err, "%s: node.data_dir", config_path);
+        goto fail;
+    }
+    nn_mysql_config mc;
+    mysql_config_fill(cfg, &mc);
+    node->mysql = nn_mysql_server_new(&mc, node->sec, err);
+    if (node->mysql == NULL) {
+        nn_err_prefix(err, "mysql");
+        goto fail;
+    }
+
+    nn_server_config srv_cfg = {
+        .workers = cfg->node.workers,
+        .max_connections = cfg->node.max_connections,
+    };
+    node->server = nn_server_new(&srv_cfg, err);
+    if (node->server == NULL) {
+        nn_err_prefix(err, "server");
+        goto fail;
+    }
+
+    node->rpc_nodes = calloc(cfg->node_count, sizeof(*node->rpc_nodes));
+    if (node->rpc_nodes == NULL) {
+        nn_err_set(err, ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->node_count; i++) {
+        node->rpc_nodes[i].name = cfg->nodes[i].name;
+        node->rpc_nodes[i].host = cfg->nodes[i].host;
+        node->rpc_nodes[i].rpc_port = cfg->nodes[i].rpc_port;
+    }
+    nn_rpc_config rc;
+    rpc_config_fill(node, cfg, &rc);
+    node->rpc = nn_rpc_new(&rc, node->server, node->sec, err);
+    if (node->rpc == NULL) {
+        nn_err_prefix(err, "rpc");
+        goto fail;
+    }
+    if (nn_rpc_service_register_ex(node->rpc, "node.reload",
+                                   NN_RPC_SERVICE_PEERS | NN_RPC_SERVICE_TOOLS, reload_service,
+                                   node) < 0) {
+        nn_err_set(err, EEXIST, "rpc: cannot register node.reload");
+        goto fail;
+    }
+
+    nn_listener_config lc;
+    nn_mysql_server_listener(node->mysql, self->host, self->mysql_port, &lc);
+    node->mysql_listener = nn_server_listen(node->server, &lc, err);
+    if (node->mysql_listener < 0) {
+        nn_err_prefix(err, "mysql listener %s:%u", self->host, self->mysql_port);
+        goto fail;
+    }
+    if (nn_rpc_listener(node->rpc, self->host, self->rpc_port, &lc) < 0) {
+        nn_err_set(err, EINVAL, "rpc listener %s:%u: refused", self->host, self->rpc_port);
+        goto fail;
+    }
+    node->rpc_listener = nn_server_listen(node->server, &lc, err);
+    if (node->rpc_listener < 0) {
+        nn_err_prefix(err, "rpc listener %s:%u", self->host, self->rpc_port);
+        goto fail;
+    }
+    return node;
+
+fail:
+    nn_node_free(node);
+    return NULL;
+}
+
+int nn_node_start(nn_node *node, nn_err *err) {
+    if (node->started) {
+        return nn_err_set(err, EALREADY, "node already started");
+    }
+    if (pthread_create(&node->control, NULL, control_main, node) != 0) {
+        return nn_err_set(err, EAGAIN, "cannot start the control thread");
+    }
+    node->control_running = true;
+    int rc = nn_server_start(node->server, err);
+    if (rc < 0) {
+        nn_err_prefix(err, "server");
+        return rc;
+    }
+    node->started = true;
+    rc = nn_rpc_start(node->rpc, err);
+    if (rc < 0) {
+        nn_err_prefix(err, "rpc");
+        return rc;
+    }
+    const nn_config_node *self = nn_config_self(&node->boot);
+    nn_log(NN_LOG_INFO, "node.ready",
+           "node=%s cluster=%s mysql_port=%u rpc_port=%u workers=%u mysql_tls=%s rpc_tls=%s",
+           self->name, node->boot.cluster_name, nn_node_mysql_port(node), nn_node_rpc_port(node),
+           nn_server_worker_count(node->server), node->boot.security.mysql_tls ? "on" : "off",
+           nn_rpc_tls_mode_name((nn_rpc_tls_mode)node->boot.security.rpc_tls));
+    return 0;
+}
+
+void nn_node_stop(nn_node *node, uint64_t drain_ms) {
+    if (node->stopped) {
+        return;
+    }
+    node->stopped = true;
+    const nn_config_node *self = nn_config_self(&node->boot);
+    nn_log(NN_LOG_INFO, "node.stopping", "node=%s drain_ms=%llu", self->name,
+           (unsigned long long)drain_ms);
+    control_stop(node);
+    if (node->started) {
+        nn_rpc_goodbye(node->rpc);
+        nn_server_stop(node->server, NN_MS(drain_ms));
+        nn_server_wait(node->server);
+    }
+    nn_log(NN_LOG_INFO, "node.stopped", "node=%s", self->name);
+}
+
+void nn_node_free(nn_node *node) {
+    if (node == NULL) {
+        return;
+    }
+    if (node->started && !node->stopped) {
+        nn_node_stop(node, 0);
+    }
+    control_stop(node);
+    if (node->rpc != NULL) {
+        nn_rpc_free(node->rpc);
+    }
+    if (node->server != NULL) {
+        nn_server_free(node->server);
+    }
+    if (node->mysql != NULL) {
+        nn_mysql_server_free(node->mysql);
+    }
+    if (node->sec != NULL) {
+        nn_security_free(node->sec);
+    }
+    free(node->rpc_nodes);
+    nn_config_free(&node->boot);
+    nn_config_free(&node->live);
+    free(node->config_path);
+    pthread_mutex_destroy(&node->reload_lock);
+    pthread_mutex_destroy(&node->jobs_lock);
+    pthread_cond_destroy(&node->jobs_cond);
+    free(node);
+}
+
+/* -------------------------------------------------------------- reload */
+
+static int reload_locked(nn_node *node, char *summary, size_t summary_cap, nn_err *err) {
+    const nn_config_node *self = nn_config_self(&node->boot);
+    nn_config next;
+    int rc = nn_config_load(node->config_path, self->name, NN_CONFIG_FOR_NODE, &next, err);
+    if (rc < 0) {
+        return rc;
+    }
+    nn_config_diff live_diff;
+    nn_config_diff boot_diff;
+    nn_config_diff_get(&node->live, &next, &live_diff);
+    nn_config_diff_get(&node->boot, &next, &boot_diff);
+    char restart[320];
+    snprintf(restart, sizeof(restart), "%s", boot_diff.restart);
+    if (next.security.certificates != node->boot.security.certificates) {
+        /* mysql and rpc hold the security context from the start; it cannot appear or
+         * vanish under them. */
+        nn_config_free(&next);
+        return nn_err_set(err, EINVAL,
+                          "%s: security: certificates were %s; that needs a restart, nothing "
+                          "was changed",
+                          node->config_path, node->sec != NULL ? "removed" : "added");
+    }
+
+    /* Certificates first: if they do not load, nothing else changes. Re-read even when the
+     * paths are the same, since SIGHUP is how an operator says "the files changed". */
+    if (node->sec != NULL) {
+        nn_security_config sc;
+        security_config_fill(&next, self->name, 0, &sc);
+        rc = nn_security_reload(node->sec, &sc, err);
+        if (rc < 0) {
+            nn_err_prefix(err, "%s: security", node->config_path);
+            nn_config_free(&next);
+            return rc;
+        }
+    }
+    nn_mysql_config mc;
+    mysql_config_fill(&next, &mc);
+    mc.data_dir = node->boot.node.data_dir;
+    rc = nn_mysql_server_reconfigure(node->mysql, &mc, err);
+    if (rc < 0) {
+        nn_err_prefix(err, "mysql");
+        nn_config_free(&next);
+        return rc;
+    }
+    nn_rpc_config rpc_cfg;
+    rpc_config_fill(node, &next, &rpc_cfg);
+    rc = nn_rpc_reconfigure(node->rpc, &rpc_cfg, err);
+    if (rc < 0) {
+        nn_err_prefix(err, "rpc");
+        nn_config_free(&next);
+        return rc;
+    }
+
+    nn_log(NN_LOG_INFO, "node.reload",
+           "node=%s mysql_tls=%s require_secure_transport=%s rpc_tls=%s cert_generation=%llu",
+           self->name, next.security.mysql_tls ? "on" : "off",
+           next.security.require_secure_transport ? "on" : "off",
+           nn_rpc_tls_mode_name((nn_rpc_tls_mode)next.security.rpc_tls),
+           (unsigned long long)(node->sec != NULL ? nn_security_generation(node->sec) : 0));
+    if (restart[0] != '\0') {
+        nn_log(NN_LOG_WARN, "node.reload.needs_restart", "node=%s keys=\"%s\"", self->name,
+               restart);
+    }
+    if (summary != NULL && summary_cap > 0) {
+        snprintf(summary, summary_cap, "reloaded: mysql_tls=%s require_secure_transport=%s "
+                 "rpc_tls=%s%s%s",
+                 next.security.mysql_tls ? "on" : "off",
+                 next.security.require_secure_transport ? "on" : "off",
+                 nn_rpc_tls_mode_name((nn_rpc_tls_mode)next.security.rpc_tls),
+                 restart[0] != '\0' ? "; needs a restart: " : "", restart);
+    }
+    (void)live_diff;
+    nn_config_free(&node->live);
+    node->live = next;
+    return 0;
+}
+
+int nn_node_reload(nn_node *node, char *summary, size_t summary_cap, nn_err *err) {
+    pthread_mutex_lock(&node->reload_lock);
+    int rc = reload_locked(node, summary, summary_cap, err);
+    pthread_mutex_unlock(&node->reload_lock);
+    const nn_config_node *self = nn_config_self(&node->boot);
+    if (rc < 0) {
+        nn_log(NN_LOG_WARN, "node.reload.failed", "node=%s kept=running-config reason=\"%s\"",
+               self->name, err != NULL ? err->msg : "");
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ accessors */
+
+const nn_config *nn_node_config(const nn_node *node) {
+    return &node->boot;
+}
+
+nn_rpc *nn_node_rpc(nn_node *node) {
+    return node->rpc;
+}
+
+nn_mysql_server *nn_node_mysql(nn_node *node) {
+    return node->mysql;
+}
+
+nn_security *nn_node_security(nn_node *node) {
+    return node->sec;
+}
+
+uint16_t nn_node_mysql_port(const nn_node *node) {
+    return node->mysql_listener >= 0 ? nn_server_listener_port(node->server, node->mysql_listener)
+                                     : 0;
+}
+
+uint16_t nn_node_rpc_port(const nn_node *node) {
+    return node->rpc_listener >= 0 ? nn_server_listener_port(node->server, node->rpc_listener)
+                                   : 0;
+}
+
+/* ---------------------------------------------------------------- check */
+
+static int check_one(const char *path, const char *name, nn_err *err) {
+    nn_config cfg;
+    int rc = nn_config_load(path, name, NN_CONFIG_FOR_NODE, &cfg, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (cfg.security.certificates) {
+        nn_security_config sc;
+        /* UINT32_MAX: no file watcher for a one-shot check. */
+        security_config_fill(&cfg, name, UINT32_MAX, &sc);
+        nn_security *sec = nn_security_new(&sc, err);
+        if (sec == NULL) {
+            nn_err_prefix(err, "%s: security (node %s)", path, name);
+            rc = -EINVAL;
+        } else {
+            nn_security_free(sec);
+        }
+    }
+    nn_config_free(&cfg);
+    return rc;
+}
+
+int nn_node_check(const char *config_path, const char *node_name, nn_err *err) {
+    if (node_name != NULL) {
+        return check_one(config_path, node_name, err);
+    }
+    nn_config all;
+    int rc = nn_config_load(config_path, NULL, NN_CONFIG_FOR_NODE, &all, err);
+    for (size_t i = 0; rc == 0 && i < all.node_count; i++) {
+        rc = check_one(config_path, all.nodes[i].name, err);
+    }
+    nn_config_free(&all);
+    return rc;
+}
