@@ -1,6 +1,7 @@
 /* nodenet: runs one node of a cluster.
  *
  *   nodenet --config cluster.yaml --node n1 [--log-level debug|info|warn|error] [--check]
+ *   nodenet --config cluster.yaml --list-nodes     (name host mysql_port rpc_port lines)
  *
  * Signals are taken by sigwait() on the main thread (blocked everywhere else, so no worker
  * ever runs a handler): SIGTERM/SIGINT stop gracefully, SIGHUP reloads. */
@@ -20,6 +21,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: nodenet --config FILE --node NAME [--log-level debug|info|warn|error]\n"
             "       nodenet --config FILE [--node NAME] --check\n"
+            "       nodenet --config FILE --list-nodes\n"
             "  --check   validate the config (and each node's certificates) and exit 0/1\n");
 }
 
@@ -29,12 +31,14 @@ int main(int argc, char **argv) {
         {"node", required_argument, NULL, 'n'},
         {"log-level", required_argument, NULL, 'l'},
         {"check", no_argument, NULL, 'k'},
+        {"list-nodes", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
     const char *node_name = NULL;
     bool check = false;
+    bool list = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:n:l:kh", options, NULL)) != -1) {
         switch (opt) {
@@ -58,6 +62,9 @@ int main(int argc, char **argv) {
         case 'k':
             check = true;
             break;
+        case 'L':
+            list = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -71,13 +78,27 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 1;
     }
-    if (config_path == NULL || (!check && node_name == NULL)) {
+    if (config_path == NULL || (!check && !list && node_name == NULL)) {
         fprintf(stderr, "nodenet: %s is required\n", config_path == NULL ? "--config" : "--node");
         usage(stderr);
         return 1;
     }
 
     nn_err err = {0};
+    if (list) {
+        /* For scripts (deploy/local-cluster): the config's own parser, one node a line. */
+        nn_config cfg;
+        if (nn_config_load(config_path, NULL, NN_CONFIG_FOR_TOOL, &cfg, &err) < 0) {
+            fprintf(stderr, "nodenet: %s\n", err.msg);
+            return 1;
+        }
+        for (size_t i = 0; i < cfg.node_count; i++) {
+            printf("%s %s %u %u\n", cfg.nodes[i].name, cfg.nodes[i].host, cfg.nodes[i].mysql_port,
+                   cfg.nodes[i].rpc_port);
+        }
+        nn_config_free(&cfg);
+        return 0;
+    }
     if (check) {
         if (nn_node_check(config_path, node_name, &err) < 0) {
             fprintf(stderr, "nodenet: %s\n", err.msg);

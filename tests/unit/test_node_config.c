@@ -409,6 +409,21 @@ static void diff_separates_live_settings_from_restart_ones(void) {
     nn_config_free(&b);
 }
 
+static void example_config_in_deploy_loads(void) {
+    nn_config cfg;
+    nn_err err = {0};
+    int rc = nn_config_load(NN_SOURCE_DIR "/deploy/cluster.yaml.example", "n2",
+                            NN_CONFIG_FOR_TOOL, &cfg, &err);
+    if (rc != 0) {
+        fprintf(stderr, "\n%s\n", err.msg);
+    }
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(cfg.node_count, 3);
+    CU_ASSERT_EQUAL(nn_config_self(&cfg)->mysql_port, 3881);
+    CU_ASSERT_TRUE(cfg.security.mysql_tls);
+    nn_config_free(&cfg);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) {
         return 1;
@@ -442,6 +457,7 @@ int main(void) {
     CU_add_test(s, "broken_files_get_clear_errors", broken_files_get_clear_errors);
     CU_add_test(s, "diff_separates_live_settings_from_restart_ones",
                 diff_separates_live_settings_from_restart_ones);
+    CU_add_test(s, "example_config_in_deploy_loads", example_config_in_deploy_loads);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
