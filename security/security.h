@@ -145,6 +145,15 @@ typedef enum nn_tls_peer_cert {
 int nn_tls_stream_start(nn_stream *s, nn_security *sec, nn_tls_role role,
                         nn_tls_peer_cert peer_cert, nn_err *err);
 
+/* nn_tls_stream_start() in the client role, naming the peer ("n2", "127.0.0.1:2882") in the
+ * client session cache: when an earlier connection to the same peer_key under the same
+ * store got a session ticket, this one offers it and resumes (facts.session_reused). The
+ * cache belongs to the store snapshot, so it starts empty after a reload. peer_key NULL =
+ * no resumption. The server certificate must verify against the CA (identity is checked by
+ * the caller with nn_security_identity_check()). */
+int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_key,
+                               nn_err *err);
+
 /* Sniffs the first bytes of a connection: 1 if they open a TLS handshake record, 0 if
  * not, -EAGAIN if more bytes are needed to tell. */
 int nn_tls_sniff(const uint8_t *data, size_t len);
@@ -155,5 +164,10 @@ int nn_tls_sniff(const uint8_t *data, size_t len);
  * and its CN or one of its SANs equals node_name exactly. Returns 0, or -EACCES with err
  * naming what the certificate says instead. */
 int nn_security_identity_check(const nn_tls_facts *facts, const char *node_name, nn_err *err);
+
+/* The RPC tool-client allow-list: true when subject (X509_NAME_oneline form, e.g. from
+ * nn_tls_facts.peer_subject of a verified certificate) equals one of allowed[0..n)
+ * exactly. NULL or "" never matches. Pure: the caller checks peer_cert_verified. */
+bool nn_security_subject_allowed(const char *subject, const char *const *allowed, size_t n);
 
 #endif
