@@ -1,0 +1,549 @@
+/* rpc/channel.c: the persistent outbound channel to one peer, owned by one worker.
+ *
+ * States (published for mesh.state): IDLE -> CONNECTING -> READY; READY -> DRAINING when
+ * the peer says goodbye (no new calls go to it; calls made meanwhile wait for the
+ * reconnect); READY/CONNECTING -> DOWN on a failure, then a retry after an exponential
+ * backoff with jitter. A replacement connection (reconfigure) is made beside the active
+ * one and takes over only once it has said hello (make-before-break). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc/rpc_internal.h"
+
+#define BACKOFF_FIRST_MS 50u
+#define BACKOFF_MAX_MS 1000u /* a restarted peer is found again within about a second */
+
+static uint64_t jitter_next(void) {
+    static _Thread_local uint64_t x;
+    if (x == 0) {
+        x = nn_now_ns() | 1u;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
+static void chan_state(rpc_channel *ch, rpc_chan_state st) {
+    atomic_store(&ch->state, (int)st);
+}
+
+static void waiting_unlink(rpc_channel *ch, rpc_call *call) {
+    call->prev->next = call->next;
+    call->next->prev = call->prev;
+    call->next = call->prev = NULL;
+    call->waiting = false;
+    ch->waiting_count--;
+}
+
+void nn_rpc_channel_count_failure(rpc_channel *ch, int status) {
+    if (status < 0 || status >= NN_RPC_STATUS_COUNT) {
+        status = NN_RPC_E_REMOTE;
+    }
+    atomic_fetch_add_explicit(&ch->failed[status], 1, memory_order_relaxed);
+}
+
+void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, const char *error,
+                          const uint8_t *payload, size_t len) {
+    rpc_channel *ch = call->chan;
+    if (nn_timer_armed(&call->timer) && nn_loop_current() == ch->loop) {
+        nn_loop_timer_cancel(ch->loop, &call->timer);
+    }
+    if (call->conn != NULL) {
+        atomic_fetch_sub_explicit(&ch->in_flight, 1, memory_order_relaxed);
+    }
+    if (status == NN_RPC_OK) {
+        atomic_fetch_add_explicit(&ch->ok, 1, memory_order_relaxed);
+    } else {
+        nn_rpc_channel_count_failure(ch, status);
+    }
+    nn_rpc_result res = {
+        .status = (nn_rpc_status)status,
+        .remote_code = remote_code,
+        .error = error ? error : "",
+        .payload = payload,
+        .payload_len = len,
+    };
+    call->cb(&res, call->arg);
+    free(call);
+}
+
+static void conn_call_done(rpc_conn *c) {
+    if (c->state == CONN_DRAINING && c->calls.len == 0) {
+        nn_rpc_conn_close(c, "drained");
+    }
+}
+
+static void send_call(rpc_channel *ch, rpc_call *call, rpc_conn *c) {
+    uint64_t now = nn_now_ns();
+    call->call_id = c->next_call_id++;
+    if (nn_rpc_call_table_put(&c->calls, call->call_id, call) < 0) {
+        nn_rpc_call_complete(call, NN_RPC_E_PEER_DOWN, 0, "out of memory", NULL, 0);
+        return;
+    }
+    call->conn = c;
+    atomic_fetch_add_explicit(&ch->in_flight, 1, memory_order_relaxed);
+    Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+    env.call_id = call->call_id;
+    env.method = call->method;
+    env.flags = NNRPC__FLAG__FLAG_REQUEST;
+    uint64_t left = call->deadline_ns > now ? (call->deadline_ns - now) / 1000000u : 0;
+    env.timeout_ms = left ? left : 1;
+    env.trace_id = atomic_fetch_add(&ch->rpc->next_trace, 1);
+    env.payload.data = call->payload;
+    env.payload.len = call->len;
+    nn_err err = {0};
+    int rc = nn_rpc_conn_send(c, &env, &err);
+    if (rc < 0) {
+        nn_rpc_call_table_take(&c->calls, call->call_id);
+        nn_rpc_call_complete(call, rc == -EMSGSIZE ? NN_RPC_E_TOO_BIG : NN_RPC_E_PEER_DOWN, 0,
+                             err.msg, NULL, 0);
+    }
+}
+
+static void call_timer_fire(nn_timer *t) {
+    rpc_call *call = t->arg;
+    rpc_channel *ch = call->chan;
+    char msg[1400];
+    if (call->waiting) {
+        waiting_unlink(ch, call);
+        snprintf(msg, sizeof(msg), "no channel to %s within %llu ms: %s", ch->peer,
+                 (unsigned long long)call->timeout_ms, ch->last_error);
+        nn_rpc_call_complete(call, ch->last_status, 0, msg, NULL, 0);
+        return;
+    }
+    rpc_conn *c = call->conn;
+    nn_rpc_call_table_take(&c->calls, call->call_id);
+    snprintf(msg, sizeof(msg), "no reply from %s to '%s' within %llu ms", ch->peer, call->method,
+             (unsigned long long)call->timeout_ms);
+    nn_rpc_call_complete(call, NN_RPC_E_DEADLINE, 0, msg, NULL, 0);
+    conn_call_done(c);
+}
+
+static bool waits_for_channel(const rpc_channel *ch) {
+    /* A tool client does not reconnect: with no connection, a call fails at once. */
+    return !ch->is_tool || ch->pending != NULL;
+}
+
+static void call_start(nn_task *task) {
+    rpc_call *call = (rpc_call *)task;
+    rpc_channel *ch = call->chan;
+    if (ch->closed) {
+        nn_rpc_call_complete(call, NN_RPC_E_CLOSED, 0, "rpc is shut down", NULL, 0);
+        return;
+    }
+    if (nn_now_ns() >= call->deadline_ns) {
+        nn_rpc_call_complete(call, NN_RPC_E_DEADLINE, 0, "deadline passed before sending",
+                             NULL, 0);
+        return;
+    }
+    nn_timer_init(&call->timer, call_timer_fire, call);
+    nn_loop_timer_arm(ch->loop, &call->timer, call->deadline_ns);
+    if (ch->active != NULL && ch->active->state == CONN_READY) {
+        send_call(ch, call, ch->active);
+        return;
+    }
+    if (!waits_for_channel(ch)) {
+        nn_rpc_call_complete(call, ch->last_status, 0, ch->last_error, NULL, 0);
+        return;
+    }
+    call->waiting = true;
+    call->prev = ch->waiting.prev;
+    call->next = &ch->waiting;
+    ch->waiting.prev->next = call;
+    ch->waiting.prev = call;
+    ch->waiting_count++;
+}
+
+int nn_rpc_call(nn_rpc *rpc, const char *peer, const char *method, const void *payload,
+                size_t len, uint64_t timeout_ms, nn_rpc_call_fn cb, void *arg) {
+    rpc_channel *ch = NULL;
+    for (size_t i = 0; i < rpc->chan_count && peer != NULL; i++) {
+        if (rpc->chans[i].loop != NULL && strcmp(rpc->chans[i].peer, peer) == 0) {
+            ch = &rpc->chans[i];
+        }
+    }
+    nn_rpc_result res = {.status = NN_RPC_E_INVALID, .error = ""};
+    char msg[200];
+    if (ch == NULL || method == NULL) {
+        snprintf(msg, sizeof(msg), "no peer '%s' in %s's config", peer ? peer : "(null)",
+                 rpc->self);
+        res.error = msg;
+        cb(&res, arg);
+        return -EINVAL;
+    }
+    size_t mlen = strlen(method) + 1;
+    rpc_call *call = malloc(sizeof(*call) + mlen + len);
+    if (call == NULL) {
+        res.error = "out of memory";
+        cb(&res, arg);
+        return -ENOMEM;
+    }
+    memset(call, 0, sizeof(*call));
+    call->rpc = rpc;
+    call->chan = ch;
+    call->cb = cb;
+    call->arg = arg;
+    call->method = (char *)(call + 1);
+    memcpy(call->method, method, mlen);
+    call->payload = (uint8_t *)call->method + mlen;
+    if (len != 0) {
+        memcpy(call->payload, payload, len);
+    }
+    call->len = len;
+    call->timeout_ms = timeout_ms ? timeout_ms : atomic_load(&rpc->call_timeout_ms);
+    call->deadline_ns = nn_now_ns() + NN_MS(call->timeout_ms);
+    call->task.fn = call_start;
+    if (nn_loop_current() == ch->loop) {
+        call_start(&call->task);
+        return 0;
+    }
+    if (nn_loop_post(ch->loop, &call->task) < 0) {
+        res.status = NN_RPC_E_CLOSED;
+        res.error = "the channel's worker has stopped";
+        cb(&res, arg);
+        free(call);
+        return -ESHUTDOWN;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- sync */
+
+typedef struct sync_call {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    nn_rpc_status status;
+    uint8_t *out;
+    size_t out_len;
+    char error[512];
+} sync_call;
+
+static void sync_done(const nn_rpc_result *res, void *arg) {
+    sync_call *sc = arg;
+    pthread_mutex_lock(&sc->lock);
+    sc->status = res->status;
+    if (res->status == NN_RPC_OK && res->payload_len != 0) {
+        sc->out = malloc(res->payload_len);
+        if (sc->out == NULL) {
+            sc->status = NN_RPC_E_REMOTE;
+            snprintf(sc->error, sizeof(sc->error), "out of memory for the reply");
+        } else {
+            memcpy(sc->out, res->payload, res->payload_len);
+            sc->out_len = res->payload_len;
+        }
+    } else {
+        snprintf(sc->error, sizeof(sc->error), "%s", res->error);
+    }
+    sc->done = true;
+    pthread_cond_signal(&sc->cond);
+    pthread_mutex_unlock(&sc->lock);
+}
+
+nn_rpc_status nn_rpc_call_sync(nn_rpc *rpc, const char *peer, const char *method,
+                               const void *payload, size_t len, uint64_t timeout_ms,
+                               uint8_t **out, size_t *out_len, nn_err *err) {
+    *out = NULL;
+    *out_len = 0;
+    if (nn_loop_current() != NULL) {
+        nn_err_set(err, EDEADLK, "blocking RPC call on a worker thread");
+        return NN_RPC_E_INVALID;
+    }
+    sync_call sc = {.done = false};
+    pthread_mutex_init(&sc.lock, NULL);
+    pthread_cond_init(&sc.cond, NULL);
+    nn_rpc_call(rpc, peer, method, payload, len, timeout_ms, sync_done, &sc);
+    /* Every call ends by its deadline (its timer), so this wait is bounded. */
+    pthread_mutex_lock(&sc.lock);
+    while (!sc.done) {
+        pthread_cond_wait(&sc.cond, &sc.lock);
+    }
+    pthread_mutex_unlock(&sc.lock);
+    pthread_mutex_destroy(&sc.lock);
+    pthread_cond_destroy(&sc.cond);
+    if (sc.status != NN_RPC_OK) {
+        nn_err_set(err, EIO, "%s %s: %s: %s", peer ? peer : "", method ? method : "",
+                   nn_rpc_status_name(sc.status), sc.error);
+        return sc.status;
+    }
+    *out = sc.out;
+    *out_len = sc.out_len;
+    return NN_RPC_OK;
+}
+
+/* ------------------------------------------------------------ channel life */
+
+static void tool_outcome(rpc_channel *ch, int outcome) {
+    if (!ch->is_tool) {
+        return;
+    }
+    pthread_mutex_lock(&ch->wait_lock);
+    if (ch->first_outcome == 0) {
+        ch->first_outcome = outcome;
+    }
+    pthread_cond_broadcast(&ch->wait_cond);
+    pthread_mutex_unlock(&ch->wait_lock);
+}
+
+static bool needs_replacement(rpc_channel *ch) {
+    rpc_conn *c = ch->active;
+    if (c == NULL) {
+        return false;
+    }
+    nn_rpc_tls_mode mode = (nn_rpc_tls_mode)atomic_load(&ch->rpc->tls);
+    if (mode == NN_RPC_TLS_REQUIRE && !c->encrypted) {
+        return true;
+    }
+    if (mode == NN_RPC_TLS_OFF && c->encrypted) {
+        return true;
+    }
+    if (mode == NN_RPC_TLS_PREFER && !c->encrypted && !c->tls_attempt) {
+        return true;
+    }
+    return c->encrypted && ch->rpc->sec != NULL &&
+           nn_security_generation(ch->rpc->sec) != ch->tls_generation;
+}
+
+static void connect_attempt(rpc_channel *ch);
+
+static void retry_fire(nn_timer *t) {
+    rpc_channel *ch = t->arg;
+    if (ch->pending != NULL || (ch->active != NULL && !needs_replacement(ch))) {
+        return;
+    }
+    connect_attempt(ch);
+}
+
+static void schedule_retry(rpc_channel *ch) {
+    if (ch->closed || (atomic_load(&ch->rpc->stopping) && !ch->is_tool)) {
+        return;
+    }
+    if (ch->is_tool) {
+        /* A tool reports the failure instead of retrying; waiting calls end now. */
+        while (ch->waiting.next != &ch->waiting) {
+            rpc_call *call = ch->waiting.next;
+            waiting_unlink(ch, call);
+            nn_rpc_call_complete(call, ch->last_status, 0, ch->last_error, NULL, 0);
+        }
+        tool_outcome(ch, -1);
+        return;
+    }
+    ch->backoff_ms = ch->backoff_ms == 0 ? BACKOFF_FIRST_MS : ch->backoff_ms * 2;
+    if (ch->backoff_ms > BACKOFF_MAX_MS) {
+        ch->backoff_ms = BACKOFF_MAX_MS;
+    }
+    /* Half fixed, half random: peers that lost the same node do not retry in step. */
+    uint64_t delay = ch->backoff_ms / 2 + jitter_next() % (ch->backoff_ms / 2 + 1);
+    nn_loop_timer_arm(ch->loop, &ch->retry_timer, nn_now_ns() + NN_MS(delay));
+}
+
+static void connect_attempt(rpc_channel *ch) {
+    if (ch->closed || ch->pending != NULL) {
+        return;
+    }
+    nn_rpc *rpc = ch->rpc;
+    bool tls;
+    if (ch->is_tool) {
+        tls = rpc->sec != NULL;
+    } else {
+        nn_rpc_tls_mode mode = (nn_rpc_tls_mode)atomic_load(&rpc->tls);
+        tls = mode == NN_RPC_TLS_REQUIRE || (mode == NN_RPC_TLS_PREFER && !ch->tls_fallback);
+    }
+    ch->tls_fallback = false;
+    nn_err err = {0};
+    rpc_conn *c = nn_rpc_conn_connect(ch, tls, &err);
+    if (c == NULL) {
+        ch->last_status = NN_RPC_E_PEER_DOWN;
+        snprintf(ch->last_error, sizeof(ch->last_error), "%s", err.msg);
+        schedule_retry(ch);
+        return;
+    }
+    ch->pending = c;
+    if (ch->active == NULL) {
+        chan_state(ch, CHAN_CONNECTING);
+    }
+}
+
+void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c) {
+    pthread_mutex_lock(&ch->info_lock);
+    if (c != NULL) {
+        ch->info_encrypted = c->encrypted;
+        snprintf(ch->info_version, sizeof(ch->info_version), "%s",
+                 c->encrypted ? c->facts.version : "");
+        snprintf(ch->info_cipher, sizeof(ch->info_cipher), "%s",
+                 c->encrypted ? c->facts.cipher : "");
+        snprintf(ch->info_subject, sizeof(ch->info_subject), "%s",
+                 c->encrypted ? c->facts.peer_subject : "");
+    }
+    snprintf(ch->info_error, sizeof(ch->info_error), "%s", ch->last_error);
+    pthread_mutex_unlock(&ch->info_lock);
+}
+
+void nn_rpc_channel_init(rpc_channel *ch, nn_rpc *rpc, size_t index, const nn_rpc_node *node) {
+    memset(ch, 0, sizeof(*ch));
+    ch->rpc = rpc;
+    ch->index = index;
+    snprintf(ch->peer, sizeof(ch->peer), "%s", node->name);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ch->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ch->addr;
+    if (inet_pton(AF_INET, node->host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(node->rpc_port);
+        ch->addrlen = sizeof(*v4);
+    } else {
+        inet_pton(AF_INET6, node->host, &v6->sin6_addr);
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(node->rpc_port);
+        ch->addrlen = sizeof(*v6);
+    }
+    ch->loop = nn_server_loop(rpc->srv, (uint32_t)(index % nn_server_worker_count(rpc->srv)));
+    ch->waiting.next = ch->waiting.prev = &ch->waiting;
+    nn_timer_init(&ch->retry_timer, retry_fire, ch);
+    ch->last_status = NN_RPC_E_PEER_DOWN;
+    snprintf(ch->last_error, sizeof(ch->last_error), "not connected yet");
+    pthread_mutex_init(&ch->info_lock, NULL);
+    pthread_mutex_init(&ch->wait_lock, NULL);
+    pthread_cond_init(&ch->wait_cond, NULL);
+    chan_state(ch, CHAN_IDLE);
+}
+
+void nn_rpc_channel_destroy(rpc_channel *ch) {
+    pthread_mutex_destroy(&ch->info_lock);
+    pthread_mutex_destroy(&ch->wait_lock);
+    pthread_cond_destroy(&ch->wait_cond);
+}
+
+void nn_rpc_channel_start(rpc_channel *ch) {
+    connect_attempt(ch);
+}
+
+void nn_rpc_channel_conn_ready(rpc_channel *ch, rpc_conn *c) {
+    if (ch->pending == c) {
+        ch->pending = NULL;
+    }
+    rpc_conn *old = ch->active;
+    ch->active = c;
+    ch->backoff_ms = 0;
+    if (ch->ever_up) {
+        atomic_fetch_add(&ch->reconnects, 1);
+    }
+    ch->ever_up = true;
+    ch->tls_generation = ch->rpc->sec != NULL ? nn_security_generation(ch->rpc->sec) : 0;
+    ch->last_status = NN_RPC_E_PEER_DOWN;
+    ch->last_error[0] = '\0';
+    nn_rpc_channel_set_info(ch, c);
+    chan_state(ch, CHAN_READY);
+    nn_log(NN_LOG_INFO, "rpc.channel.up", "node=%s peer=%s tls=%s cipher=%s replaced=%d",
+           ch->rpc->self, ch->peer, c->encrypted ? c->facts.version : "off",
+           c->encrypted ? c->facts.cipher : "-", old != NULL);
+    if (old != NULL) {
+        /* Make-before-break: the old connection finishes its calls, then closes. */
+        old->state = CONN_DRAINING;
+        conn_call_done(old);
+    }
+    while (ch->waiting.next != &ch->waiting) {
+        rpc_call *call = ch->waiting.next;
+        waiting_unlink(ch, call);
+        send_call(ch, call, c);
+    }
+    tool_outcome(ch, 1);
+}
+
+void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const char *why,
+                                bool fallback) {
+    bool was_active = ch->active == c;
+    bool was_pending = ch->pending == c;
+    if (was_active) {
+        ch->active = NULL;
+        nn_log(NN_LOG_WARN, "rpc.channel.down", "node=%s peer=%s reason=\"%s\"", ch->rpc->self,
+               ch->peer, why);
+    }
+    if (was_pending) {
+        ch->pending = NULL;
+    }
+    if (!was_active && !was_pending) {
+        return; /* a retired connection that finished its calls */
+    }
+    if (ch->closed) {
+        return;
+    }
+    ch->last_status = status;
+    snprintf(ch->last_error, sizeof(ch->last_error), "%s", why);
+    nn_rpc_channel_set_info(ch, NULL);
+    if (fallback) {
+        nn_log(NN_LOG_WARN, "rpc.tls.fallback",
+               "node=%s peer=%s reason=\"peer closed the TLS handshake: it has rpc_tls off; "
+               "retrying in plaintext (rpc_tls=prefer)\"",
+               ch->rpc->self, ch->peer);
+        ch->tls_fallback = true;
+        connect_attempt(ch);
+        return;
+    }
+    if (was_pending && !was_active) {
+        nn_log(ch->is_tool ? NN_LOG_DEBUG : NN_LOG_INFO, "rpc.channel.connect_failed",
+               "node=%s peer=%s reason=\"%s\"", ch->rpc->self, ch->peer, why);
+    }
+    if (ch->active == NULL) {
+        chan_state(ch, CHAN_DOWN);
+    }
+    schedule_retry(ch);
+}
+
+void nn_rpc_channel_goodbye(rpc_channel *ch, rpc_conn *c) {
+    nn_log(NN_LOG_INFO, "rpc.channel.goodbye", "node=%s peer=%s in_flight=%zu", ch->rpc->self,
+           ch->peer, c->calls.len);
+    c->state = CONN_DRAINING;
+    if (ch->active == c) {
+        ch->active = NULL;
+        chan_state(ch, CHAN_DRAINING);
+        ch->last_status = NN_RPC_E_PEER_DOWN;
+        snprintf(ch->last_error, sizeof(ch->last_error), "%s said goodbye (stopping)",
+                 ch->peer);
+        nn_rpc_channel_set_info(ch, NULL);
+        ch->backoff_ms = 0;
+        schedule_retry(ch);
+    }
+    conn_call_done(c);
+}
+
+void nn_rpc_channel_response(rpc_conn *c, Nnrpc__Envelope *env) {
+    rpc_call *call = nn_rpc_call_table_take(&c->calls, env->call_id);
+    if (call == NULL) {
+        /* Its deadline passed and it already ended; the late reply has nowhere to go. */
+        nn_log(NN_LOG_DEBUG, "rpc.late_reply", "peer=%s call_id=%llu", c->peer,
+               (unsigned long long)env->call_id);
+        return;
+    }
+    if (env->flags & NNRPC__FLAG__FLAG_ERROR) {
+        uint32_t st = env->error_code;
+        if (st == NN_RPC_OK || st >= NN_RPC_STATUS_COUNT) {
+            st = NN_RPC_E_REMOTE;
+        }
+        nn_rpc_call_complete(call, (int)st, env->remote_code, env->error_message, NULL, 0);
+    } else {
+        nn_rpc_call_complete(call, NN_RPC_OK, 0, "", env->payload.data, env->payload.len);
+    }
+    conn_call_done(c);
+}
+
+void nn_rpc_channel_reevaluate(rpc_channel *ch) {
+    if (needs_replacement(ch) && ch->pending == NULL) {
+        nn_log(NN_LOG_INFO, "rpc.channel.replace",
+               "node=%s peer=%s reason=\"channel does not meet the new policy\"",
+               ch->rpc->self, ch->peer);
+        connect_attempt(ch);
+    }
+}
+
+void nn_rpc_channel_fail_all(rpc_channel *ch, int status, const char *why) {
+    ch->closed = true;
+    while (ch->waiting.next != &ch->waiting) {
+        rpc_call *call = ch->waiting.next;
+        waiting_unlink(ch, call);
+        nn_rpc_call_complete(call, status, 0, why, NULL, 0);
+    }
+}

@@ -1,0 +1,846 @@
+/* rpc/conn.c: one RPC connection in either role. Inbound: sniff the first bytes (TLS or a
+ * frame), enforce rpc_tls, check the hello and the certificate, then serve requests.
+ * Outbound: TLS (or not), check the listener's certificate, say hello, then carry the
+ * channel's calls and heartbeat the link. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc/rpc_internal.h"
+
+static uint32_t max_frame_of(nn_rpc *rpc) {
+    return atomic_load(&rpc->max_frame);
+}
+
+static void conn_unref(rpc_conn *c) {
+    if (--c->refs == 0) {
+        nn_rpc_call_table_free(&c->calls);
+        free(c);
+    }
+}
+
+static rpc_conn *conn_alloc(nn_rpc *rpc, bool outbound) {
+    rpc_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+    c->rpc = rpc;
+    c->outbound = outbound;
+    c->refs = 1;
+    c->next_call_id = 1;
+    c->last_rx_ns = nn_now_ns();
+    nn_rpc_budget_init(&c->budget, nn_rpc_budget_for(max_frame_of(rpc)));
+    nn_rpc_call_table_init(&c->calls);
+    return c;
+}
+
+int nn_rpc_conn_send(rpc_conn *c, Nnrpc__Envelope *env, nn_err *err) {
+    if (c->stream == NULL || c->state == CONN_CLOSING) {
+        return nn_err_set(err, EPIPE, "connection to %s is closing", c->peer);
+    }
+    size_t body = nnrpc__envelope__get_packed_size(env);
+    uint32_t max = max_frame_of(c->rpc);
+    if (body > max) {
+        return nn_err_set(err, EMSGSIZE, "frame of %zu bytes is over max_frame_bytes %u", body,
+                          max);
+    }
+    /* Small frames (the common case) are packed on the stack; the stream copies them. */
+    uint8_t stack[4096];
+    size_t total = NN_RPC_FRAME_HEADER + body;
+    uint8_t *p = total <= sizeof(stack) ? stack : malloc(total);
+    if (p == NULL) {
+        return nn_err_set(err, ENOMEM, "out of memory for a frame of %zu bytes", body);
+    }
+    nn_rpc_frame_header_write(p, (uint32_t)body);
+    nnrpc__envelope__pack(env, p + NN_RPC_FRAME_HEADER);
+    int rc = nn_stream_write(c->stream, p, total);
+    if (p != stack) {
+        free(p);
+    }
+    if (rc < 0) {
+        return nn_err_set(err, -rc, "write to %s failed", c->peer);
+    }
+    if (c->chan != NULL) {
+        atomic_fetch_add_explicit(&c->chan->bytes_out, total, memory_order_relaxed);
+    }
+    return 0;
+}
+
+void nn_rpc_conn_close(rpc_conn *c, const char *why) {
+    if (c->stream != NULL && c->state != CONN_CLOSING) {
+        c->state = CONN_CLOSING;
+        nn_stream_close(c->stream, NN_CLOSE_LOCAL, why);
+    }
+}
+
+/* An error frame that answers call_id (0 = the connection itself). */
+static void send_error(rpc_conn *c, uint64_t call_id, uint32_t status, uint32_t remote_code,
+                       const char *msg) {
+    Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+    env.call_id = call_id;
+    env.flags = NNRPC__FLAG__FLAG_RESPONSE | NNRPC__FLAG__FLAG_ERROR;
+    env.error_code = status;
+    env.remote_code = remote_code;
+    env.error_message = (char *)msg;
+    nn_err err = {0};
+    if (nn_rpc_conn_send(c, &env, &err) < 0) {
+        nn_log(NN_LOG_DEBUG, "rpc.send_failed", "peer=%s reason=\"%s\"", c->peer, err.msg);
+    }
+}
+
+/* Refuses the connection with a reason both sides log. */
+static void refuse(rpc_conn *c, uint32_t status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse(rpc_conn *c, uint32_t status, const char *fmt, ...) {
+    char why[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
+           why);
+    send_error(c, 0, status, 0, why);
+    nn_rpc_conn_close(c, why);
+}
+
+void nn_rpc_conn_send_goodbye(rpc_conn *c) {
+    if (c->goodbye_sent || c->stream == NULL || c->state == CONN_CLOSING) {
+        return;
+    }
+    Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+    env.flags = NNRPC__FLAG__FLAG_GOODBYE | NNRPC__FLAG__FLAG_ONE_WAY;
+    nn_err err = {0};
+    if (nn_rpc_conn_send(c, &env, &err) == 0) {
+        c->goodbye_sent = true;
+    }
+}
+
+/* ----------------------------------------------------------------- outbound */
+
+static void hb_fire(nn_timer *t) {
+    rpc_conn *c = t->arg;
+    if (c->stream == NULL || c->state == CONN_CLOSING) {
+        return;
+    }
+    uint64_t hb = NN_MS(atomic_load(&c->rpc->heartbeat_ms));
+    uint64_t now = nn_now_ns();
+    uint64_t silent = now - c->last_rx_ns;
+    if (silent >= 3 * hb) {
+        char why[160];
+        snprintf(why, sizeof(why), "no frame from %s for %llu ms (heartbeat)", c->peer,
+                 (unsigned long long)(silent / 1000000u));
+        snprintf(c->refusal, sizeof(c->refusal), "%s", why);
+        c->refusal_status = NN_RPC_E_PEER_DOWN;
+        nn_rpc_conn_close(c, why);
+        return;
+    }
+    if (silent >= hb && !c->hb_outstanding) {
+        Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+        env.flags = NNRPC__FLAG__FLAG_REQUEST | NNRPC__FLAG__FLAG_HEARTBEAT;
+        nn_err err = {0};
+        if (nn_rpc_conn_send(c, &env, &err) == 0) {
+            c->hb_outstanding = true;
+        }
+    }
+    nn_loop_timer_arm(c->loop, &c->hb_timer, now + hb / 2);
+}
+
+rpc_conn *nn_rpc_conn_connect(rpc_channel *ch, bool tls, nn_err *err) {
+    rpc_conn *c = conn_alloc(ch->rpc, true);
+    if (c == NULL) {
+        nn_err_set(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->chan = ch;
+    c->loop = ch->loop;
+    c->tls_attempt = tls;
+    c->is_tool = ch->is_tool;
+    c->state = CONN_CONNECTING;
+    snprintf(c->peer, sizeof(c->peer), "%s", ch->peer);
+    nn_timer_init(&c->hb_timer, hb_fire, c);
+    uint64_t deadline = nn_now_ns() + NN_MS(atomic_load(&ch->rpc->connect_timeout_ms));
+    nn_stream *s = nn_loop_connect(ch->loop, (const struct sockaddr *)&ch->addr, ch->addrlen,
+                                   &nn_rpc_stream_handler, c, deadline, err);
+    if (s == NULL) {
+        nn_err_prefix(err, "connect to %s", ch->peer);
+        conn_unref(c);
+        return NULL;
+    }
+    /* Callbacks run on this loop, after we return: the user pointer is in place first. */
+    c->stream = s;
+    nn_stream_set_user(s, c);
+    return c;
+}
+
+static void send_hello(rpc_conn *c) {
+    nn_rpc *rpc = c->rpc;
+    Nnrpc__Hello hello = NNRPC__HELLO__INIT;
+    hello.cluster_id = rpc->cluster_id;
+    hello.cluster_name = rpc->cluster_name;
+    hello.node_name = c->is_tool ? "" : rpc->self;
+    hello.protocol_version = NN_RPC_PROTOCOL_VERSION;
+    hello.role = c->is_tool ? NNRPC__ROLE__ROLE_TOOL : NNRPC__ROLE__ROLE_NODE;
+    hello.tls_mode = (char *)nn_rpc_tls_mode_name((nn_rpc_tls_mode)atomic_load(&rpc->tls));
+    size_t len = nnrpc__hello__get_packed_size(&hello);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        nn_rpc_conn_close(c, "out of memory");
+        return;
+    }
+    nnrpc__hello__pack(&hello, buf);
+    Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+    env.method = "hello";
+    env.flags = NNRPC__FLAG__FLAG_REQUEST;
+    env.payload.data = buf;
+    env.payload.len = len;
+    nn_err err = {0};
+    int rc = nn_rpc_conn_send(c, &env, &err);
+    free(buf);
+    if (rc < 0) {
+        nn_rpc_conn_close(c, err.msg);
+        return;
+    }
+    c->state = CONN_HELLO;
+}
+
+static void outbound_secure(rpc_conn *c) {
+    rpc_channel *ch = c->chan;
+    /* The dialler's half of node identity: the certificate must name whom we dialled. */
+    if (!ch->is_tool || ch->rpc->self[0] != '\0') {
+        nn_err err = {0};
+        if (nn_security_identity_check(&c->facts, ch->peer, &err) < 0) {
+            snprintf(c->refusal, sizeof(c->refusal), "certificate of %s refused: %s", ch->peer,
+                     err.msg);
+            c->refusal_status = NN_RPC_E_REFUSED;
+            nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
+                   c->peer, c->refusal);
+            nn_rpc_conn_close(c, c->refusal);
+            return;
+        }
+    } else if (!c->facts.peer_cert_verified) {
+        snprintf(c->refusal, sizeof(c->refusal), "certificate of %s did not verify", ch->peer);
+        c->refusal_status = NN_RPC_E_REFUSED;
+        nn_rpc_conn_close(c, c->refusal);
+        return;
+    }
+    send_hello(c);
+}
+
+static void outbound_hello_reply(rpc_conn *c, Nnrpc__Envelope *env) {
+    rpc_channel *ch = c->chan;
+    if (env->flags & NNRPC__FLAG__FLAG_ERROR) {
+        snprintf(c->refusal, sizeof(c->refusal), "%s refused us: %s", ch->peer,
+                 env->error_message ? env->error_message : "");
+        c->refusal_status = env->error_code == NN_RPC_E_PEER_DOWN ? NN_RPC_E_PEER_DOWN
+                                                                  : NN_RPC_E_REFUSED;
+        nn_log(NN_LOG_WARN, "rpc.channel.refused", "node=%s peer=%s reason=\"%s\"",
+               c->rpc->self, ch->peer, env->error_message ? env->error_message : "");
+        nn_rpc_conn_close(c, c->refusal);
+        return;
+    }
+    Nnrpc__HelloReply *r =
+        nnrpc__hello_reply__unpack(&c->budget.pa, env->payload.len, env->payload.data);
+    const char *bad = NULL;
+    char why[700];
+    if (r == NULL) {
+        bad = "its hello reply does not decode";
+    } else if (c->rpc->cluster_id != 0 && r->cluster_id != c->rpc->cluster_id) {
+        snprintf(why, sizeof(why), "it belongs to cluster id %llu, we to %llu",
+                 (unsigned long long)r->cluster_id, (unsigned long long)c->rpc->cluster_id);
+        bad = why;
+    } else if (!ch->is_tool && strcmp(r->node_name, ch->peer) != 0) {
+        snprintf(why, sizeof(why), "it says it is node '%s'", r->node_name);
+        bad = why;
+    }
+    if (r != NULL) {
+        nnrpc__hello_reply__free_unpacked(r, &c->budget.pa);
+    }
+    if (bad != NULL) {
+        snprintf(c->refusal, sizeof(c->refusal), "refused %s: %s", ch->peer, bad);
+        c->refusal_status = NN_RPC_E_REFUSED;
+        nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
+               ch->peer, bad);
+        nn_rpc_conn_close(c, c->refusal);
+        return;
+    }
+    c->state = CONN_READY;
+    nn_stream_set_deadline(c->stream, 0);
+    nn_loop_timer_arm(c->loop, &c->hb_timer,
+                      nn_now_ns() + NN_MS(atomic_load(&c->rpc->heartbeat_ms)) / 2);
+    nn_rpc_channel_conn_ready(ch, c);
+}
+
+static void outbound_frame(rpc_conn *c, Nnrpc__Envelope *env) {
+    if (c->state == CONN_HELLO) {
+        outbound_hello_reply(c, env);
+        return;
+    }
+    if (env->flags & NNRPC__FLAG__FLAG_GOODBYE) {
+        nn_rpc_channel_goodbye(c->chan, c);
+        return;
+    }
+    if (env->flags & NNRPC__FLAG__FLAG_HEARTBEAT) {
+        c->hb_outstanding = false;
+        return;
+    }
+    if (env->call_id == 0) {
+        /* The listener speaks to the connection as a whole: a protocol complaint. */
+        if (env->flags & NNRPC__FLAG__FLAG_ERROR) {
+            snprintf(c->refusal, sizeof(c->refusal), "%s closed the channel: %s", c->peer,
+                     env->error_message ? env->error_message : "");
+            c->refusal_status = NN_RPC_E_PEER_DOWN;
+            nn_rpc_conn_close(c, c->refusal);
+        }
+        return;
+    }
+    nn_rpc_channel_response(c, env);
+}
+
+/* ------------------------------------------------------------------ inbound */
+
+static bool host_matches(const char *config_host, const char *peer_host) {
+    uint8_t a[16], b[16];
+    if (inet_pton(AF_INET, config_host, a) == 1 && inet_pton(AF_INET, peer_host, b) == 1) {
+        return memcmp(a, b, 4) == 0;
+    }
+    if (inet_pton(AF_INET6, config_host, a) == 1 && inet_pton(AF_INET6, peer_host, b) == 1) {
+        return memcmp(a, b, 16) == 0;
+    }
+    return strcmp(config_host, peer_host) == 0;
+}
+
+static void inbound_hello(rpc_conn *c, Nnrpc__Envelope *env) {
+    nn_rpc *rpc = c->rpc;
+    if (env->method == NULL || strcmp(env->method, "hello") != 0 ||
+        !(env->flags & NNRPC__FLAG__FLAG_REQUEST)) {
+        refuse(c, NN_RPC_E_INVALID, "the first frame must be a hello");
+        return;
+    }
+    Nnrpc__Hello *h = nnrpc__hello__unpack(&c->budget.pa, env->payload.len, env->payload.data);
+    if (h == NULL) {
+        refuse(c, NN_RPC_E_INVALID, "hello does not decode");
+        return;
+    }
+    const char *peer_host = nn_stream_peer_host(c->stream);
+    if (h->protocol_version != NN_RPC_PROTOCOL_VERSION) {
+        refuse(c, NN_RPC_E_REFUSED, "protocol version %u, %s speaks %u", h->protocol_version,
+               rpc->self, NN_RPC_PROTOCOL_VERSION);
+    } else if (atomic_load(&rpc->stopping)) {
+        refuse(c, NN_RPC_E_PEER_DOWN, "%s is stopping", rpc->self);
+    } else if (h->cluster_id != rpc->cluster_id &&
+               !(h->role == NNRPC__ROLE__ROLE_TOOL && h->cluster_id == 0)) {
+        refuse(c, NN_RPC_E_REFUSED, "cluster id %llu ('%s') is not this cluster's %llu ('%s')",
+               (unsigned long long)h->cluster_id, h->cluster_name,
+               (unsigned long long)rpc->cluster_id, rpc->cluster_name);
+    } else if (h->role == NNRPC__ROLE__ROLE_TOOL) {
+        if (c->encrypted && !nn_rpc_tool_subject_allowed(rpc, c->facts.peer_subject)) {
+            refuse(c, NN_RPC_E_DENIED, "tool certificate subject '%s' is not in tool_subjects",
+                   c->facts.peer_subject);
+        } else {
+            c->is_tool = true;
+            snprintf(c->caller, sizeof(c->caller), "%s", c->encrypted ? c->facts.peer_subject : "");
+        }
+    } else {
+        const nn_rpc_node *node = nn_rpc_node_find(rpc, h->node_name);
+        nn_err err = {0};
+        if (node == NULL || node == &rpc->nodes[rpc->self_index]) {
+            refuse(c, NN_RPC_E_REFUSED, "unknown node '%s': not a peer in %s's config",
+                   h->node_name, rpc->self);
+        } else if (!host_matches(node->host, peer_host)) {
+            refuse(c, NN_RPC_E_REFUSED, "node '%s' connects from %s but the config puts it at %s",
+                   h->node_name, peer_host, node->host);
+        } else if (c->encrypted && nn_security_identity_check(&c->facts, h->node_name, &err) < 0) {
+            refuse(c, NN_RPC_E_REFUSED, "hello says node '%s' but its certificate does not: %s",
+                   h->node_name, err.msg);
+        } else {
+            snprintf(c->caller, sizeof(c->caller), "%s", h->node_name);
+            snprintf(c->peer, sizeof(c->peer), "%s", h->node_name);
+            c->counted_node = true;
+            atomic_fetch_add(&rpc->inbound_nodes, 1);
+        }
+    }
+    nnrpc__hello__free_unpacked(h, &c->budget.pa);
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
+    Nnrpc__HelloReply r = NNRPC__HELLO_REPLY__INIT;
+    r.cluster_id = rpc->cluster_id;
+    r.node_name = rpc->self;
+    r.protocol_version = NN_RPC_PROTOCOL_VERSION;
+    uint8_t buf[512];
+    size_t len = nnrpc__hello_reply__get_packed_size(&r);
+    if (len > sizeof(buf)) {
+        refuse(c, NN_RPC_E_INVALID, "hello reply too large");
+        return;
+    }
+    nnrpc__hello_reply__pack(&r, buf);
+    Nnrpc__Envelope out = NNRPC__ENVELOPE__INIT;
+    out.flags = NNRPC__FLAG__FLAG_RESPONSE;
+    out.payload.data = buf;
+    out.payload.len = len;
+    nn_err err = {0};
+    if (nn_rpc_conn_send(c, &out, &err) < 0) {
+        nn_rpc_conn_close(c, err.msg);
+        return;
+    }
+    c->state = CONN_READY;
+    nn_log(NN_LOG_INFO, "rpc.accept", "node=%s peer=%s tool=%d tls=%s cipher=%s", rpc->self,
+           c->is_tool ? (c->caller[0] ? c->caller : peer_host) : c->caller, c->is_tool,
+           c->encrypted ? c->facts.version : "off", c->encrypted ? c->facts.cipher : "-");
+}
+
+static uint64_t inbound_idle_ns(nn_rpc *rpc) {
+    /* Peers heartbeat every heartbeat_ms; a link silent much longer is dead. Tools get the
+     * same bound while idle. */
+    uint64_t ms = atomic_load(&rpc->heartbeat_ms) * 10;
+    return NN_MS(ms < 30000 ? 30000 : ms);
+}
+
+static void inbound_frame(rpc_conn *c, Nnrpc__Envelope *env) {
+    if (c->state == CONN_HELLO) {
+        inbound_hello(c, env);
+        nn_rpc_envelope_free(env, &c->budget);
+        return;
+    }
+    if (env->flags & NNRPC__FLAG__FLAG_HEARTBEAT) {
+        Nnrpc__Envelope out = NNRPC__ENVELOPE__INIT;
+        out.flags = NNRPC__FLAG__FLAG_RESPONSE | NNRPC__FLAG__FLAG_HEARTBEAT;
+        nn_rpc_conn_send(c, &out, NULL);
+        nn_rpc_envelope_free(env, &c->budget);
+        return;
+    }
+    if (!(env->flags & NNRPC__FLAG__FLAG_REQUEST)) {
+        /* Goodbyes and stray responses mean nothing to a listener. */
+        nn_rpc_envelope_free(env, &c->budget);
+        return;
+    }
+    nn_rpc_request_dispatch(c, env);
+}
+
+/* -------------------------------------------------------------- callbacks */
+
+static int on_open(nn_stream *s, void *arg) {
+    if (nn_stream_is_outbound(s)) {
+        rpc_conn *c = arg;
+        c->stream = s;
+        nn_stream_set_user(s, c);
+        nn_stream_set_deadline(s, nn_now_ns() +
+                                      NN_MS(atomic_load(&c->rpc->connect_timeout_ms)));
+        if (c->tls_attempt) {
+            c->state = CONN_TLS;
+            nn_err err = {0};
+            if (nn_tls_stream_start(s, c->rpc->sec, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED,
+                                    &err) < 0) {
+                snprintf(c->refusal, sizeof(c->refusal), "TLS to %s: %s", c->peer, err.msg);
+                c->refusal_status = NN_RPC_E_REFUSED;
+                nn_rpc_conn_close(c, c->refusal);
+            }
+        } else {
+            send_hello(c);
+        }
+        return 0;
+    }
+    nn_rpc *rpc = arg;
+    rpc_conn *c = conn_alloc(rpc, false);
+    if (c == NULL) {
+        return -ENOMEM;
+    }
+    c->stream = s;
+    c->loop = nn_stream_loop(s);
+    c->state = CONN_SNIFF;
+    snprintf(c->peer, sizeof(c->peer), "%s:%u", nn_stream_peer_host(s), nn_stream_peer_port(s));
+    nn_stream_set_user(s, c);
+    nn_stream_set_deadline(s, nn_now_ns() + NN_MS(atomic_load(&rpc->connect_timeout_ms)));
+    rpc_conn *head = &rpc->loops[nn_loop_index(c->loop)].inbound;
+    c->next_in = head->next_in;
+    c->prev_in = head;
+    head->next_in->prev_in = c;
+    head->next_in = c;
+    return 0;
+}
+
+/* Decides what the first bytes of an inbound connection are, under rpc_tls. Returns true
+ * when frames should be read now. */
+static bool inbound_sniff(rpc_conn *c, const uint8_t *in, size_t len) {
+    nn_rpc *rpc = c->rpc;
+    int tls = nn_tls_sniff(in, len);
+    if (tls == -EAGAIN) {
+        return false;
+    }
+    nn_rpc_tls_mode mode = (nn_rpc_tls_mode)atomic_load(&rpc->tls);
+    if (tls == 1) {
+        if (mode == NN_RPC_TLS_OFF || rpc->sec == NULL) {
+            /* Close without a byte: a prefer dialler reads a clean close during its
+             * handshake as "TLS off here" and retries in plaintext at once. */
+            nn_log(NN_LOG_INFO, "rpc.refuse",
+                   "node=%s peer=%s reason=\"TLS ClientHello but rpc_tls is off; closing so a "
+                   "prefer peer falls back to plaintext\"",
+                   rpc->self, c->peer);
+            nn_rpc_conn_close(c, "tls not enabled");
+            return false;
+        }
+        c->state = CONN_TLS;
+        nn_err err = {0};
+        if (nn_tls_stream_start(c->stream, rpc->sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED,
+                                &err) < 0) {
+            nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", rpc->self,
+                   c->peer, err.msg);
+            nn_rpc_conn_close(c, err.msg);
+        }
+        return false;
+    }
+    if (mode == NN_RPC_TLS_REQUIRE) {
+        nn_stream_consume(c->stream, len);
+        refuse(c, NN_RPC_E_REFUSED,
+               "rpc_tls is require on %s: plaintext connections are refused (set rpc_tls to "
+               "prefer or require)",
+               rpc->self);
+        return false;
+    }
+    c->state = CONN_HELLO;
+    return true;
+}
+
+static void on_readable(nn_stream *s) {
+    rpc_conn *c = nn_stream_user(s);
+    if (c == NULL) {
+        return;
+    }
+    for (;;) {
+        if (c->stream == NULL || c->state == CONN_CLOSING) {
+            return;
+        }
+        size_t len = 0;
+        const uint8_t *in = nn_stream_input(s, &len);
+        if (len == 0) {
+            return;
+        }
+        if (c->state == CONN_SNIFF && !inbound_sniff(c, in, len)) {
+            return;
+        }
+        if (c->state == CONN_TLS || c->state == CONN_CONNECTING) {
+            return;
+        }
+        Nnrpc__Envelope *env = NULL;
+        size_t used = 0;
+        nn_err err = {0};
+        int rc = nn_rpc_frame_decode(in, len, max_frame_of(c->rpc), &c->budget, &env, &used,
+                                     &err);
+        if (rc == 0) {
+            return;
+        }
+        if (rc < 0) {
+            nn_log(NN_LOG_WARN, "rpc.protocol_error", "node=%s peer=%s reason=\"%s\"",
+                   c->rpc->self, c->peer, err.msg);
+            nn_stream_consume(s, len);
+            if (c->outbound) {
+                snprintf(c->refusal, sizeof(c->refusal), "bad frame from %s: %s", c->peer,
+                         err.msg);
+                c->refusal_status = NN_RPC_E_PEER_DOWN;
+            } else {
+                send_error(c, 0, NN_RPC_E_INVALID, 0, err.msg);
+            }
+            nn_rpc_conn_close(c, err.msg);
+            return;
+        }
+        nn_stream_consume(s, used);
+        c->last_rx_ns = nn_now_ns();
+        if (c->outbound) {
+            atomic_fetch_add_explicit(&c->chan->bytes_in, used, memory_order_relaxed);
+            outbound_frame(c, env);
+            nn_rpc_envelope_free(env, &c->budget);
+        } else {
+            nn_stream_set_deadline(s, c->last_rx_ns + inbound_idle_ns(c->rpc));
+            inbound_frame(c, env);
+        }
+    }
+}
+
+static void on_event(nn_stream *s, int event) {
+    rpc_conn *c = nn_stream_user(s);
+    if (c == NULL || event != NN_STREAM_EV_SECURE || c->state == CONN_CLOSING) {
+        return;
+    }
+    nn_tls_facts_get(s, &c->facts);
+    c->encrypted = c->facts.encrypted;
+    if (c->outbound) {
+        outbound_secure(c);
+    } else {
+        c->state = CONN_HELLO;
+        /* A hello may have arrived with the last handshake flight. */
+        on_readable(s);
+    }
+}
+
+static void on_deadline(nn_stream *s) {
+    rpc_conn *c = nn_stream_user(s);
+    if (c == NULL) {
+        nn_stream_close(s, NN_CLOSE_DEADLINE, "deadline");
+        return;
+    }
+    if (c->state == CONN_READY || c->state == CONN_DRAINING) {
+        if (!c->outbound && c->requests > 0) {
+            nn_stream_set_deadline(s, nn_now_ns() + inbound_idle_ns(c->rpc));
+            return;
+        }
+        nn_rpc_conn_close(c, "idle");
+        return;
+    }
+    char why[160];
+    snprintf(why, sizeof(why), "%s did not finish connecting within %llu ms", c->peer,
+             (unsigned long long)atomic_load(&c->rpc->connect_timeout_ms));
+    if (c->outbound) {
+        snprintf(c->refusal, sizeof(c->refusal), "%s", why);
+        c->refusal_status = NN_RPC_E_PEER_DOWN;
+    } else {
+        nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
+               c->peer, why);
+    }
+    nn_rpc_conn_close(c, why);
+}
+
+static void on_drain(nn_stream *s) {
+    rpc_conn *c = nn_stream_user(s);
+    if (c == NULL) {
+        nn_stream_close(s, NN_CLOSE_SHUTDOWN, "stopping");
+        return;
+    }
+    size_t busy = c->outbound ? c->calls.len : c->requests;
+    if (busy == 0 || (c->state != CONN_READY && c->state != CONN_DRAINING)) {
+        nn_rpc_conn_close(c, "stopping");
+        return;
+    }
+    if (c->outbound && c->chan->active == c) {
+        c->chan->active = NULL;
+    }
+    c->state = CONN_DRAINING;
+}
+
+static void on_refuse(nn_stream *s, void *arg) {
+    (void)arg;
+    /* A plaintext frame: a plaintext client reads the reason; a TLS client's handshake
+     * fails on it (not a clean close, so a prefer client does not fall back). */
+    Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+    env.flags = NNRPC__FLAG__FLAG_RESPONSE | NNRPC__FLAG__FLAG_ERROR;
+    env.error_code = NN_RPC_E_PEER_DOWN;
+    env.error_message = "too many connections";
+    uint8_t buf[128];
+    size_t len = nnrpc__envelope__get_packed_size(&env);
+    nn_rpc_frame_header_write(buf, (uint32_t)len);
+    nnrpc__envelope__pack(&env, buf + NN_RPC_FRAME_HEADER);
+    nn_stream_write(s, buf, NN_RPC_FRAME_HEADER + len);
+}
+
+static void on_close(nn_stream *s, int reason, const char *why) {
+    rpc_conn *c = nn_stream_user(s);
+    if (c == NULL) {
+        return;
+    }
+    nn_rpc *rpc = c->rpc;
+    bool was_tls_attempt = c->state == CONN_TLS || (c->tls_attempt && !c->encrypted);
+    c->stream = NULL;
+    c->state = CONN_CLOSING;
+    if (c->outbound) {
+        nn_loop_timer_cancel(c->loop, &c->hb_timer);
+        rpc_channel *ch = c->chan;
+        bool peer_closed = reason == NN_CLOSE_PEER || reason == -ECONNRESET;
+        bool fallback = false;
+        char msg[1400];
+        int status = NN_RPC_E_PEER_DOWN;
+        if (c->refusal[0] != '\0') {
+            status = c->refusal_status;
+            snprintf(msg, sizeof(msg), "%s", c->refusal);
+        } else if (was_tls_attempt && peer_closed) {
+            /* No TLS alert, just a close: the listener has rpc_tls off (see rpc.h). */
+            fallback = (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_PREFER &&
+                       !ch->is_tool;
+            status = NN_RPC_E_REFUSED;
+            snprintf(msg, sizeof(msg), "%s closed the TLS handshake (peer has rpc_tls off?)",
+                     c->peer);
+        } else if (reason == NN_CLOSE_CONNECT || (reason < 0 && c->state == CONN_CONNECTING)) {
+            snprintf(msg, sizeof(msg), "connect to %s failed: %s", c->peer, why ? why : "");
+        } else {
+            snprintf(msg, sizeof(msg), "connection to %s lost: %s", c->peer, why ? why : "");
+        }
+        if (atomic_load(&rpc->stopping) && status == NN_RPC_E_PEER_DOWN && ch->closed) {
+            status = NN_RPC_E_CLOSED;
+        }
+        rpc_call *call;
+        while ((call = nn_rpc_call_table_pop_any(&c->calls)) != NULL) {
+            nn_rpc_call_complete(call, NN_RPC_E_PEER_DOWN, 0, msg, NULL, 0);
+        }
+        nn_rpc_channel_conn_closed(ch, c, status, msg, fallback);
+    } else {
+        c->prev_in->next_in = c->next_in;
+        c->next_in->prev_in = c->prev_in;
+        if (c->counted_node) {
+            pthread_mutex_lock(&rpc->drain_lock);
+            atomic_fetch_sub(&rpc->inbound_nodes, 1);
+            pthread_cond_broadcast(&rpc->drain_cond);
+            pthread_mutex_unlock(&rpc->drain_lock);
+        }
+    }
+    conn_unref(c);
+}
+
+const nn_stream_handler nn_rpc_stream_handler = {
+    .on_open = on_open,
+    .on_readable = on_readable,
+    .on_event = on_event,
+    .on_close = on_close,
+    .on_refuse = on_refuse,
+    .on_drain = on_drain,
+    .on_deadline = on_deadline,
+};
+
+/* ---------------------------------------------------------------- requests */
+
+static void request_finish(nn_rpc_request *req) {
+    rpc_conn *c = req->conn;
+    c->requests--;
+    nn_rpc_envelope_free(req->env, &c->budget);
+    if (c->state == CONN_DRAINING && c->requests == 0) {
+        nn_rpc_conn_close(c, "drained");
+    }
+    conn_unref(c);
+    free(req->reply);
+    free(req->error);
+    free(req);
+}
+
+static void request_send(nn_rpc_request *req, uint32_t status, uint32_t remote_code,
+                         const char *error, const void *data, size_t len) {
+    rpc_conn *c = req->conn;
+    if (!(req->env->flags & NNRPC__FLAG__FLAG_ONE_WAY) && c->stream != NULL &&
+        c->state != CONN_CLOSING) {
+        if (status != NN_RPC_OK) {
+            send_error(c, req->env->call_id, status, remote_code, error);
+        } else {
+            Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+            env.call_id = req->env->call_id;
+            env.flags = NNRPC__FLAG__FLAG_RESPONSE;
+            env.payload.data = (uint8_t *)data;
+            env.payload.len = len;
+            nn_err err = {0};
+            if (nn_rpc_conn_send(c, &env, &err) == -EMSGSIZE) {
+                send_error(c, req->env->call_id, NN_RPC_E_TOO_BIG, 0, err.msg);
+            }
+        }
+    }
+    request_finish(req);
+}
+
+static void reply_task(nn_task *task) {
+    nn_rpc_request *req = (nn_rpc_request *)task;
+    request_send(req, req->status, req->remote_code, req->error ? req->error : "", req->reply,
+                 req->reply_len);
+}
+
+static void reply_post(nn_rpc_request *req) {
+    if (nn_loop_post(req->conn->loop, &req->task) < 0) {
+        /* The loop is gone, and with it the connection; nothing to answer. */
+        free(req->reply);
+        free(req->error);
+        free(req);
+    }
+}
+
+void nn_rpc_reply(nn_rpc_request *req, const void *data, size_t len) {
+    if (nn_loop_current() == req->conn->loop) {
+        request_send(req, NN_RPC_OK, 0, "", data, len);
+        return;
+    }
+    req->reply = len ? malloc(len) : NULL;
+    if (len != 0 && req->reply == NULL) {
+        req->status = NN_RPC_E_REMOTE;
+        req->error = strdup("out of memory for the reply");
+    } else if (len != 0) {
+        memcpy(req->reply, data, len);
+    }
+    req->reply_len = len;
+    req->task.fn = reply_task;
+    reply_post(req);
+}
+
+void nn_rpc_reply_error(nn_rpc_request *req, uint32_t code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (nn_loop_current() == req->conn->loop) {
+        request_send(req, NN_RPC_E_REMOTE, code, msg, NULL, 0);
+        return;
+    }
+    req->status = NN_RPC_E_REMOTE;
+    req->remote_code = code;
+    req->error = strdup(msg);
+    req->task.fn = reply_task;
+    reply_post(req);
+}
+
+void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env) {
+    nn_rpc *rpc = c->rpc;
+    const char *method = env->method ? env->method : "";
+    const rpc_service *svc = nn_rpc_service_find(rpc, method);
+    char why[700];
+    uint32_t status = NN_RPC_OK;
+    if (svc == NULL) {
+        status = NN_RPC_E_NO_METHOD;
+        snprintf(why, sizeof(why), "no service '%s' on %s", method, rpc->self);
+    } else if (c->is_tool && !(svc->flags & NN_RPC_SERVICE_TOOLS)) {
+        status = NN_RPC_E_DENIED;
+        snprintf(why, sizeof(why), "tool clients may not call '%s'", method);
+    } else if (!c->is_tool && !(svc->flags & NN_RPC_SERVICE_PEERS)) {
+        status = NN_RPC_E_DENIED;
+        snprintf(why, sizeof(why), "'%s' is for tool clients only", method);
+    }
+    nn_rpc_request *req = status == NN_RPC_OK ? calloc(1, sizeof(*req)) : NULL;
+    if (status == NN_RPC_OK && req == NULL) {
+        status = NN_RPC_E_REMOTE;
+        snprintf(why, sizeof(why), "out of memory");
+    }
+    if (status != NN_RPC_OK) {
+        if (!(env->flags & NNRPC__FLAG__FLAG_ONE_WAY)) {
+            send_error(c, env->call_id, status, 0, why);
+        }
+        nn_rpc_envelope_free(env, &c->budget);
+        return;
+    }
+    uint64_t timeout_ms = env->timeout_ms ? env->timeout_ms : atomic_load(&rpc->call_timeout_ms);
+    req->conn = c;
+    req->env = env;
+    req->tool = c->is_tool;
+    req->deadline_ns = nn_now_ns() + NN_MS(timeout_ms);
+    c->refs++;
+    c->requests++;
+    svc->handler(req, svc->arg);
+}
+
+const uint8_t *nn_rpc_request_payload(const nn_rpc_request *req, size_t *len) {
+    *len = req->env->payload.len;
+    return req->env->payload.data;
+}
+
+const char *nn_rpc_request_method(const nn_rpc_request *req) {
+    return req->env->method;
+}
+
+const char *nn_rpc_request_caller(const nn_rpc_request *req) {
+    return req->conn->caller;
+}
+
+bool nn_rpc_request_from_tool(const nn_rpc_request *req) {
+    return req->tool;
+}
+
+uint64_t nn_rpc_request_deadline_ns(const nn_rpc_request *req) {
+    return req->deadline_ns;
+}
+
+nn_rpc *nn_rpc_request_rpc(const nn_rpc_request *req) {
+    return req->conn->rpc;
+}

@@ -1,0 +1,282 @@
+/* rpc/rpc_internal.h: rpc/'s private structures; nothing outside rpc/ (and its unit
+ * tests) includes this. */
+#ifndef NODENET_RPC_INTERNAL_H
+#define NODENET_RPC_INTERNAL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "proto/rpc.pb-c.h"
+#include "rpc/rpc.h"
+
+/* ------------------------------------------------------------------ frames */
+
+#define NN_RPC_FRAME_MAGIC "NNRP"
+#define NN_RPC_FRAME_VERSION 1u
+#define NN_RPC_FRAME_HEADER 12u /* magic[4] version[1] reserved[3] length[4] (big-endian) */
+
+/* A ProtobufCAllocator that refuses to hand out more than `limit` bytes at once, so that
+ * a hostile frame cannot make protobuf-c allocate without bound. One per connection,
+ * used on its loop only. */
+typedef struct nn_rpc_budget {
+    ProtobufCAllocator pa; /* allocator_data points at this struct */
+    size_t limit;
+    size_t used;
+    size_t refused; /* allocations refused so far */
+} nn_rpc_budget;
+
+void nn_rpc_budget_init(nn_rpc_budget *b, size_t limit);
+size_t nn_rpc_budget_for(uint32_t max_frame);
+
+void nn_rpc_frame_header_write(uint8_t out[NN_RPC_FRAME_HEADER], uint32_t body_len);
+/* 1 with *body_len when a valid header is complete, 0 when more bytes are needed, or
+ * -EPROTO (bad magic/version) / -EMSGSIZE (over max_frame) with err filled. A bad magic
+ * is reported as soon as the bytes that differ are here. */
+int nn_rpc_frame_header_parse(const uint8_t *data, size_t len, uint32_t max_frame,
+                              uint32_t *body_len, nn_err *err);
+/* 1 with *out (free with nn_rpc_envelope_free(, b)) and *consumed when a whole frame was
+ * decoded, 0 when more bytes are needed, negative with err filled when the bytes are not
+ * a frame (-EPROTO), over the limit (-EMSGSIZE) or over the budget (-ENOBUFS). */
+int nn_rpc_frame_decode(const uint8_t *data, size_t len, uint32_t max_frame, nn_rpc_budget *b,
+                        Nnrpc__Envelope **out, size_t *consumed, nn_err *err);
+void nn_rpc_envelope_free(Nnrpc__Envelope *env, nn_rpc_budget *b);
+/* Appends header + packed env to out. -EMSGSIZE when over max_frame, -ENOMEM. */
+int nn_rpc_frame_encode(nn_buf *out, const Nnrpc__Envelope *env, uint32_t max_frame,
+                        nn_err *err);
+
+/* -------------------------------------------------------------- call table */
+
+typedef struct nn_rpc_call_table {
+    uint64_t *keys; /* 0 = empty slot; call ids start at 1 */
+    void **vals;
+    size_t cap; /* power of two */
+    size_t len;
+} nn_rpc_call_table;
+
+void nn_rpc_call_table_init(nn_rpc_call_table *t);
+void nn_rpc_call_table_free(nn_rpc_call_table *t);
+/* 0, -EEXIST, -EINVAL (id 0 or NULL), -ENOMEM. */
+int nn_rpc_call_table_put(nn_rpc_call_table *t, uint64_t call_id, void *call);
+void *nn_rpc_call_table_get(const nn_rpc_call_table *t, uint64_t call_id);
+/* Removes and returns the call, or NULL. */
+void *nn_rpc_call_table_take(nn_rpc_call_table *t, uint64_t call_id);
+/* Removes and returns some call, or NULL when empty. */
+void *nn_rpc_call_table_pop_any(nn_rpc_call_table *t);
+
+/* ------------------------------------------------------------- connections */
+
+typedef struct rpc_conn rpc_conn;
+typedef struct rpc_channel rpc_channel;
+typedef struct rpc_call rpc_call;
+
+typedef enum rpc_conn_state {
+    CONN_CONNECTING, /* outbound: TCP connect in progress */
+    CONN_SNIFF,      /* inbound: waiting for the first bytes (TLS or a frame?) */
+    CONN_TLS,        /* TLS handshake in progress */
+    CONN_HELLO,      /* hello sent (outbound) or expected (inbound) */
+    CONN_READY,      /* carries calls */
+    CONN_DRAINING,   /* no new calls; closes once its calls are done */
+    CONN_CLOSING,    /* nn_stream_close() called; on_close pending */
+} rpc_conn_state;
+
+struct rpc_conn {
+    nn_rpc *rpc;
+    nn_stream *stream; /* NULL once on_close ran */
+    nn_loop *loop;
+    rpc_conn_state state;
+    bool outbound;
+    bool encrypted;
+    bool tls_attempt;  /* outbound: this attempt started with TLS */
+    bool is_tool;      /* inbound: a tool client; outbound: we are the tool */
+    int refs;          /* the stream + each request not yet replied to */
+    nn_rpc_budget budget;
+    uint64_t last_rx_ns;
+    nn_tls_facts facts;
+    char peer[64];     /* node name (or the tool's address) */
+    char refusal[1024]; /* why the peer refused us, from its error frame */
+    int refusal_status;
+
+    /* outbound */
+    rpc_channel *chan;
+    nn_rpc_call_table calls;
+    uint64_t next_call_id;
+    nn_timer hb_timer;
+    bool hb_outstanding;
+
+    /* inbound */
+    char caller[512];  /* node name, or the tool's certificate subject */
+    size_t requests;   /* requests being handled */
+    bool goodbye_sent;
+    bool counted_node; /* counted in rpc->inbound_nodes */
+    rpc_conn *next_in, *prev_in; /* the loop's inbound list */
+};
+
+/* ----------------------------------------------------------------- channels */
+
+typedef enum rpc_chan_state {
+    CHAN_IDLE = 0,
+    CHAN_CONNECTING = 1,
+    CHAN_READY = 2,
+    CHAN_DRAINING = 3, /* the peer said goodbye; waiting to reconnect */
+    CHAN_DOWN = 4,     /* backing off before the next attempt */
+    CHAN_CLOSED = 5,
+} rpc_chan_state;
+
+struct rpc_call {
+    nn_task task;
+    rpc_call *next, *prev; /* the channel's waiting list */
+    nn_rpc *rpc;
+    rpc_channel *chan;
+    rpc_conn *conn; /* sent on; NULL while waiting */
+    uint64_t call_id;
+    uint64_t deadline_ns;
+    uint64_t timeout_ms;
+    nn_timer timer;
+    nn_rpc_call_fn cb;
+    void *arg;
+    bool waiting;
+    char *method;
+    uint8_t *payload;
+    size_t len;
+};
+
+struct rpc_channel {
+    nn_rpc *rpc;
+    size_t index;
+    char peer[64];
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    nn_loop *loop;
+    bool is_tool;
+
+    /* loop-only state */
+    rpc_conn *active;  /* READY, carries new calls */
+    rpc_conn *pending; /* connecting (a replacement when active is set) */
+    rpc_call waiting;  /* sentinel of calls not yet sent */
+    size_t waiting_count;
+    nn_timer retry_timer;
+    uint64_t backoff_ms;
+    bool tls_fallback; /* prefer: the next attempt is plaintext */
+    bool closed;
+    bool ever_up;
+    uint64_t tls_generation; /* security generation of the active TLS session */
+    int last_status;          /* nn_rpc_status the waiting calls end with */
+    char last_error[1024];
+
+    /* published for mesh.state (any thread) */
+    _Atomic int state;
+    _Atomic uint64_t ok, reconnects, bytes_in, bytes_out, in_flight;
+    _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
+    pthread_mutex_t info_lock;
+    bool info_encrypted;
+    char info_version[16];
+    char info_cipher[64];
+    char info_subject[512];
+    char info_error[1024];
+
+    /* tool client: signalled when the first attempt ends */
+    pthread_mutex_t wait_lock;
+    pthread_cond_t wait_cond;
+    int first_outcome; /* 0 pending, 1 ready, -1 failed */
+};
+
+/* ------------------------------------------------------------------- rpc */
+
+typedef struct rpc_service {
+    char *method;
+    unsigned flags;
+    nn_rpc_handler handler;
+    void *arg;
+} rpc_service;
+
+typedef struct rpc_loop_state {
+    rpc_conn inbound; /* sentinel of this loop's inbound connections */
+} rpc_loop_state;
+
+struct nn_rpc {
+    nn_server *srv;
+    nn_security *sec;
+    /* copied config */
+    uint64_t cluster_id;
+    char *cluster_name;
+    char *self;
+    nn_rpc_node *nodes;
+    size_t node_count;
+    size_t self_index;
+    bool tool_mode; /* a tool client's private rpc */
+
+    /* policy that nn_rpc_reconfigure() changes (any thread reads) */
+    _Atomic int tls;
+    _Atomic uint32_t max_frame;
+    _Atomic uint64_t call_timeout_ms, heartbeat_ms, connect_timeout_ms;
+    pthread_mutex_t subjects_lock;
+    char **tool_subjects;
+    size_t tool_subject_count;
+
+    rpc_service *services;
+    size_t service_count;
+
+    rpc_channel *chans; /* one per node; chans[self_index] unused */
+    size_t chan_count;
+    rpc_loop_state *loops;
+    uint32_t loop_count;
+
+    uint64_t started_ns;
+    _Atomic bool started;
+    _Atomic bool stopping;
+    _Atomic uint64_t inbound_nodes;
+    pthread_mutex_t drain_lock;
+    pthread_cond_t drain_cond;
+    _Atomic uint64_t next_trace;
+};
+
+struct nn_rpc_request {
+    nn_task task;
+    rpc_conn *conn;
+    Nnrpc__Envelope *env;
+    uint64_t deadline_ns;
+    bool tool;
+    /* a reply made off the loop, carried there */
+    uint8_t *reply;
+    size_t reply_len;
+    uint32_t status;
+    uint32_t remote_code;
+    char *error;
+};
+
+/* conn.c */
+extern const nn_stream_handler nn_rpc_stream_handler;
+int nn_rpc_conn_send(rpc_conn *c, Nnrpc__Envelope *env, nn_err *err);
+void nn_rpc_conn_close(rpc_conn *c, const char *why);
+void nn_rpc_conn_send_goodbye(rpc_conn *c);
+rpc_conn *nn_rpc_conn_connect(rpc_channel *ch, bool tls, nn_err *err);
+
+/* channel.c */
+void nn_rpc_channel_init(rpc_channel *ch, nn_rpc *rpc, size_t index, const nn_rpc_node *node);
+void nn_rpc_channel_destroy(rpc_channel *ch);
+void nn_rpc_channel_start(rpc_channel *ch); /* on ch->loop */
+void nn_rpc_channel_conn_ready(rpc_channel *ch, rpc_conn *c);
+void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const char *why,
+                                bool fallback);
+void nn_rpc_channel_goodbye(rpc_channel *ch, rpc_conn *c);
+void nn_rpc_channel_response(rpc_conn *c, Nnrpc__Envelope *env);
+void nn_rpc_channel_reevaluate(rpc_channel *ch); /* after reconfigure, on ch->loop */
+void nn_rpc_channel_fail_all(rpc_channel *ch, int status, const char *why); /* no loop */
+void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, const char *error,
+                          const uint8_t *payload, size_t len);
+void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c);
+void nn_rpc_channel_count_failure(rpc_channel *ch, int status);
+
+/* mesh.c */
+const rpc_service *nn_rpc_service_find(const nn_rpc *rpc, const char *method);
+bool nn_rpc_tool_subject_allowed(nn_rpc *rpc, const char *subject);
+const nn_rpc_node *nn_rpc_node_find(const nn_rpc *rpc, const char *name);
+nn_rpc *nn_rpc_new_internal(const nn_rpc_config *cfg, nn_server *srv, nn_security *sec,
+                            bool tool_mode, nn_err *err);
+void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env);
+
+/* services.c */
+int nn_rpc_services_register_builtin(nn_rpc *rpc, nn_err *err);
+
+#endif

@@ -1,0 +1,288 @@
+/* Unit tests of rpc/: the frame codec, the bounded allocator and the call table. */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc/rpc_internal.h"
+
+#define MAX_FRAME 4096u
+
+static nn_buf encode_request(uint64_t call_id, const char *method, const void *payload,
+                             size_t len) {
+    Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+    env.call_id = call_id;
+    env.method = (char *)method;
+    env.flags = NNRPC__FLAG__FLAG_REQUEST;
+    env.timeout_ms = 250;
+    env.payload.data = (uint8_t *)payload;
+    env.payload.len = len;
+    nn_buf out = {0};
+    nn_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(nn_rpc_frame_encode(&out, &env, MAX_FRAME, &err), 0);
+    return out;
+}
+
+static void round_trip_decodes_every_field(void) {
+    nn_buf b = encode_request(42, "echo", "hello", 5);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(MAX_FRAME));
+    Nnrpc__Envelope *env = NULL;
+    size_t used = 0;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL(nn_rpc_frame_decode(nn_buf_begin(&b), b.len, MAX_FRAME, &budget, &env,
+                                        &used, &err), 1);
+    CU_ASSERT_EQUAL(used, b.len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    CU_ASSERT_EQUAL(env->call_id, 42);
+    CU_ASSERT_STRING_EQUAL(env->method, "echo");
+    CU_ASSERT_EQUAL(env->flags, NNRPC__FLAG__FLAG_REQUEST);
+    CU_ASSERT_EQUAL(env->timeout_ms, 250);
+    CU_ASSERT_EQUAL(env->payload.len, 5);
+    CU_ASSERT_EQUAL(memcmp(env->payload.data, "hello", 5), 0);
+    CU_ASSERT(budget.used > 0);
+    nn_rpc_envelope_free(env, &budget);
+    CU_ASSERT_EQUAL(budget.used, 0);
+    nn_buf_free(&b);
+}
+
+static void truncated_frame_needs_more_at_every_length(void) {
+    nn_buf b = encode_request(7, "ping", "abcdefgh", 8);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(MAX_FRAME));
+    for (size_t n = 0; n < b.len; n++) {
+        Nnrpc__Envelope *env = NULL;
+        size_t used = 0;
+        nn_err err = {0};
+        CU_ASSERT_EQUAL(nn_rpc_frame_decode(nn_buf_begin(&b), n, MAX_FRAME, &budget, &env,
+                                            &used, &err), 0);
+        CU_ASSERT_PTR_NULL(env);
+    }
+    CU_ASSERT_EQUAL(budget.used, 0);
+    nn_buf_free(&b);
+}
+
+static void oversized_frame_is_refused_from_its_header(void) {
+    uint8_t hdr[NN_RPC_FRAME_HEADER];
+    nn_rpc_frame_header_write(hdr, MAX_FRAME + 1);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(MAX_FRAME));
+    Nnrpc__Envelope *env = NULL;
+    size_t used = 0;
+    nn_err err = {0};
+    /* Only the header is here: the refusal must not wait for (or allocate) the body. */
+    CU_ASSERT_EQUAL(nn_rpc_frame_decode(hdr, sizeof(hdr), MAX_FRAME, &budget, &env, &used,
+                                        &err), -EMSGSIZE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "over max_frame_bytes 4096"));
+    CU_ASSERT_EQUAL(budget.used, 0);
+
+    /* Encoding refuses too. */
+    uint8_t *big = calloc(1, MAX_FRAME);
+    Nnrpc__Envelope e = NNRPC__ENVELOPE__INIT;
+    e.payload.data = big;
+    e.payload.len = MAX_FRAME;
+    nn_buf out = {0};
+    CU_ASSERT_EQUAL(nn_rpc_frame_encode(&out, &e, MAX_FRAME, &err), -EMSGSIZE);
+    CU_ASSERT_EQUAL(out.len, 0);
+    free(big);
+    nn_buf_free(&out);
+}
+
+static void bad_magic_and_version_are_refused(void) {
+    nn_err err = {0};
+    uint32_t body = 0;
+    /* A TLS ClientHello's first byte is enough to tell. */
+    const uint8_t tls[] = {0x16, 0x03, 0x01};
+    CU_ASSERT_EQUAL(nn_rpc_frame_header_parse(tls, 1, MAX_FRAME, &body, &err), -EPROTO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "bad magic"));
+    const uint8_t partial[] = {'N', 'N'};
+    CU_ASSERT_EQUAL(nn_rpc_frame_header_parse(partial, 2, MAX_FRAME, &body, &err), 0);
+    uint8_t hdr[NN_RPC_FRAME_HEADER];
+    nn_rpc_frame_header_write(hdr, 10);
+    hdr[4] = 9;
+    CU_ASSERT_EQUAL(nn_rpc_frame_header_parse(hdr, sizeof(hdr), MAX_FRAME, &body, &err), -EPROTO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "version 9"));
+}
+
+static void garbage_body_is_refused(void) {
+    uint8_t frame[NN_RPC_FRAME_HEADER + 3];
+    nn_rpc_frame_header_write(frame, 3);
+    /* Field 1 with wire type 7 does not exist in protobuf. */
+    frame[NN_RPC_FRAME_HEADER] = 0x0f;
+    frame[NN_RPC_FRAME_HEADER + 1] = 0xff;
+    frame[NN_RPC_FRAME_HEADER + 2] = 0xff;
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(MAX_FRAME));
+    Nnrpc__Envelope *env = NULL;
+    size_t used = 0;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL(nn_rpc_frame_decode(frame, sizeof(frame), MAX_FRAME, &budget, &env, &used,
+                                        &err), -EPROTO);
+    CU_ASSERT_PTR_NULL(env);
+    CU_ASSERT_EQUAL(budget.used, 0);
+}
+
+/* Appends field `num` as a varint of value 1. */
+static size_t put_varint_field(uint8_t *p, uint32_t num) {
+    size_t n = 0;
+    uint32_t key = num << 3;
+    while (key >= 0x80) {
+        p[n++] = (uint8_t)(key | 0x80);
+        key >>= 7;
+    }
+    p[n++] = (uint8_t)key;
+    p[n++] = 1;
+    return n;
+}
+
+static void unknown_fields_are_skipped_within_budget(void) {
+    /* A newer peer's extra fields decode and are ignored. */
+    uint8_t frame[64];
+    size_t body = 0;
+    uint8_t *p = frame + NN_RPC_FRAME_HEADER;
+    body += put_varint_field(p + body, 1); /* call_id = 1 */
+    body += put_varint_field(p + body, 100);
+    body += put_varint_field(p + body, 2000);
+    nn_rpc_frame_header_write(frame, (uint32_t)body);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(MAX_FRAME));
+    Nnrpc__Envelope *env = NULL;
+    size_t used = 0;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL(nn_rpc_frame_decode(frame, NN_RPC_FRAME_HEADER + body, MAX_FRAME, &budget,
+                                        &env, &used, &err), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    CU_ASSERT_EQUAL(env->call_id, 1);
+    CU_ASSERT_EQUAL(env->base.n_unknown_fields, 2);
+    nn_rpc_envelope_free(env, &budget);
+    CU_ASSERT_EQUAL(budget.used, 0);
+}
+
+static void unknown_field_flood_hits_the_budget(void) {
+    /* Tiny unknown fields cost a struct each when decoded: a frame within max_frame_bytes
+     * that would decode to many times its size is refused by the bounded allocator. */
+    const uint32_t max = 65536; /* the 64 KiB slack of the budget is small beside it */
+    size_t body = max - 8;
+    uint8_t *frame = malloc(NN_RPC_FRAME_HEADER + body);
+    size_t n = 0;
+    while (n + 4 <= body) {
+        n += put_varint_field(frame + NN_RPC_FRAME_HEADER + n, 100);
+    }
+    nn_rpc_frame_header_write(frame, (uint32_t)n);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(max));
+    Nnrpc__Envelope *env = NULL;
+    size_t used = 0;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL(nn_rpc_frame_decode(frame, NN_RPC_FRAME_HEADER + n, max, &budget, &env,
+                                        &used, &err), -ENOBUFS);
+    CU_ASSERT_PTR_NULL(env);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "decode budget"));
+    CU_ASSERT_EQUAL(budget.used, 0);
+    CU_ASSERT(budget.refused > 0);
+    free(frame);
+}
+
+static void budget_counts_and_refuses(void) {
+    nn_rpc_budget b;
+    nn_rpc_budget_init(&b, 100);
+    void *x = b.pa.alloc(b.pa.allocator_data, 60);
+    CU_ASSERT_PTR_NOT_NULL(x);
+    CU_ASSERT_EQUAL(b.used, 60);
+    CU_ASSERT_PTR_NULL(b.pa.alloc(b.pa.allocator_data, 41));
+    CU_ASSERT_PTR_NULL(b.pa.alloc(b.pa.allocator_data, SIZE_MAX));
+    void *y = b.pa.alloc(b.pa.allocator_data, 40);
+    CU_ASSERT_PTR_NOT_NULL(y);
+    b.pa.free(b.pa.allocator_data, x);
+    b.pa.free(b.pa.allocator_data, y);
+    b.pa.free(b.pa.allocator_data, NULL);
+    CU_ASSERT_EQUAL(b.used, 0);
+    CU_ASSERT_EQUAL(b.refused, 2);
+}
+
+static void two_frames_in_one_read_decode_in_order(void) {
+    nn_buf a = encode_request(1, "a", "x", 1);
+    nn_buf b = encode_request(2, "b", "yy", 2);
+    nn_buf_append(&a, nn_buf_begin(&b), b.len);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(MAX_FRAME));
+    size_t off = 0;
+    for (uint64_t want = 1; want <= 2; want++) {
+        Nnrpc__Envelope *env = NULL;
+        size_t used = 0;
+        nn_err err = {0};
+        CU_ASSERT_EQUAL_FATAL(nn_rpc_frame_decode(nn_buf_begin(&a) + off, a.len - off,
+                                                  MAX_FRAME, &budget, &env, &used, &err), 1);
+        CU_ASSERT_EQUAL(env->call_id, want);
+        off += used;
+        nn_rpc_envelope_free(env, &budget);
+    }
+    CU_ASSERT_EQUAL(off, a.len);
+    nn_buf_free(&a);
+    nn_buf_free(&b);
+}
+
+static void call_table_puts_gets_and_takes(void) {
+    nn_rpc_call_table t;
+    nn_rpc_call_table_init(&t);
+    static int vals[5000];
+    for (uint64_t i = 1; i <= 5000; i++) {
+        CU_ASSERT_EQUAL_FATAL(nn_rpc_call_table_put(&t, i, &vals[i - 1]), 0);
+    }
+    CU_ASSERT_EQUAL(nn_rpc_call_table_put(&t, 77, &vals[0]), -EEXIST);
+    CU_ASSERT_EQUAL(nn_rpc_call_table_put(&t, 0, &vals[0]), -EINVAL);
+    CU_ASSERT_EQUAL(t.len, 5000);
+    /* Take every odd id; the even ones must still be found after the backward shifts. */
+    for (uint64_t i = 1; i <= 5000; i += 2) {
+        CU_ASSERT_PTR_EQUAL(nn_rpc_call_table_take(&t, i), &vals[i - 1]);
+    }
+    CU_ASSERT_PTR_NULL(nn_rpc_call_table_take(&t, 1));
+    for (uint64_t i = 2; i <= 5000; i += 2) {
+        CU_ASSERT_PTR_EQUAL_FATAL(nn_rpc_call_table_get(&t, i), &vals[i - 1]);
+    }
+    CU_ASSERT_PTR_NULL(nn_rpc_call_table_get(&t, 5001));
+    size_t popped = 0;
+    while (nn_rpc_call_table_pop_any(&t) != NULL) {
+        popped++;
+    }
+    CU_ASSERT_EQUAL(popped, 2500);
+    CU_ASSERT_EQUAL(t.len, 0);
+    nn_rpc_call_table_free(&t);
+}
+
+static void status_and_mode_names(void) {
+    CU_ASSERT_STRING_EQUAL(nn_rpc_status_name(NN_RPC_E_PEER_DOWN), "peer_down");
+    CU_ASSERT_STRING_EQUAL(nn_rpc_status_name((nn_rpc_status)99), "unknown");
+    nn_rpc_tls_mode m;
+    CU_ASSERT_EQUAL(nn_rpc_tls_mode_parse("prefer", &m), 0);
+    CU_ASSERT_EQUAL(m, NN_RPC_TLS_PREFER);
+    CU_ASSERT_EQUAL(nn_rpc_tls_mode_parse("maybe", &m), -EINVAL);
+    CU_ASSERT_STRING_EQUAL(nn_rpc_tls_mode_name(NN_RPC_TLS_REQUIRE), "require");
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) {
+        return 1;
+    }
+    CU_pSuite s = CU_add_suite("rpc", NULL, NULL);
+    CU_add_test(s, "round_trip_decodes_every_field", round_trip_decodes_every_field);
+    CU_add_test(s, "truncated_frame_needs_more_at_every_length",
+                truncated_frame_needs_more_at_every_length);
+    CU_add_test(s, "oversized_frame_is_refused_from_its_header",
+                oversized_frame_is_refused_from_its_header);
+    CU_add_test(s, "bad_magic_and_version_are_refused", bad_magic_and_version_are_refused);
+    CU_add_test(s, "garbage_body_is_refused", garbage_body_is_refused);
+    CU_add_test(s, "unknown_fields_are_skipped_within_budget",
+                unknown_fields_are_skipped_within_budget);
+    CU_add_test(s, "unknown_field_flood_hits_the_budget", unknown_field_flood_hits_the_budget);
+    CU_add_test(s, "budget_counts_and_refuses", budget_counts_and_refuses);
+    CU_add_test(s, "two_frames_in_one_read_decode_in_order",
+                two_frames_in_one_read_decode_in_order);
+    CU_add_test(s, "call_table_puts_gets_and_takes", call_table_puts_gets_and_takes);
+    CU_add_test(s, "status_and_mode_names", status_and_mode_names);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failed == 0 ? 0 : 1;
+}
