@@ -1,0 +1,1005 @@
+/* mysql/conn.c: one MySQL client connection: the connection phase (greeting, SSLRequest,
+ * TLS, HandshakeResponse41, auth plugins and switch, the SSL requirement) and the command
+ * phase (commands, answers, result sets).
+ *
+ * States (one function per transition):
+ *   GREETING_SENT --SSLRequest--> TLS_HANDSHAKE --EV_SECURE--> AUTH_RESPONSE
+ *   GREETING_SENT / AUTH_RESPONSE --HandshakeResponse41--> [AUTH_SWITCH] [AUTH_FULL]
+ *   --password and SSL requirement ok--> COMMAND <--answer-- COMMAND_PENDING
+ *   any --error / quit / deadline--> CLOSED
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mysql/mysql_internal.h"
+
+typedef enum conn_state {
+    ST_GREETING_SENT,
+    ST_TLS_HANDSHAKE,
+    ST_AUTH_RESPONSE,
+    ST_AUTH_SWITCH,
+    ST_AUTH_FULL,
+    ST_COMMAND,
+    ST_COMMAND_PENDING,
+    ST_CLOSED,
+} conn_state;
+
+typedef enum rs_state {
+    RS_NONE,
+    RS_COLUMNS,
+    RS_ROWS,
+} rs_state;
+
+typedef struct session_var {
+    char *name;
+    char *value;
+} session_var;
+
+/* Handshake packets are small; connection attributes are bounded by 64 KiB in MySQL. */
+#define AUTH_PHASE_MAX_PACKET (128u * 1024u)
+
+#define SERVER_CAPS                                                                           \
+    (NN_CLIENT_LONG_PASSWORD | NN_CLIENT_FOUND_ROWS | NN_CLIENT_LONG_FLAG |                   \
+     NN_CLIENT_CONNECT_WITH_DB | NN_CLIENT_NO_SCHEMA | NN_CLIENT_PROTOCOL_41 |                \
+     NN_CLIENT_INTERACTIVE | NN_CLIENT_TRANSACTIONS | NN_CLIENT_SECURE_CONNECTION |           \
+     NN_CLIENT_MULTI_RESULTS | NN_CLIENT_PS_MULTI_RESULTS | NN_CLIENT_PLUGIN_AUTH |           \
+     NN_CLIENT_CONNECT_ATTRS | NN_CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |                     \
+     NN_CLIENT_DEPRECATE_EOF)
+
+struct nn_mysql_session {
+    nn_mysql_server *srv;
+    nn_stream *stream; /* NULL once the stream is gone */
+    nn_loop *loop;
+    uint64_t id;
+    conn_state state;
+    const nn_mysql_settings *settings; /* as they were at accept */
+    bool tls_offered;
+    bool secure;
+    bool draining;
+    bool logged_in;
+    bool in_input; /* process_input is on the stack: it will read what follows */
+    nn_tls_facts facts;
+    uint32_t client_caps;
+    uint32_t caps; /* negotiated */
+    uint8_t seq;   /* the next sequence id on the wire, either direction */
+    uint8_t scramble[NN_MYSQL_SCRAMBLE_LEN];
+    char user[128];
+    char host[64];
+    char account_host[256];
+    char database[256];
+    bool used_password;
+    nn_mysql_users *users;                 /* held during auth only */
+    const nn_mysql_account *account;       /* inside users */
+    nn_buf scratch;                        /* multi-packet reassembly */
+    nn_buf out;                            /* one payload being built */
+    nn_buf wire;                           /* framed packets */
+    unsigned holds;
+    rs_state rs;
+    uint32_t rs_columns;
+    uint32_t rs_column_index;
+    void *user_data;
+    session_var *vars;
+    size_t var_count;
+};
+
+static const char *state_name(conn_state st) {
+    static const char *names[] = {"greeting_sent", "tls_handshake", "auth_response",
+                                  "auth_switch",   "auth_full",     "command",
+                                  "command_pending", "closed"};
+    return names[st];
+}
+
+/* --------------------------------------------------------------- lifetime */
+
+static void session_free(nn_mysql_session *ses) {
+    const nn_mysql_server *srv = ses->srv;
+    if (srv->handler != NULL && srv->handler->session_end != NULL && ses->logged_in) {
+        srv->handler->session_end(srv->handler_arg, ses);
+    }
+    if (ses->users != NULL) {
+        nn_mysql_users_unref(ses->users);
+    }
+    nn_buf_free(&ses->scratch);
+    nn_buf_free(&ses->out);
+    nn_buf_free(&ses->wire);
+    for (size_t i = 0; i < ses->var_count; i++) {
+        free(ses->vars[i].name);
+        free(ses->vars[i].value);
+    }
+    free(ses->vars);
+    free(ses);
+}
+
+void nn_mysql_session_hold(nn_mysql_session *ses) {
+    ses->holds++;
+}
+
+void nn_mysql_session_release(nn_mysql_session *ses) {
+    if (--ses->holds == 0 && ses->stream == NULL) {
+        session_free(ses);
+    }
+}
+
+static void conn_close(nn_mysql_session *ses, int reason, const char *why) {
+    if (ses->state == ST_CLOSED && ses->stream == NULL) {
+        return;
+    }
+    ses->state = ST_CLOSED;
+    if (ses->stream != NULL) {
+        nn_stream_close(ses->stream, reason, why);
+    }
+}
+
+/* ---------------------------------------------------------------- sending */
+
+/* Frames ses->out as the next packet(s) and queues them. */
+static int send_out(nn_mysql_session *ses) {
+    int rc = nn_mysql_packet_frame(&ses->wire, &ses->seq, nn_buf_begin(&ses->out), ses->out.len);
+    if (rc == 0 && ses->stream != NULL) {
+        rc = nn_stream_write(ses->stream, nn_buf_begin(&ses->wire), ses->wire.len);
+    }
+    nn_buf_clear(&ses->out);
+    nn_buf_clear(&ses->wire);
+    return rc;
+}
+
+static uint16_t status_flags(const nn_mysql_session *ses) {
+    const char *ac = nn_mysql_session_var(ses, "autocommit");
+    bool off = ac != NULL && (strcmp(ac, "0") == 0 || strcasecmp(ac, "OFF") == 0);
+    return off ? 0 : NN_SERVER_STATUS_AUTOCOMMIT;
+}
+
+static int send_ok(nn_mysql_session *ses, uint8_t header, uint64_t affected, uint64_t last_id,
+                   const char *info) {
+    nn_buf *b = &ses->out;
+    nn_mysql_put_u8(b, header);
+    nn_mysql_put_lenenc(b, affected);
+    nn_mysql_put_lenenc(b, last_id);
+    nn_mysql_put_u16(b, status_flags(ses));
+    nn_mysql_put_u16(b, 0); /* warnings */
+    if (info != NULL && info[0] != '\0') {
+        nn_buf_append(b, info, strlen(info));
+    }
+    return send_out(ses);
+}
+
+static int send_eof(nn_mysql_session *ses) {
+    nn_mysql_put_u8(&ses->out, 0xfe);
+    nn_mysql_put_u16(&ses->out, 0);
+    nn_mysql_put_u16(&ses->out, status_flags(ses));
+    return send_out(ses);
+}
+
+static int send_error(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
+                      const char *msg) {
+    nn_buf *b = &ses->out;
+    nn_mysql_put_u8(b, 0xff);
+    nn_mysql_put_u16(b, code);
+    nn_mysql_put_u8(b, '#');
+    nn_buf_append(b, sqlstate, 5);
+    nn_buf_append(b, msg, strlen(msg));
+    return send_out(ses);
+}
+
+/* An error that ends the connection (connection phase, protocol violations). */
+static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
+                           const char *msg, const char *log_reason) {
+    nn_log(NN_LOG_INFO, "mysql.conn.error",
+           "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"",
+           (unsigned long long)ses->id, ses->host, ses->user[0] ? ses->user : "-",
+           state_name(ses->state), code, log_reason ? log_reason : msg);
+    send_error(ses, code, sqlstate, msg);
+    conn_close(ses, NN_CLOSE_LOCAL, log_reason ? log_reason : msg);
+}
+
+/* --------------------------------------------------------------- greeting */
+
+static int send_greeting(nn_mysql_session *ses) {
+    nn_buf *b = &ses->out;
+    uint32_t caps = SERVER_CAPS | (ses->tls_offered ? NN_CLIENT_SSL : 0);
+    nn_mysql_put_u8(b, 10);
+    nn_mysql_put_str_nul(b, ses->srv->server_version);
+    nn_mysql_put_u32(b, (uint32_t)ses->id);
+    nn_buf_append(b, ses->scramble, 8);
+    nn_mysql_put_u8(b, 0);
+    nn_mysql_put_u16(b, (uint16_t)caps);
+    nn_mysql_put_u8(b, 45); /* utf8mb4_general_ci: every client we serve knows it */
+    nn_mysql_put_u16(b, NN_SERVER_STATUS_AUTOCOMMIT);
+    nn_mysql_put_u16(b, (uint16_t)(caps >> 16));
+    nn_mysql_put_u8(b, NN_MYSQL_SCRAMBLE_LEN + 1);
+    static const uint8_t reserved[10] = {0};
+    nn_buf_append(b, reserved, sizeof(reserved));
+    nn_buf_append(b, ses->scramble + 8, NN_MYSQL_SCRAMBLE_LEN - 8);
+    nn_mysql_put_u8(b, 0);
+    nn_mysql_put_str_nul(b, NN_PLUGIN_SHA2);
+    return send_out(ses);
+}
+
+/* -------------------------------------------------------------------- auth */
+
+static void auth_done(nn_mysql_session *ses) {
+    if (ses->users != NULL) {
+        nn_mysql_users_unref(ses->users);
+        ses->users = NULL;
+    }
+    ses->account = NULL;
+}
+
+static void deny(nn_mysql_session *ses, const char *reason) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (using password: %s)",
+             ses->user, ses->host, ses->used_password ? "YES" : "NO");
+    nn_log(NN_LOG_WARN, "mysql.login.denied", "conn=%llu user=%s host=%s tls=%s reason=\"%s\"",
+           (unsigned long long)ses->id, ses->user, ses->host,
+           ses->secure ? ses->facts.version : "off", reason);
+    auth_done(ses);
+    send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
+    conn_close(ses, NN_CLOSE_LOCAL, "access denied");
+}
+
+static void login_ok(nn_mysql_session *ses) {
+    char why[256] = "";
+    if (nn_ssl_require_check(&ses->account->require, &ses->facts, why, sizeof(why)) < 0) {
+        char reason[320];
+        snprintf(reason, sizeof(reason), "SSL requirement not met: %s", why);
+        deny(ses, reason);
+        return;
+    }
+    snprintf(ses->account_host, sizeof(ses->account_host), "%s", ses->account->host);
+    nn_log(NN_LOG_INFO, "mysql.login",
+           "conn=%llu user=%s host=%s account_host=%s tls=%s cipher=%s peer_cert=%s",
+           (unsigned long long)ses->id, ses->user, ses->host, ses->account_host,
+           ses->secure ? ses->facts.version : "off", ses->secure ? ses->facts.cipher : "-",
+           ses->facts.peer_cert_verified ? "verified" : "none");
+    auth_done(ses);
+    ses->state = ST_COMMAND;
+    ses->logged_in = true;
+    send_ok(ses, 0x00, 0, 0, NULL);
+    uint64_t idle = ses->settings->idle_timeout_ms;
+    nn_stream_set_deadline(ses->stream, nn_now_ns() + NN_MS(idle));
+}
+
+static void cache_sha2(nn_mysql_session *ses, const char *pw, size_t pw_len) {
+    nn_mysql_account *a = (nn_mysql_account *)ses->account;
+    uint8_t *stage2 = malloc(32);
+    if (stage2 == NULL) {
+        return;
+    }
+    nn_mysql_sha2_stage2(pw, pw_len, stage2);
+    uint8_t *expected = NULL;
+    if (!atomic_compare_exchange_strong(&a->sha2_cache, &expected, stage2)) {
+        free(stage2); /* another worker cached it first: same value */
+    }
+}
+
+/* The client's scramble for the account's plugin (first response or after a switch). */
+static void verify_response(nn_mysql_session *ses, const uint8_t *data, size_t len) {
+    const nn_mysql_account *a = ses->account;
+    if (a == NULL) {
+        deny(ses, "no such account");
+        return;
+    }
+    if (strcmp(a->plugin, NN_PLUGIN_NATIVE) == 0) {
+        if (nn_mysql_native_verify(a->auth_string, ses->scramble, data, len)) {
+            login_ok(ses);
+        } else {
+            deny(ses, "wrong password (mysql_native_password)");
+        }
+        return;
+    }
+    /* caching_sha2_password */
+    if (len == 0 || (len == 1 && data[0] == 0)) {
+        if (a->auth_string[0] == '\0') {
+            login_ok(ses);
+        } else {
+            deny(ses, "empty password given");
+        }
+        return;
+    }
+    if (len != 32) {
+        deny(ses, "malformed caching_sha2_password response");
+        return;
+    }
+    if (a->auth_string[0] == '\0') {
+        deny(ses, "account has an empty password");
+        return;
+    }
+    const uint8_t *stage2 = atomic_load(&((nn_mysql_account *)a)->sha2_cache);
+    if (stage2 != NULL) {
+        if (nn_mysql_sha2_verify_fast(stage2, ses->scramble, data, len)) {
+            nn_mysql_put_u8(&ses->out, 0x01);
+            nn_mysql_put_u8(&ses->out, 0x03); /* fast_auth_success, then OK */
+            send_out(ses);
+            login_ok(ses);
+        } else {
+            deny(ses, "wrong password (caching_sha2_password fast path)");
+        }
+        return;
+    }
+    /* Not cached: ask for the cleartext password (perform_full_authentication). */
+    nn_mysql_put_u8(&ses->out, 0x01);
+    nn_mysql_put_u8(&ses->out, 0x04);
+    send_out(ses);
+    ses->state = ST_AUTH_FULL;
+}
+
+static void on_full_auth(nn_mysql_session *ses, const uint8_t *data, size_t len) {
+    if (len == 1 && data[0] == 0x02) {
+        /* The RSA key exchange (a client without TLS asking for our public key) is not
+         * offered: cleartext passwords are taken only inside TLS. */
+        deny(ses, "caching_sha2_password full authentication needs TLS (RSA key exchange "
+                  "not supported)");
+        return;
+    }
+    if (!ses->secure) {
+        deny(ses, "cleartext password sent without TLS; refused");
+        return;
+    }
+    size_t pw_len = len;
+    if (pw_len > 0 && data[pw_len - 1] == 0) {
+        pw_len--;
+    }
+    if (nn_mysql_sha2_check(ses->account->auth_string, (const char *)data, pw_len)) {
+        cache_sha2(ses, (const char *)data, pw_len);
+        login_ok(ses);
+    } else {
+        deny(ses, "wrong password (caching_sha2_password full auth)");
+    }
+}
+
+static void start_tls(nn_mysql_session *ses) {
+    nn_err err;
+    nn_err_clear(&err);
+    ses->state = ST_TLS_HANDSHAKE;
+    if (nn_tls_stream_start(ses->stream, ses->srv->sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                            &err) < 0) {
+        nn_log(NN_LOG_WARN, "mysql.tls.error", "conn=%llu host=%s reason=\"%s\"",
+               (unsigned long long)ses->id, ses->host, err.msg);
+        conn_close(ses, NN_CLOSE_LAYER, "cannot start TLS");
+    }
+}
+
+/* HandshakeResponse41 or SSLRequest. Returns true if TLS must start after consuming. */
+static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_t len) {
+    nn_mysql_cursor c;
+    nn_mysql_cursor_init(&c, p, len);
+    uint32_t caps = nn_mysql_get_u32(&c);
+    nn_mysql_get_u32(&c); /* max packet: the client's own limit */
+    nn_mysql_get_u8(&c);  /* charset: utf8mb4 regardless */
+    nn_mysql_get_bytes(&c, 23);
+    if (c.bad || !(caps & NN_CLIENT_PROTOCOL_41)) {
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
+                       "handshake response too short or not protocol 4.1");
+        return false;
+    }
+    if (c.left == 0 && (caps & NN_CLIENT_SSL)) {
+        /* SSLRequest: exactly the fixed 32 bytes. */
+        if (!ses->tls_offered || ses->state != ST_GREETING_SENT) {
+            fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
+                           ses->tls_offered ? "second SSLRequest" : "SSLRequest but TLS is off");
+            return false;
+        }
+        return true;
+    }
+    if ((caps & NN_CLIENT_SSL) && !ses->secure) {
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
+                       "client claims SSL without an SSLRequest");
+        return false;
+    }
+    ses->client_caps = caps;
+    ses->caps = caps & (SERVER_CAPS | NN_CLIENT_SSL);
+    size_t user_len = 0;
+    const char *user = nn_mysql_get_str_nul(&c, &user_len);
+    const uint8_t *auth = NULL;
+    size_t auth_len = 0;
+    if (caps & NN_CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) {
+        auth_len = (size_t)nn_mysql_get_lenenc(&c);
+        auth = nn_mysql_get_bytes(&c, auth_len);
+    } else if (caps & NN_CLIENT_SECURE_CONNECTION) {
+        auth_len = nn_mysql_get_u8(&c);
+        auth = nn_mysql_get_bytes(&c, auth_len);
+    } else {
+        auth = (const uint8_t *)nn_mysql_get_str_nul(&c, &auth_len);
+    }
+    if (c.bad || user_len >= sizeof(ses->user)) {
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
+                       "malformed user name or auth response");
+        return false;
+    }
+    memcpy(ses->user, user, user_len);
+    ses->user[user_len] = '\0';
+    if ((caps & NN_CLIENT_CONNECT_WITH_DB) && c.left > 0) {
+        size_t db_len = 0;
+        const char *db = nn_mysql_get_str_nul(&c, &db_len);
+        if (db != NULL) {
+            nn_mysql_session_set_database(ses, db, db_len);
+        }
+    }
+    char plugin[64] = NN_PLUGIN_NATIVE;
+    if ((caps & NN_CLIENT_PLUGIN_AUTH) && c.left > 0 && !c.bad) {
+        /* Some clients end the packet without the plugin name's NUL. */
+        const uint8_t *nul = memchr(c.p, 0, c.left);
+        size_t n = nul ? (size_t)(nul - c.p) : c.left;
+        if (n < sizeof(plugin)) {
+            memcpy(plugin, c.p, n);
+            plugin[n] = '\0';
+        }
+        nn_mysql_get_bytes(&c, nul ? n + 1 : n);
+    }
+    if ((caps & NN_CLIENT_CONNECT_ATTRS) && c.left > 0) {
+        uint64_t attrs = nn_mysql_get_lenenc(&c);
+        if (c.bad || attrs > c.left) {
+            fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
+                           "connection attributes overrun the packet");
+            return false;
+        }
+    }
+    if (c.bad) {
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake", "malformed packet");
+        return false;
+    }
+    ses->used_password = auth_len > 0;
+    if (ses->settings->require_secure_transport && !ses->secure) {
+        fail_and_close(ses, NN_ER_SECURE_TRANSPORT_REQUIRED, "HY000",
+                       "Connections using insecure transport are prohibited while "
+                       "--require_secure_transport=ON.",
+                       "plaintext login refused: require_secure_transport=ON");
+        return false;
+    }
+    nn_mysql_users *users = nn_mysql_catalog_users_get0(ses->srv->catalog, ses->loop);
+    nn_mysql_users_ref(users);
+    ses->users = users;
+    ses->account = nn_mysql_users_match(users, ses->user, ses->host);
+    const char *want = ses->account ? ses->account->plugin : plugin;
+    if (strcmp(want, plugin) != 0 ||
+        (strcmp(plugin, NN_PLUGIN_NATIVE) != 0 && strcmp(plugin, NN_PLUGIN_SHA2) != 0)) {
+        if (!(caps & NN_CLIENT_PLUGIN_AUTH)) {
+            fail_and_close(ses, NN_ER_NOT_SUPPORTED_AUTH_MODE, "08004",
+                           "Client does not support authentication protocol requested by "
+                           "server; consider upgrading MySQL client",
+                           "client cannot switch auth plugin");
+            return false;
+        }
+        if (ses->account == NULL) {
+            want = NN_PLUGIN_SHA2;
+        }
+        /* AuthSwitchRequest: the plugin the account uses, with our scramble. */
+        nn_mysql_put_u8(&ses->out, 0xfe);
+        nn_mysql_put_str_nul(&ses->out, want);
+        nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
+        nn_mysql_put_u8(&ses->out, 0);
+        send_out(ses);
+        ses->state = ST_AUTH_SWITCH;
+        return false;
+    }
+    verify_response(ses, auth, auth_len);
+    return false;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void begin_command(nn_mysql_session *ses) {
+    ses->state = ST_COMMAND_PENDING;
+    ses->rs = RS_NONE;
+    nn_stream_set_deadline(ses->stream, 0);
+}
+
+static void command_done(nn_mysql_session *ses) {
+    if (ses->state != ST_COMMAND_PENDING) {
+        return;
+    }
+    ses->state = ST_COMMAND;
+    ses->rs = RS_NONE;
+    if (ses->stream == NULL) {
+        return;
+    }
+    if (ses->draining) {
+        conn_close(ses, NN_CLOSE_SHUTDOWN, "server stopping");
+        return;
+    }
+    nn_stream_set_deadline(ses->stream, nn_now_ns() + NN_MS(ses->settings->idle_timeout_ms));
+    /* An idle connection keeps no big buffers. */
+    if (ses->out.cap > 65536) {
+        nn_buf_free(&ses->out);
+        nn_buf_free(&ses->wire);
+    }
+    if (ses->scratch.cap > 0) {
+        nn_buf_free(&ses->scratch);
+    }
+}
+
+static void process_input(nn_mysql_session *ses);
+
+static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
+    nn_mysql_server *srv = ses->srv;
+    if (len == 0) {
+        begin_command(ses);
+        nn_mysql_session_error(ses, NN_ER_UNKNOWN_COM, "08S01", "Unknown command");
+        return;
+    }
+    uint8_t cmd = p[0];
+    const char *arg = (const char *)p + 1;
+    size_t arg_len = len - 1;
+    switch (cmd) {
+    case 0x01: /* COM_QUIT */
+        conn_close(ses, NN_CLOSE_LOCAL, "client quit");
+        return;
+    case 0x0e: /* COM_PING */
+        begin_command(ses);
+        nn_mysql_session_ok(ses, 0, 0, NULL);
+        return;
+    case 0x03: /* COM_QUERY */
+        begin_command(ses);
+        if (srv->handler != NULL) {
+            srv->handler->query(srv->handler_arg, ses, arg, arg_len);
+        } else {
+            nn_mysql_admin_query(ses, arg, arg_len);
+        }
+        return;
+    case 0x02: /* COM_INIT_DB */
+        begin_command(ses);
+        if (srv->handler != NULL && srv->handler->init_db != NULL) {
+            srv->handler->init_db(srv->handler_arg, ses, arg, arg_len);
+        } else {
+            nn_mysql_admin_init_db(ses, arg, arg_len);
+        }
+        return;
+    case 0x04: /* COM_FIELD_LIST: no tables here, so no fields: just the terminator */
+        begin_command(ses);
+        if (ses->caps & NN_CLIENT_DEPRECATE_EOF) {
+            send_ok(ses, 0xfe, 0, 0, NULL);
+        } else {
+            send_eof(ses);
+        }
+        command_done(ses);
+        return;
+    case 0x09: { /* COM_STATISTICS: a bare string, not an OK packet */
+        begin_command(ses);
+        char text[256];
+        uint64_t uptime = (nn_now_ns() - srv->started_ns) / NN_SEC(1);
+        snprintf(text, sizeof(text),
+                 "Uptime: %llu  Threads: %llu  Questions: 0  Slow queries: 0  Opens: 0  "
+                 "Flush tables: 0  Open tables: 0  Queries per second avg: 0.000",
+                 (unsigned long long)uptime,
+                 (unsigned long long)atomic_load(&srv->threads_connected));
+        nn_buf_append(&ses->out, text, strlen(text));
+        send_out(ses);
+        command_done(ses);
+        return;
+    }
+    case 0x1f: /* COM_RESET_CONNECTION */
+        begin_command(ses);
+        for (size_t i = 0; i < ses->var_count; i++) {
+            free(ses->vars[i].name);
+            free(ses->vars[i].value);
+        }
+        ses->var_count = 0;
+        nn_mysql_session_ok(ses, 0, 0, NULL);
+        return;
+    default:
+        begin_command(ses);
+        nn_log(NN_LOG_DEBUG, "mysql.command.unknown", "conn=%llu command=0x%02x",
+               (unsigned long long)ses->id, cmd);
+        nn_mysql_session_error(ses, NN_ER_UNKNOWN_COM, "08S01", "Unknown command");
+        return;
+    }
+}
+
+/* --------------------------------------------------------------- the input */
+
+static void process_input(nn_mysql_session *ses) {
+    if (ses->in_input) {
+        return;
+    }
+    ses->in_input = true;
+    nn_mysql_session_hold(ses);
+    while (ses->stream != NULL) {
+        conn_state st = ses->state;
+        if (st == ST_TLS_HANDSHAKE || st == ST_COMMAND_PENDING || st == ST_CLOSED) {
+            break;
+        }
+        size_t in_len = 0;
+        const uint8_t *in = nn_stream_input(ses->stream, &in_len);
+        if (in_len == 0) {
+            break;
+        }
+        bool command = st == ST_COMMAND;
+        uint8_t expected = command ? 0 : ses->seq;
+        size_t max = command ? ses->settings->max_allowed_packet : AUTH_PHASE_MAX_PACKET;
+        nn_mysql_packet pkt;
+        size_t consumed = 0;
+        int rc = nn_mysql_packet_read(in, in_len, expected, max, &ses->scratch, &pkt, &consumed);
+        if (rc == 0) {
+            break;
+        }
+        if (rc == -EMSGSIZE) {
+            ses->seq = (uint8_t)(expected + 1);
+            fail_and_close(ses, NN_ER_NET_PACKET_TOO_LARGE, "08S01",
+                           "Got a packet bigger than 'max_allowed_packet' bytes",
+                           "packet larger than max_allowed_packet");
+            break;
+        }
+        if (rc == -EPROTO) {
+            char why[96];
+            snprintf(why, sizeof(why), "wrong sequence id %u, expected %u", pkt.bad_seq,
+                     expected);
+            ses->seq = (uint8_t)(pkt.bad_seq + 1);
+            fail_and_close(ses, NN_ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
+                           "Got packets out of order", why);
+            break;
+        }
+        if (rc < 0) {
+            conn_close(ses, NN_CLOSE_LOCAL, "out of memory");
+            break;
+        }
+        ses->seq = pkt.next_seq;
+        bool tls = false;
+        switch (st) {
+        case ST_GREETING_SENT:
+        case ST_AUTH_RESPONSE:
+            tls = on_handshake_response(ses, pkt.payload, pkt.len);
+            break;
+        case ST_AUTH_SWITCH:
+            verify_response(ses, pkt.payload, pkt.len);
+            break;
+        case ST_AUTH_FULL:
+            on_full_auth(ses, pkt.payload, pkt.len);
+            break;
+        case ST_COMMAND:
+            on_command(ses, pkt.payload, pkt.len);
+            break;
+        default:
+            break;
+        }
+        if (ses->stream == NULL) {
+            break;
+        }
+        /* Consume before TLS starts: everything after the SSLRequest is TLS input. */
+        nn_stream_consume(ses->stream, consumed);
+        if (tls) {
+            start_tls(ses);
+        }
+    }
+    ses->in_input = false;
+    nn_mysql_session_release(ses);
+}
+
+/* ---------------------------------------------------------- stream handler */
+
+static int on_open(nn_stream *s, void *arg) {
+    nn_mysql_server *srv = arg;
+    nn_mysql_session *ses = calloc(1, sizeof(*ses));
+    if (ses == NULL) {
+        return -ENOMEM;
+    }
+    ses->srv = srv;
+    ses->stream = s;
+    ses->loop = nn_stream_loop(s);
+    ses->id = nn_stream_id(s);
+    ses->settings = atomic_load_explicit(&srv->settings, memory_order_acquire);
+    ses->tls_offered = ses->settings->tls && srv->sec != NULL;
+    snprintf(ses->host, sizeof(ses->host), "%s", nn_stream_peer_host(s));
+    if (nn_mysql_scramble_new(ses->scramble, sizeof(ses->scramble)) < 0) {
+        free(ses);
+        return -EIO;
+    }
+    ses->holds = 0;
+    nn_stream_set_user(s, ses);
+    atomic_fetch_add(&srv->connections, 1);
+    atomic_fetch_add(&srv->threads_connected, 1);
+    nn_stream_set_deadline(s, nn_now_ns() + NN_MS(ses->settings->handshake_timeout_ms));
+    ses->state = ST_GREETING_SENT;
+    ses->seq = 0;
+    send_greeting(ses);
+    return 0;
+}
+
+static void on_readable(nn_stream *s) {
+    nn_mysql_session *ses = nn_stream_user(s);
+    if (ses != NULL) {
+        process_input(ses);
+    }
+}
+
+static void on_event(nn_stream *s, int event) {
+    nn_mysql_session *ses = nn_stream_user(s);
+    if (ses == NULL || event != NN_STREAM_EV_SECURE || ses->state != ST_TLS_HANDSHAKE) {
+        return;
+    }
+    nn_tls_facts_get(s, &ses->facts);
+    ses->secure = ses->facts.encrypted;
+    ses->state = ST_AUTH_RESPONSE; /* HandshakeResponse41 comes next, seq 2, inside TLS */
+    process_input(ses);
+}
+
+static void on_close(nn_stream *s, int reason, const char *why) {
+    nn_mysql_session *ses = nn_stream_user(s);
+    if (ses == NULL) {
+        return;
+    }
+    nn_log(NN_LOG_DEBUG, "mysql.conn.close", "conn=%llu host=%s state=%s reason=%d why=\"%s\"",
+           (unsigned long long)ses->id, ses->host, state_name(ses->state), reason,
+           why ? why : "");
+    atomic_fetch_sub(&ses->srv->threads_connected, 1);
+    ses->stream = NULL;
+    auth_done(ses);
+    if (ses->holds == 0) {
+        session_free(ses);
+    }
+}
+
+static void on_refuse(nn_stream *s, void *arg) {
+    /* Error packet in place of the greeting, sequence id 0. */
+    static const char msg[] = "Too many connections";
+    uint8_t pkt[4 + 9 + sizeof(msg) - 1];
+    size_t len = 9 + sizeof(msg) - 1;
+    pkt[0] = (uint8_t)len;
+    pkt[1] = 0;
+    pkt[2] = 0;
+    pkt[3] = 0;
+    pkt[4] = 0xff;
+    pkt[5] = (uint8_t)(NN_ER_CON_COUNT & 0xff);
+    pkt[6] = (uint8_t)(NN_ER_CON_COUNT >> 8);
+    pkt[7] = '#';
+    memcpy(pkt + 8, "08004", 5);
+    memcpy(pkt + 13, msg, sizeof(msg) - 1);
+    nn_stream_write(s, pkt, sizeof(pkt));
+    nn_log(NN_LOG_WARN, "mysql.refused", "host=%s reason=max_connections",
+           nn_stream_peer_host(s));
+}
+
+static void on_drain(nn_stream *s) {
+    nn_mysql_session *ses = nn_stream_user(s);
+    if (ses == NULL) {
+        nn_stream_close(s, NN_CLOSE_SHUTDOWN, "server stopping");
+        return;
+    }
+    ses->draining = true;
+    if (ses->state != ST_COMMAND_PENDING) {
+        conn_close(ses, NN_CLOSE_SHUTDOWN, "server stopping");
+    }
+}
+
+static void on_deadline(nn_stream *s) {
+    nn_mysql_session *ses = nn_stream_user(s);
+    const char *what = "idle timeout";
+    if (ses != NULL && ses->state != ST_COMMAND) {
+        what = "handshake/auth timeout";
+    }
+    nn_log(NN_LOG_INFO, "mysql.deadline", "conn=%llu host=%s state=%s reason=\"%s\"",
+           ses ? (unsigned long long)ses->id : 0ull, nn_stream_peer_host(s),
+           ses ? state_name(ses->state) : "-", what);
+    if (ses != NULL) {
+        conn_close(ses, NN_CLOSE_DEADLINE, what);
+    } else {
+        nn_stream_close(s, NN_CLOSE_DEADLINE, what);
+    }
+}
+
+static const nn_stream_handler conn_handler = {
+    .on_open = on_open,
+    .on_readable = on_readable,
+    .on_event = on_event,
+    .on_close = on_close,
+    .on_refuse = on_refuse,
+    .on_drain = on_drain,
+    .on_deadline = on_deadline,
+};
+
+const nn_stream_handler *nn_mysql_conn_handler(void) {
+    return &conn_handler;
+}
+
+/* ------------------------------------------------------------------ answers */
+
+static int answer_check(nn_mysql_session *ses) {
+    return ses->state == ST_COMMAND_PENDING ? 0 : -EPROTO;
+}
+
+static void answer_finished(nn_mysql_session *ses) {
+    command_done(ses);
+    if (ses->stream != NULL && ses->state == ST_COMMAND) {
+        /* Commands the client pipelined while we answered. */
+        process_input(ses);
+    }
+}
+
+int nn_mysql_session_ok(nn_mysql_session *ses, uint64_t affected_rows, uint64_t last_insert_id,
+                        const char *info) {
+    if (answer_check(ses) < 0 || ses->rs != RS_NONE) {
+        return -EPROTO;
+    }
+    send_ok(ses, 0x00, affected_rows, last_insert_id, info);
+    answer_finished(ses);
+    return 0;
+}
+
+int nn_mysql_session_error(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
+                           const char *fmt, ...) {
+    if (answer_check(ses) < 0) {
+        return -EPROTO;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (sqlstate == NULL || strlen(sqlstate) != 5) {
+        sqlstate = "HY000";
+    }
+    /* An error may also end a result set midway (MySQL does the same). */
+    send_error(ses, code, sqlstate, msg);
+    answer_finished(ses);
+    return 0;
+}
+
+int nn_mysql_session_result_begin(nn_mysql_session *ses, uint32_t column_count) {
+    if (answer_check(ses) < 0 || ses->rs != RS_NONE || column_count == 0) {
+        return -EPROTO;
+    }
+    nn_mysql_put_lenenc(&ses->out, column_count);
+    send_out(ses);
+    ses->rs = RS_COLUMNS;
+    ses->rs_columns = column_count;
+    ses->rs_column_index = 0;
+    return 0;
+}
+
+int nn_mysql_session_result_column(nn_mysql_session *ses, const char *name, nn_mysql_type type) {
+    if (answer_check(ses) < 0 || ses->rs != RS_COLUMNS) {
+        return -EPROTO;
+    }
+    nn_buf *b = &ses->out;
+    bool numeric = type == NN_MYSQL_TYPE_LONGLONG || type == NN_MYSQL_TYPE_DOUBLE;
+    nn_mysql_put_lenenc_str(b, "def", 3);
+    nn_mysql_put_lenenc_str(b, "", 0); /* schema */
+    nn_mysql_put_lenenc_str(b, "", 0); /* table */
+    nn_mysql_put_lenenc_str(b, "", 0); /* org_table */
+    nn_mysql_put_lenenc_str(b, name, strlen(name));
+    nn_mysql_put_lenenc_str(b, "", 0); /* org_name */
+    nn_mysql_put_lenenc(b, 0x0c);
+    nn_mysql_put_u16(b, numeric ? 63 : 45); /* binary / utf8mb4_general_ci */
+    nn_mysql_put_u32(b, numeric ? 21 : 1024);
+    nn_mysql_put_u8(b, (uint8_t)type);
+    nn_mysql_put_u16(b, numeric ? 0x81 : 0); /* NOT_NULL|BINARY-ish for numbers */
+    nn_mysql_put_u8(b, type == NN_MYSQL_TYPE_DOUBLE ? 31 : 0);
+    nn_mysql_put_u16(b, 0);
+    send_out(ses);
+    if (++ses->rs_column_index == ses->rs_columns) {
+        if (!(ses->caps & NN_CLIENT_DEPRECATE_EOF)) {
+            send_eof(ses);
+        }
+        ses->rs = RS_ROWS;
+    }
+    return 0;
+}
+
+int nn_mysql_session_result_row(nn_mysql_session *ses, const char *const *values,
+                                const size_t *lens) {
+    if (answer_check(ses) < 0 || ses->rs != RS_ROWS) {
+        return -EPROTO;
+    }
+    for (uint32_t i = 0; i < ses->rs_columns; i++) {
+        if (values[i] == NULL) {
+            nn_mysql_put_u8(&ses->out, 0xfb);
+        } else {
+            size_t n = lens ? lens[i] : strlen(values[i]);
+            nn_mysql_put_lenenc_str(&ses->out, values[i], n);
+        }
+    }
+    return send_out(ses);
+}
+
+int nn_mysql_session_result_end(nn_mysql_session *ses) {
+    if (answer_check(ses) < 0 || ses->rs != RS_ROWS) {
+        return -EPROTO;
+    }
+    if (ses->caps & NN_CLIENT_DEPRECATE_EOF) {
+        send_ok(ses, 0xfe, 0, 0, NULL);
+    } else {
+        send_eof(ses);
+    }
+    answer_finished(ses);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ accessors */
+
+const char *nn_mysql_session_user(const nn_mysql_session *ses) {
+    return ses->user;
+}
+
+const char *nn_mysql_session_host(const nn_mysql_session *ses) {
+    return ses->host;
+}
+
+const char *nn_mysql_session_account_host(const nn_mysql_session *ses) {
+    return ses->account_host;
+}
+
+const char *nn_mysql_session_database(const nn_mysql_session *ses) {
+    return ses->database;
+}
+
+uint64_t nn_mysql_session_id(const nn_mysql_session *ses) {
+    return ses->id;
+}
+
+const nn_tls_facts *nn_mysql_session_tls(const nn_mysql_session *ses) {
+    return &ses->facts;
+}
+
+nn_loop *nn_mysql_session_loop(const nn_mysql_session *ses) {
+    return ses->loop;
+}
+
+void nn_mysql_session_set_user_data(nn_mysql_session *ses, void *data) {
+    ses->user_data = data;
+}
+
+void *nn_mysql_session_user_data(const nn_mysql_session *ses) {
+    return ses->user_data;
+}
+
+nn_mysql_server *nn_mysql_session_server(const nn_mysql_session *ses) {
+    return ses->srv;
+}
+
+bool nn_mysql_session_may_manage_users(nn_mysql_session *ses) {
+    nn_mysql_users *u = nn_mysql_catalog_users_get0(ses->srv->catalog, ses->loop);
+    const nn_mysql_account *a = nn_mysql_users_find(u, ses->user, ses->account_host);
+    return a != NULL && (a->admin || strcmp(a->user, "root") == 0);
+}
+
+const char *nn_mysql_session_var(const nn_mysql_session *ses, const char *name) {
+    for (size_t i = 0; i < ses->var_count; i++) {
+        if (strcmp(ses->vars[i].name, name) == 0) {
+            return ses->vars[i].value;
+        }
+    }
+    return NULL;
+}
+
+int nn_mysql_session_var_set(nn_mysql_session *ses, const char *name, const char *value) {
+    char *v = strdup(value);
+    if (v == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < ses->var_count; i++) {
+        if (strcmp(ses->vars[i].name, name) == 0) {
+            free(ses->vars[i].value);
+            ses->vars[i].value = v;
+            return 0;
+        }
+    }
+    if (ses->var_count >= 256) {
+        free(v);
+        return -ENOSPC; /* a bound on what one client can make us hold */
+    }
+    session_var *more = realloc(ses->vars, (ses->var_count + 1) * sizeof(*more));
+    char *n = strdup(name);
+    if (more == NULL || n == NULL) {
+        free(n);
+        free(v);
+        if (more != NULL) {
+            ses->vars = more;
+        }
+        return -ENOMEM;
+    }
+    ses->vars = more;
+    ses->vars[ses->var_count].name = n;
+    ses->vars[ses->var_count].value = v;
+    ses->var_count++;
+    return 0;
+}
+
+void nn_mysql_session_set_database(nn_mysql_session *ses, const char *db, size_t len) {
+    if (len >= sizeof(ses->database)) {
+        len = sizeof(ses->database) - 1;
+    }
+    memcpy(ses->database, db, len);
+    ses->database[len] = '\0';
+}

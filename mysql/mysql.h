@@ -1,0 +1,126 @@
+/* mysql/mysql.h: the one face of mysql/, nodenet's MySQL protocol server.
+ *
+ * Protocol 4.1 (handshake v10) over net/'s streams, with TLS started through security/
+ * after an SSLRequest; auth with caching_sha2_password and mysql_native_password; each
+ * account's SSL requirement checked against the session's TLS facts; a durable user
+ * catalog in SQLite at <data_dir>/users.db; and a handler interface through which a
+ * database engine receives the SQL. nodenet's own administrative handler (user
+ * management, SHOW STATUS/VARIABLES, SELECT of literals and @@variables, what standard
+ * clients send on connect) is the default handler and can be delegated to.
+ *
+ * Threads: the server object is made and freed on any one thread. The stream callbacks
+ * it installs run on net/'s workers; catalog writes run on a dedicated catalog thread
+ * and logins read an in-memory snapshot (no SQLite, no lock, on a worker).
+ *
+ * User management privilege: root, or an account that received
+ * `GRANT CREATE USER ON *.* TO 'u'@'h'` (REVOKE CREATE USER ON *.* FROM ... takes it back),
+ * may CREATE/ALTER/DROP USER, GRANT/REVOKE and SHOW CREATE USER for other accounts.
+ */
+#ifndef NODENET_MYSQL_H
+#define NODENET_MYSQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/net.h"
+#include "security/security.h"
+
+typedef struct nn_mysql_config {
+    const char *data_dir;          /* holds users.db; created if missing */
+    bool tls;                      /* advertise CLIENT_SSL (only if sec != NULL) */
+    bool require_secure_transport; /* refuse plaintext logins (error 3159) */
+    uint32_t max_allowed_packet;   /* largest client packet after reassembly; 0 = 64 MiB */
+    uint64_t handshake_timeout_ms; /* greeting to end of auth; 0 = 10 s */
+    uint64_t idle_timeout_ms;      /* between commands; 0 = 8 h */
+    const char *server_version;    /* NULL = "8.0.36-nodenet" */
+} nn_mysql_config;
+
+typedef struct nn_mysql_server nn_mysql_server;
+
+/* Opens (creating if needed) <data_dir>/users.db and starts the catalog thread. On an
+ * empty catalog, creates root@'%' (caching_sha2_password, REQUIRE NONE, may manage users)
+ * with the password from the environment variable NODENET_ROOT_PASSWORD, or a random one
+ * written once to the log. sec is borrowed and must outlive the server; NULL = TLS is
+ * never offered. Returns NULL with err filled on failure. */
+nn_mysql_server *nn_mysql_server_new(const nn_mysql_config *cfg, nn_security *sec, nn_err *err);
+
+/* Fills out (what nn_server_listen() takes) with the server's stream handler. host is
+ * borrowed into out. Returns 0. */
+int nn_mysql_server_listener(nn_mysql_server *srv, const char *host, uint16_t port,
+                             nn_listener_config *out);
+
+/* Any thread. Takes tls, require_secure_transport, max_allowed_packet and the timeouts
+ * from cfg for connections accepted from now on; open sessions keep what they
+ * negotiated. data_dir and server_version cannot change (ignored). Returns 0. */
+int nn_mysql_server_reconfigure(nn_mysql_server *srv, const nn_mysql_config *cfg, nn_err *err);
+
+/* After the nn_server that carries the listener has been waited for. */
+void nn_mysql_server_free(nn_mysql_server *srv);
+
+/* ------------------------------------------------------ the handler interface */
+
+/* One authenticated client session. Borrowed by the handler for the duration of a call,
+ * or, for a command answered later, until that answer is complete. */
+typedef struct nn_mysql_session nn_mysql_session;
+
+/* What a database engine implements. Every callback runs on the session's worker loop.
+ * A query must get exactly one answer: nn_mysql_session_ok(), nn_mysql_session_error(),
+ * or a result set (result_begin, columns, rows, result_end). The answer may be given
+ * before query() returns or later, on the session's loop (nn_mysql_session_loop(); use
+ * nn_loop_post() from other threads): until it is given, the session reads no further
+ * command. If the client disconnects meanwhile, the session stays valid until the answer
+ * is complete, and the answer is discarded. */
+typedef struct nn_mysql_handler {
+    /* COM_QUERY. sql is not NUL-terminated-guaranteed: use len. */
+    void (*query)(void *arg, nn_mysql_session *ses, const char *sql, size_t len);
+    /* COM_INIT_DB (optional; NULL = accept any name). Answer like query. */
+    void (*init_db)(void *arg, nn_mysql_session *ses, const char *db, size_t len);
+    /* The session ended (optional); no answer is pending. */
+    void (*session_end)(void *arg, nn_mysql_session *ses);
+} nn_mysql_handler;
+
+/* Installs an engine's handler before the listener serves; h and arg are borrowed.
+ * NULL restores the administrative handler. */
+void nn_mysql_server_set_handler(nn_mysql_server *srv, const nn_mysql_handler *h, void *arg);
+
+/* The administrative handler's query entry, for engines that pass it what they do not
+ * handle themselves (user management, SHOW STATUS, SELECT @@version_comment ...). */
+void nn_mysql_admin_query(nn_mysql_session *ses, const char *sql, size_t len);
+
+/* Answers. Each returns 0, or -EPROTO if called out of order (the answer is then an
+ * error for the client). message/info may be NULL. */
+int nn_mysql_session_ok(nn_mysql_session *ses, uint64_t affected_rows, uint64_t last_insert_id,
+                        const char *info);
+int nn_mysql_session_error(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Column types the text protocol needs (MySQL's MYSQL_TYPE_* values). */
+typedef enum nn_mysql_type {
+    NN_MYSQL_TYPE_LONGLONG = 0x08,
+    NN_MYSQL_TYPE_DOUBLE = 0x05,
+    NN_MYSQL_TYPE_VAR_STRING = 0xfd,
+} nn_mysql_type;
+
+int nn_mysql_session_result_begin(nn_mysql_session *ses, uint32_t column_count);
+/* Once per column, in order, after result_begin. */
+int nn_mysql_session_result_column(nn_mysql_session *ses, const char *name, nn_mysql_type type);
+/* One row: column_count values; values[i] == NULL is SQL NULL; lens may be NULL
+ * (then values are NUL-terminated). */
+int nn_mysql_session_result_row(nn_mysql_session *ses, const char *const *values,
+                                const size_t *lens);
+int nn_mysql_session_result_end(nn_mysql_session *ses);
+
+/* Facts of the session, for handlers. Strings are borrowed for the session's life. */
+const char *nn_mysql_session_user(const nn_mysql_session *ses);      /* login name */
+const char *nn_mysql_session_host(const nn_mysql_session *ses);      /* peer address */
+const char *nn_mysql_session_account_host(const nn_mysql_session *ses); /* matched host */
+const char *nn_mysql_session_database(const nn_mysql_session *ses);  /* "" = none */
+uint64_t nn_mysql_session_id(const nn_mysql_session *ses);
+const nn_tls_facts *nn_mysql_session_tls(const nn_mysql_session *ses);
+nn_loop *nn_mysql_session_loop(const nn_mysql_session *ses);
+/* Per-session slot for the engine. */
+void nn_mysql_session_set_user_data(nn_mysql_session *ses, void *data);
+void *nn_mysql_session_user_data(const nn_mysql_session *ses);
+
+#endif

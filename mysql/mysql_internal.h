@@ -1,0 +1,334 @@
+/* mysql/mysql_internal.h: private to mysql/ (and its unit tests). */
+#ifndef NODENET_MYSQL_INTERNAL_H
+#define NODENET_MYSQL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "mysql/mysql.h"
+
+/* ------------------------------------------------------------- constants */
+
+/* Capability flags (MySQL's CLIENT_*). */
+#define NN_CLIENT_LONG_PASSWORD 0x00000001u
+#define NN_CLIENT_FOUND_ROWS 0x00000002u
+#define NN_CLIENT_LONG_FLAG 0x00000004u
+#define NN_CLIENT_CONNECT_WITH_DB 0x00000008u
+#define NN_CLIENT_NO_SCHEMA 0x00000010u
+#define NN_CLIENT_PROTOCOL_41 0x00000200u
+#define NN_CLIENT_INTERACTIVE 0x00000400u
+#define NN_CLIENT_SSL 0x00000800u
+#define NN_CLIENT_TRANSACTIONS 0x00002000u
+#define NN_CLIENT_SECURE_CONNECTION 0x00008000u
+#define NN_CLIENT_MULTI_STATEMENTS 0x00010000u
+#define NN_CLIENT_MULTI_RESULTS 0x00020000u
+#define NN_CLIENT_PS_MULTI_RESULTS 0x00040000u
+#define NN_CLIENT_PLUGIN_AUTH 0x00080000u
+#define NN_CLIENT_CONNECT_ATTRS 0x00100000u
+#define NN_CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA 0x00200000u
+#define NN_CLIENT_DEPRECATE_EOF 0x01000000u
+
+#define NN_SERVER_STATUS_AUTOCOMMIT 0x0002u
+
+#define NN_MYSQL_MAX_PHYSICAL 0xffffffu /* a payload this long continues in the next packet */
+#define NN_MYSQL_SCRAMBLE_LEN 20
+
+#define NN_PLUGIN_NATIVE "mysql_native_password"
+#define NN_PLUGIN_SHA2 "caching_sha2_password"
+
+/* Server error codes used here (MySQL's ER_*). */
+#define NN_ER_CON_COUNT 1040
+#define NN_ER_HANDSHAKE 1043
+#define NN_ER_ACCESS_DENIED 1045
+#define NN_ER_UNKNOWN_COM 1047
+#define NN_ER_PARSE 1064
+#define NN_ER_NET_PACKET_TOO_LARGE 1153
+#define NN_ER_NET_PACKETS_OUT_OF_ORDER 1156
+#define NN_ER_UNKNOWN_SYSTEM_VARIABLE 1193
+#define NN_ER_SPECIFIC_ACCESS_DENIED 1227
+#define NN_ER_NOT_SUPPORTED_AUTH_MODE 1251
+#define NN_ER_CANNOT_USER 1396
+#define NN_ER_SECURE_TRANSPORT_REQUIRED 3159
+
+/* ---------------------------------------------------------- packet codec */
+
+/* One logical packet: the payload (possibly reassembled from several physical packets),
+ * and the sequence id the next packet of the exchange must carry. */
+typedef struct nn_mysql_packet {
+    const uint8_t *payload;
+    size_t len;
+    uint8_t next_seq;
+    uint8_t bad_seq; /* with -EPROTO: the sequence id that arrived */
+} nn_mysql_packet;
+
+/* Reads one logical packet from in[0, in_len). Every physical packet must carry the
+ * expected sequence id (counting up from expected_seq). A payload of exactly 0xffffff
+ * bytes continues in the next packet; the pieces are joined in scratch (a single packet
+ * is returned in place, no copy). Returns 1 with *out and *consumed set; 0 when more
+ * bytes are needed; -EMSGSIZE when the payload exceeds max_payload (known as soon as
+ * the headers say so); -EPROTO on a wrong sequence id; -ENOMEM. */
+int nn_mysql_packet_read(const uint8_t *in, size_t in_len, uint8_t expected_seq,
+                         size_t max_payload, nn_buf *scratch, nn_mysql_packet *out,
+                         size_t *consumed);
+/* Appends payload framed as packets (split at 0xffffff, with the empty trailer that an
+ * exact multiple needs) to out, starting at *seq and advancing it. 0 or -ENOMEM. */
+int nn_mysql_packet_frame(nn_buf *out, uint8_t *seq, const uint8_t *payload, size_t len);
+
+/* Little-endian writers into a buffer; each returns 0 or -ENOMEM. */
+int nn_mysql_put_u8(nn_buf *b, uint8_t v);
+int nn_mysql_put_u16(nn_buf *b, uint16_t v);
+int nn_mysql_put_u24(nn_buf *b, uint32_t v);
+int nn_mysql_put_u32(nn_buf *b, uint32_t v);
+int nn_mysql_put_lenenc(nn_buf *b, uint64_t v);
+int nn_mysql_put_lenenc_str(nn_buf *b, const void *s, size_t len);
+int nn_mysql_put_str_nul(nn_buf *b, const char *s);
+
+/* A bounds-checked reader of a payload: once a read runs past the end, bad is set and
+ * every later read returns zero/NULL. */
+typedef struct nn_mysql_cursor {
+    const uint8_t *p;
+    size_t left;
+    bool bad;
+} nn_mysql_cursor;
+
+void nn_mysql_cursor_init(nn_mysql_cursor *c, const uint8_t *p, size_t len);
+uint8_t nn_mysql_get_u8(nn_mysql_cursor *c);
+uint16_t nn_mysql_get_u16(nn_mysql_cursor *c);
+uint32_t nn_mysql_get_u32(nn_mysql_cursor *c);
+uint64_t nn_mysql_get_lenenc(nn_mysql_cursor *c);
+const uint8_t *nn_mysql_get_bytes(nn_mysql_cursor *c, size_t n);
+/* A NUL-terminated string; *len excludes the NUL. NULL (and bad) if no NUL. */
+const char *nn_mysql_get_str_nul(nn_mysql_cursor *c, size_t *len);
+
+/* ------------------------------------------------------------------ auth */
+
+/* mysql_native_password: SHA1(pw) XOR SHA1(scramble || SHA1(SHA1(pw))). */
+void nn_mysql_native_scramble(const char *pw, size_t pw_len, const uint8_t *scramble,
+                              uint8_t out[20]);
+/* The stored form: "*" + 40 upper-case hex digits of SHA1(SHA1(pw)); "" for "". */
+void nn_mysql_native_auth_string(const char *pw, size_t pw_len, char out[42]);
+bool nn_mysql_native_verify(const char *auth_string, const uint8_t *scramble,
+                            const uint8_t *reply, size_t reply_len);
+
+/* caching_sha2_password: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) || nonce). */
+void nn_mysql_sha2_scramble(const char *pw, size_t pw_len, const uint8_t *nonce,
+                            uint8_t out[32]);
+/* SHA256(SHA256(pw)): what the fast-path cache keeps. */
+void nn_mysql_sha2_stage2(const char *pw, size_t pw_len, uint8_t out[32]);
+bool nn_mysql_sha2_verify_fast(const uint8_t stage2[32], const uint8_t *nonce,
+                               const uint8_t *reply, size_t reply_len);
+/* The stored form, salted and iterated: "$P$5000$<salt hex>$<pbkdf2-sha256 hex>";
+ * "" for "". Needs room for 128 bytes. Returns 0 or -EIO (no randomness). */
+int nn_mysql_sha2_auth_string(const char *pw, size_t pw_len, char out[128]);
+bool nn_mysql_sha2_check(const char *auth_string, const char *pw, size_t pw_len);
+
+/* Fills out with n random bytes that are printable, NUL-free and not '$' (MySQL's
+ * scramble must survive being a C string). Returns 0 or -EIO. */
+int nn_mysql_scramble_new(uint8_t *out, size_t n);
+
+/* ------------------------------------------------------------ SQL subset */
+
+typedef enum nn_sql_kind {
+    NN_SQL_EMPTY,
+    NN_SQL_SELECT,
+    NN_SQL_SET,
+    NN_SQL_SHOW_STATUS,
+    NN_SQL_SHOW_VARIABLES,
+    NN_SQL_SHOW_WARNINGS,
+    NN_SQL_SHOW_DATABASES,
+    NN_SQL_SHOW_TABLES,
+    NN_SQL_SHOW_CREATE_USER,
+    NN_SQL_SHOW_GRANTS,
+    NN_SQL_CREATE_USER,
+    NN_SQL_ALTER_USER,
+    NN_SQL_DROP_USER,
+    NN_SQL_GRANT_CREATE_USER,
+    NN_SQL_REVOKE_CREATE_USER,
+    NN_SQL_USE,
+    NN_SQL_TRANSACTION, /* BEGIN, START TRANSACTION, COMMIT, ROLLBACK: accepted, no-op */
+} nn_sql_kind;
+
+typedef enum nn_sql_expr_kind {
+    NN_EXPR_STRING,
+    NN_EXPR_NUMBER,
+    NN_EXPR_NULL,
+    NN_EXPR_SYSVAR,
+    NN_EXPR_FUNC,
+} nn_sql_expr_kind;
+
+typedef enum nn_sql_scope {
+    NN_SCOPE_DEFAULT,
+    NN_SCOPE_SESSION,
+    NN_SCOPE_GLOBAL,
+} nn_sql_scope;
+
+#define NN_SQL_MAX_ITEMS 32
+#define NN_SQL_MAX_ACCOUNTS 16
+
+typedef struct nn_sql_expr {
+    nn_sql_expr_kind kind;
+    nn_sql_scope scope;
+    char *text;  /* owned: string value, number text, variable or function name */
+    char *label; /* owned: column name (alias, or the expression as written) */
+} nn_sql_expr;
+
+typedef struct nn_sql_account {
+    char *user; /* owned */
+    char *host; /* owned; "%" when not given */
+} nn_sql_account;
+
+typedef struct nn_sql_assign {
+    nn_sql_scope scope;
+    char *name;  /* owned, lower case; "names" for SET NAMES */
+    char *value; /* owned: the value as text (strings unquoted) */
+} nn_sql_assign;
+
+typedef struct nn_sql_stmt {
+    nn_sql_kind kind;
+    nn_sql_scope scope; /* SHOW [SESSION|GLOBAL] ... */
+    bool if_exists;     /* DROP/ALTER USER IF EXISTS */
+    bool if_not_exists; /* CREATE USER IF NOT EXISTS */
+    size_t item_count;
+    nn_sql_expr items[NN_SQL_MAX_ITEMS];
+    size_t assign_count;
+    nn_sql_assign assigns[NN_SQL_MAX_ITEMS];
+    size_t account_count;
+    nn_sql_account accounts[NN_SQL_MAX_ACCOUNTS];
+    char *like;     /* owned; SHOW ... LIKE 'pattern' */
+    char *plugin;   /* owned; IDENTIFIED WITH plugin (NULL = default / unchanged) */
+    char *password; /* owned; IDENTIFIED ... BY 'pw' */
+    char *auth_as;  /* owned; IDENTIFIED WITH plugin AS 'auth string' */
+    bool has_require;
+    nn_ssl_require require;
+    char *database; /* owned; USE db */
+} nn_sql_stmt;
+
+/* Parses one statement (a trailing ';' is allowed). Returns 0, or -EINVAL with *err_pos
+ * the byte offset where the text stops making sense (for error 1064's "near '...'")
+ * and err saying why, or -ENOMEM. The statement must be freed with nn_sql_stmt_clear()
+ * in both cases. */
+int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos, nn_err *err);
+void nn_sql_stmt_clear(nn_sql_stmt *st);
+/* SQL LIKE with % and _, case-insensitive, backslash escapes. */
+bool nn_sql_like(const char *pattern, const char *text);
+
+/* ------------------------------------------------------------- catalog */
+
+typedef struct nn_mysql_account {
+    char *user;
+    char *host;
+    char *plugin;
+    char *auth_string;
+    nn_ssl_require require;
+    bool admin; /* may manage users */
+    /* caching_sha2_password fast-path cache: SHA256(SHA256(pw)) once a full auth has
+     * succeeded; set by workers with compare-exchange, freed with the snapshot. */
+    _Atomic(uint8_t *) sha2_cache;
+} nn_mysql_account;
+
+/* An immutable, reference-counted view of the accounts. */
+typedef struct nn_mysql_users {
+    atomic_uint refs;
+    size_t count;
+    nn_mysql_account *accounts; /* most specific host first */
+} nn_mysql_users;
+
+void nn_mysql_users_ref(nn_mysql_users *u);
+void nn_mysql_users_unref(nn_mysql_users *u);
+/* The account that a login of user from peer_host uses (MySQL's order: literal hosts
+ * before patterns), or NULL. */
+const nn_mysql_account *nn_mysql_users_match(const nn_mysql_users *u, const char *user,
+                                             const char *peer_host);
+const nn_mysql_account *nn_mysql_users_find(const nn_mysql_users *u, const char *user,
+                                            const char *host);
+/* Host patterns: '%', '_', literal addresses; "localhost" also matches 127.0.0.1, ::1. */
+bool nn_mysql_host_match(const char *pattern, const char *peer_host);
+
+typedef struct nn_mysql_catalog nn_mysql_catalog;
+
+typedef enum nn_catalog_op_kind {
+    NN_CATALOG_CREATE,
+    NN_CATALOG_ALTER,
+    NN_CATALOG_DROP,
+    NN_CATALOG_SET_ADMIN,
+} nn_catalog_op_kind;
+
+/* A write for the catalog thread. The caller fills the request, the catalog thread the
+ * result, then posts task to loop (the submitter's) with nn_loop_post(). */
+typedef struct nn_catalog_op {
+    nn_task task; /* first: fn runs on loop with the result */
+    nn_loop *loop;
+    nn_catalog_op_kind kind;
+    bool if_exists;
+    bool if_not_exists;
+    bool admin_value;
+    bool set_auth;
+    bool set_require;
+    char user[128];
+    char host[256];
+    char plugin[32];
+    char auth_string[128];
+    /* With hash_password the catalog thread hashes password for the plugin (the given
+     * one, or for ALTER the account's current one) and then wipes it. */
+    bool hash_password;
+    char password[256];
+    nn_ssl_require require;
+    /* results */
+    int result; /* 0, -EEXIST, -ENOENT, -EIO */
+    bool noop;  /* IF [NOT] EXISTS made it a no-op */
+    char message[512];
+    struct nn_catalog_op *next_queued;
+    void *arg; /* the submitter's */
+} nn_catalog_op;
+
+nn_mysql_catalog *nn_mysql_catalog_open(const char *data_dir, nn_err *err);
+void nn_mysql_catalog_close(nn_mysql_catalog *cat);
+/* Any thread: queue op; its task runs on op->loop once committed (or failed). */
+void nn_mysql_catalog_submit(nn_mysql_catalog *cat, nn_catalog_op *op);
+/* On a worker: the loop's current snapshot, borrowed until the callback returns. */
+nn_mysql_users *nn_mysql_catalog_users_get0(nn_mysql_catalog *cat, nn_loop *loop);
+/* Any thread: a referenced snapshot (unref when done). */
+nn_mysql_users *nn_mysql_catalog_users_get(nn_mysql_catalog *cat);
+
+/* ------------------------------------------------------------- server */
+
+/* One immutable copy of the settings; swapped whole by reconfigure. */
+typedef struct nn_mysql_settings {
+    bool tls;
+    bool require_secure_transport;
+    uint32_t max_allowed_packet;
+    uint64_t handshake_timeout_ms;
+    uint64_t idle_timeout_ms;
+    struct nn_mysql_settings *older; /* kept until free: readers never see a freed copy */
+} nn_mysql_settings;
+
+struct nn_mysql_server {
+    _Atomic(nn_mysql_settings *) settings;
+    pthread_mutex_t reconfigure_lock; /* reconfigure only, never on a worker path */
+    nn_security *sec;
+    nn_mysql_catalog *catalog;
+    char server_version[64];
+    char data_dir[512];
+    nn_stream_handler stream_handler;
+    const nn_mysql_handler *handler;
+    void *handler_arg;
+    atomic_uint_fast64_t connections; /* accepted, for SHOW STATUS */
+    atomic_uint_fast64_t threads_connected;
+    uint64_t started_ns;
+};
+
+const nn_stream_handler *nn_mysql_conn_handler(void);
+/* The admin handler's state lives in the server; these run on the session's loop. */
+void nn_mysql_admin_init_db(nn_mysql_session *ses, const char *db, size_t len);
+nn_mysql_server *nn_mysql_session_server(const nn_mysql_session *ses);
+const nn_mysql_account *nn_mysql_session_account(const nn_mysql_session *ses);
+bool nn_mysql_session_may_manage_users(nn_mysql_session *ses);
+/* Hold the session across an asynchronous answer (admin's catalog writes). */
+void nn_mysql_session_hold(nn_mysql_session *ses);
+void nn_mysql_session_release(nn_mysql_session *ses);
+/* Session variables set with SET (name lower case). NULL when never set. */
+const char *nn_mysql_session_var(const nn_mysql_session *ses, const char *name);
+int nn_mysql_session_var_set(nn_mysql_session *ses, const char *name, const char *value);
+void nn_mysql_session_set_database(nn_mysql_session *ses, const char *db, size_t len);
+
+#endif

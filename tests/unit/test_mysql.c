@@ -1,0 +1,429 @@
+/* tests/unit/test_mysql.c: mysql/'s codecs, auth arithmetic and SQL subset, no network. */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mysql/mysql_internal.h"
+
+static void hex(const uint8_t *p, size_t n, char *out) {
+    for (size_t i = 0; i < n; i++) {
+        sprintf(out + 2 * i, "%02x", p[i]);
+    }
+}
+
+/* ------------------------------------------------------------ packets */
+
+static void packet_single_is_returned_in_place(void) {
+    const uint8_t in[] = {3, 0, 0, 0, 0x03, 'a', 'b', 0xff};
+    nn_buf scratch = {0};
+    nn_mysql_packet pkt;
+    size_t consumed = 0;
+    CU_ASSERT_EQUAL(nn_mysql_packet_read(in, sizeof(in), 0, 100, &scratch, &pkt, &consumed), 1);
+    CU_ASSERT_EQUAL(consumed, 7);
+    CU_ASSERT_EQUAL(pkt.len, 3);
+    CU_ASSERT_PTR_EQUAL(pkt.payload, in + 4);
+    CU_ASSERT_EQUAL(pkt.next_seq, 1);
+    nn_buf_free(&scratch);
+}
+
+static void packet_truncated_needs_more(void) {
+    const uint8_t in[] = {5, 0, 0, 0, 'a', 'b'};
+    nn_buf scratch = {0};
+    nn_mysql_packet pkt;
+    size_t consumed = 0;
+    for (size_t n = 0; n <= sizeof(in); n++) {
+        CU_ASSERT_EQUAL(nn_mysql_packet_read(in, n, 0, 100, &scratch, &pkt, &consumed), 0);
+    }
+}
+
+static void packet_wrong_sequence_is_refused(void) {
+    const uint8_t in[] = {1, 0, 0, 7, 'x'};
+    nn_buf scratch = {0};
+    nn_mysql_packet pkt;
+    size_t consumed = 0;
+    CU_ASSERT_EQUAL(nn_mysql_packet_read(in, sizeof(in), 0, 100, &scratch, &pkt, &consumed),
+                    -EPROTO);
+    CU_ASSERT_EQUAL(pkt.bad_seq, 7);
+}
+
+static void packet_too_large_is_refused_from_header(void) {
+    const uint8_t in[] = {0x00, 0x10, 0x00, 0x00}; /* 4096 bytes announced, none sent */
+    nn_buf scratch = {0};
+    nn_mysql_packet pkt;
+    size_t consumed = 0;
+    CU_ASSERT_EQUAL(nn_mysql_packet_read(in, sizeof(in), 0, 1024, &scratch, &pkt, &consumed),
+                    -EMSGSIZE);
+}
+
+static void packet_multi_round_trips(void) {
+    /* 16 MiB - 1 + 10 bytes: two physical packets; and an exact 16 MiB - 1: an empty
+     * trailer. */
+    size_t sizes[] = {NN_MYSQL_MAX_PHYSICAL + 10, NN_MYSQL_MAX_PHYSICAL, 0, 5};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        uint8_t *payload = malloc(n + 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
+        for (size_t i = 0; i < n; i++) {
+            payload[i] = (uint8_t)(i * 7);
+        }
+        nn_buf wire = {0};
+        uint8_t seq = 3;
+        CU_ASSERT_EQUAL(nn_mysql_packet_frame(&wire, &seq, payload, n), 0);
+        size_t pieces = n / NN_MYSQL_MAX_PHYSICAL + 1;
+        CU_ASSERT_EQUAL(wire.len, n + 4 * pieces);
+        CU_ASSERT_EQUAL(seq, 3 + pieces);
+        nn_buf scratch = {0};
+        nn_mysql_packet pkt;
+        size_t consumed = 0;
+        /* Not all there yet: needs more. */
+        CU_ASSERT_EQUAL(nn_mysql_packet_read(nn_buf_begin(&wire), wire.len - 1, 3, 64u << 20,
+                                             &scratch, &pkt, &consumed),
+                        0);
+        CU_ASSERT_EQUAL(nn_mysql_packet_read(nn_buf_begin(&wire), wire.len, 3, 64u << 20,
+                                             &scratch, &pkt, &consumed),
+                        1);
+        CU_ASSERT_EQUAL(consumed, wire.len);
+        CU_ASSERT_EQUAL(pkt.len, n);
+        CU_ASSERT_EQUAL(pkt.next_seq, seq);
+        CU_ASSERT(n == 0 || memcmp(pkt.payload, payload, n) == 0);
+        /* A limit below the total is noticed. */
+        if (n > 100) {
+            CU_ASSERT_EQUAL(nn_mysql_packet_read(nn_buf_begin(&wire), wire.len, 3, n - 1,
+                                                 &scratch, &pkt, &consumed),
+                            -EMSGSIZE);
+        }
+        nn_buf_free(&scratch);
+        nn_buf_free(&wire);
+        free(payload);
+    }
+}
+
+static void lenenc_round_trips_and_rejects_bad(void) {
+    uint64_t values[] = {0, 250, 251, 0xffff, 0x10000, 0xffffff, 0x1000000, UINT64_MAX};
+    nn_buf b = {0};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        nn_mysql_put_lenenc(&b, values[i]);
+    }
+    nn_mysql_cursor c;
+    nn_mysql_cursor_init(&c, nn_buf_begin(&b), b.len);
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        CU_ASSERT_EQUAL(nn_mysql_get_lenenc(&c), values[i]);
+    }
+    CU_ASSERT_FALSE(c.bad);
+    CU_ASSERT_EQUAL(c.left, 0);
+    nn_mysql_get_u8(&c);
+    CU_ASSERT_TRUE(c.bad);
+    const uint8_t trunc[] = {0xfd, 1, 2};
+    nn_mysql_cursor_init(&c, trunc, sizeof(trunc));
+    nn_mysql_get_lenenc(&c);
+    CU_ASSERT_TRUE(c.bad);
+    const uint8_t nullmark[] = {0xfb};
+    nn_mysql_cursor_init(&c, nullmark, 1);
+    nn_mysql_get_lenenc(&c);
+    CU_ASSERT_TRUE(c.bad);
+    const uint8_t nonul[] = {'a', 'b'};
+    nn_mysql_cursor_init(&c, nonul, 2);
+    CU_ASSERT_PTR_NULL(nn_mysql_get_str_nul(&c, NULL));
+    CU_ASSERT_TRUE(c.bad);
+    nn_buf_free(&b);
+}
+
+/* --------------------------------------------------------------- auth */
+
+/* Vectors computed independently (Python hashlib) from the algorithms' definitions:
+ * password "secret", scramble bytes 1..20. */
+static void native_scramble_matches_vector(void) {
+    uint8_t scramble[20];
+    for (int i = 0; i < 20; i++) {
+        scramble[i] = (uint8_t)(i + 1);
+    }
+    uint8_t out[20];
+    char h[41];
+    nn_mysql_native_scramble("secret", 6, scramble, out);
+    hex(out, 20, h);
+    CU_ASSERT_STRING_EQUAL(h, "b32bb3a583e1340c0a1108d58b1be49781ad8c2f");
+    char auth[42];
+    nn_mysql_native_auth_string("password", 8, auth);
+    CU_ASSERT_STRING_EQUAL(auth, "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19");
+    nn_mysql_native_auth_string("secret", 6, auth);
+    CU_ASSERT_TRUE(nn_mysql_native_verify(auth, scramble, out, 20));
+    out[3] ^= 1;
+    CU_ASSERT_FALSE(nn_mysql_native_verify(auth, scramble, out, 20));
+    CU_ASSERT_FALSE(nn_mysql_native_verify(auth, scramble, out, 19));
+    CU_ASSERT_FALSE(nn_mysql_native_verify("*ZZ", scramble, out, 20));
+    CU_ASSERT_TRUE(nn_mysql_native_verify("", scramble, out, 0));
+    CU_ASSERT_FALSE(nn_mysql_native_verify("", scramble, out, 20));
+}
+
+static void sha2_scramble_matches_vector(void) {
+    uint8_t nonce[20];
+    for (int i = 0; i < 20; i++) {
+        nonce[i] = (uint8_t)(i + 1);
+    }
+    uint8_t out[32];
+    uint8_t stage2[32];
+    char h[65];
+    nn_mysql_sha2_scramble("secret", 6, nonce, out);
+    hex(out, 32, h);
+    CU_ASSERT_STRING_EQUAL(h, "746ebe205d56a0707acb3e796e834e0dd7b1d61743b26bd5202c7a623230c7c9");
+    nn_mysql_sha2_stage2("secret", 6, stage2);
+    hex(stage2, 32, h);
+    CU_ASSERT_STRING_EQUAL(h, "3881219d087dd9c634373fd33dfa33a2cb6bfc6c520b64b8bb60ef2ceb534ae7");
+    CU_ASSERT_TRUE(nn_mysql_sha2_verify_fast(stage2, nonce, out, 32));
+    out[0] ^= 0x80;
+    CU_ASSERT_FALSE(nn_mysql_sha2_verify_fast(stage2, nonce, out, 32));
+    CU_ASSERT_FALSE(nn_mysql_sha2_verify_fast(stage2, nonce, out, 20));
+}
+
+static void sha2_stored_hash_is_salted_and_checks(void) {
+    char a[128];
+    char b[128];
+    CU_ASSERT_EQUAL(nn_mysql_sha2_auth_string("pw", 2, a), 0);
+    CU_ASSERT_EQUAL(nn_mysql_sha2_auth_string("pw", 2, b), 0);
+    CU_ASSERT_STRING_NOT_EQUAL(a, b);
+    CU_ASSERT_PTR_NULL(strstr(a, "pw$"));
+    CU_ASSERT_TRUE(nn_mysql_sha2_check(a, "pw", 2));
+    CU_ASSERT_TRUE(nn_mysql_sha2_check(b, "pw", 2));
+    CU_ASSERT_FALSE(nn_mysql_sha2_check(a, "pW", 2));
+    CU_ASSERT_FALSE(nn_mysql_sha2_check("$P$5000$zz$zz", "pw", 2));
+    CU_ASSERT_FALSE(nn_mysql_sha2_check("garbage", "pw", 2));
+    CU_ASSERT_EQUAL(nn_mysql_sha2_auth_string("", 0, a), 0);
+    CU_ASSERT_STRING_EQUAL(a, "");
+    CU_ASSERT_TRUE(nn_mysql_sha2_check("", "", 0));
+}
+
+static void scramble_is_printable_and_fresh(void) {
+    uint8_t a[20];
+    uint8_t b[20];
+    CU_ASSERT_EQUAL(nn_mysql_scramble_new(a, 20), 0);
+    CU_ASSERT_EQUAL(nn_mysql_scramble_new(b, 20), 0);
+    CU_ASSERT(memcmp(a, b, 20) != 0);
+    for (int i = 0; i < 20; i++) {
+        CU_ASSERT(a[i] != 0 && a[i] < 0x80 && a[i] != '$');
+    }
+}
+
+/* ---------------------------------------------------------------- SQL */
+
+static int parse(const char *sql, nn_sql_stmt *st, size_t *pos) {
+    nn_err err;
+    nn_err_clear(&err);
+    return nn_sql_parse(sql, strlen(sql), st, pos, &err);
+}
+
+static void sql_select_literals_vars_functions(void) {
+    nn_sql_stmt st;
+    size_t pos = 0;
+    CU_ASSERT_EQUAL_FATAL(parse("select @@version_comment limit 1", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_SELECT);
+    CU_ASSERT_EQUAL(st.item_count, 1);
+    CU_ASSERT_EQUAL(st.items[0].kind, NN_EXPR_SYSVAR);
+    CU_ASSERT_STRING_EQUAL(st.items[0].text, "version_comment");
+    CU_ASSERT_STRING_EQUAL(st.items[0].label, "@@version_comment");
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(parse("SELECT 1, -2.5, 'it''s', NULL, CURRENT_USER(), "
+                                "@@session.autocommit AS ac, connection_id() id;",
+                                &st, &pos),
+                          0);
+    CU_ASSERT_EQUAL(st.item_count, 7);
+    CU_ASSERT_STRING_EQUAL(st.items[0].text, "1");
+    CU_ASSERT_STRING_EQUAL(st.items[1].text, "-2.5");
+    CU_ASSERT_STRING_EQUAL(st.items[2].text, "it's");
+    CU_ASSERT_STRING_EQUAL(st.items[2].label, "it's");
+    CU_ASSERT_EQUAL(st.items[3].kind, NN_EXPR_NULL);
+    CU_ASSERT_STRING_EQUAL(st.items[3].label, "NULL");
+    CU_ASSERT_STRING_EQUAL(st.items[4].text, "current_user");
+    CU_ASSERT_STRING_EQUAL(st.items[4].label, "CURRENT_USER()");
+    CU_ASSERT_EQUAL(st.items[5].scope, NN_SCOPE_SESSION);
+    CU_ASSERT_STRING_EQUAL(st.items[5].label, "ac");
+    CU_ASSERT_STRING_EQUAL(st.items[6].label, "id");
+    nn_sql_stmt_clear(&st);
+}
+
+static void sql_syntax_error_has_position(void) {
+    nn_sql_stmt st;
+    size_t pos = 0;
+    CU_ASSERT_EQUAL(parse("SELECT 1 FROM t", &st, &pos), -EINVAL);
+    CU_ASSERT_EQUAL(pos, 14);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL(parse("DELETE FROM t", &st, &pos), -EINVAL);
+    CU_ASSERT_EQUAL(pos, 0);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL(parse("SELECT 'open", &st, &pos), -EINVAL);
+    CU_ASSERT_EQUAL(pos, 7);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL(parse("CREATE USER 'a'@'%' IDENTIFIED WITH foo BY 'x'", &st, &pos), -EINVAL);
+    CU_ASSERT_EQUAL(pos, 36);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL(parse("SELECT 1 2", &st, &pos), -EINVAL);
+    nn_sql_stmt_clear(&st);
+}
+
+static void sql_create_user_with_require(void) {
+    nn_sql_stmt st;
+    size_t pos = 0;
+    CU_ASSERT_EQUAL_FATAL(
+        parse("CREATE USER IF NOT EXISTS 'app'@'127.0.0.1' IDENTIFIED WITH "
+              "mysql_native_password BY 'p@ss' REQUIRE SUBJECT '/C=CN/O=nodenet/CN=mysql-client' "
+              "AND ISSUER '/C=CN/O=nodenet/CN=nodenet-ca'",
+              &st, &pos),
+        0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_CREATE_USER);
+    CU_ASSERT_TRUE(st.if_not_exists);
+    CU_ASSERT_STRING_EQUAL(st.accounts[0].user, "app");
+    CU_ASSERT_STRING_EQUAL(st.accounts[0].host, "127.0.0.1");
+    CU_ASSERT_STRING_EQUAL(st.plugin, "mysql_native_password");
+    CU_ASSERT_STRING_EQUAL(st.password, "p@ss");
+    CU_ASSERT_TRUE(st.has_require);
+    CU_ASSERT_EQUAL(st.require.type, NN_SSL_SPECIFIED);
+    CU_ASSERT_STRING_EQUAL(st.require.subject, "/C=CN/O=nodenet/CN=mysql-client");
+    CU_ASSERT_STRING_EQUAL(st.require.issuer, "/C=CN/O=nodenet/CN=nodenet-ca");
+    CU_ASSERT_PTR_NULL(st.require.cipher);
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(parse("alter user bob require x509", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_ALTER_USER);
+    CU_ASSERT_STRING_EQUAL(st.accounts[0].host, "%");
+    CU_ASSERT_EQUAL(st.require.type, NN_SSL_X509);
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL(parse("ALTER USER bob REQUIRE BOGUS", &st, &pos), -EINVAL);
+    CU_ASSERT_EQUAL(pos, 23);
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(parse("DROP USER IF EXISTS 'a'@'%', `b`@`localhost`", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.account_count, 2);
+    CU_ASSERT_STRING_EQUAL(st.accounts[1].user, "b");
+    CU_ASSERT_STRING_EQUAL(st.accounts[1].host, "localhost");
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(parse("GRANT CREATE USER ON *.* TO 'ops'@'%'", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_GRANT_CREATE_USER);
+    nn_sql_stmt_clear(&st);
+}
+
+static void sql_set_and_show(void) {
+    nn_sql_stmt st;
+    size_t pos = 0;
+    CU_ASSERT_EQUAL_FATAL(parse("SET autocommit=0, @@session.sql_mode = 'ANSI'", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.assign_count, 2);
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].name, "autocommit");
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].value, "0");
+    CU_ASSERT_STRING_EQUAL(st.assigns[1].name, "sql_mode");
+    CU_ASSERT_EQUAL(st.assigns[1].scope, NN_SCOPE_SESSION);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("SET NAMES utf8mb4 COLLATE utf8mb4_general_ci", &st, &pos), 0);
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].name, "names");
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("SHOW SESSION STATUS LIKE 'Ssl%'", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_SHOW_STATUS);
+    CU_ASSERT_STRING_EQUAL(st.like, "Ssl%");
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("show variables like '%ssl%'", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_SHOW_VARIABLES);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("SHOW CREATE USER 'u'@'h'", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_SHOW_CREATE_USER);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("/* c */ SHOW WARNINGS -- x\n", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_SHOW_WARNINGS);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_TRUE(nn_sql_like("Ssl%", "Ssl_cipher"));
+    CU_ASSERT_TRUE(nn_sql_like("ssl\\_cipher", "Ssl_cipher"));
+    CU_ASSERT_FALSE(nn_sql_like("ssl\\_cipher", "Sslxcipher"));
+    CU_ASSERT_TRUE(nn_sql_like("%ssl%", "have_ssl"));
+    CU_ASSERT_FALSE(nn_sql_like("Ssl_", "Ssl_cipher"));
+}
+
+static void sql_fuzzish_inputs_do_not_crash(void) {
+    const char *inputs[] = {"", ";", "SELECT", "SELECT ,", "SET", "SET x", "SET x=", "SHOW",
+                            "CREATE USER", "CREATE USER 'a'@", "CREATE USER 'a' IDENTIFIED",
+                            "CREATE USER 'a' IDENTIFIED BY", "CREATE USER 'a' REQUIRE",
+                            "GRANT CREATE USER ON * TO a", "@@", "@", "'", "`", "\"",
+                            "SELECT @@", "SELECT f(", "/*", "-- ", "#"};
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        nn_sql_stmt st;
+        size_t pos = 0;
+        int rc = parse(inputs[i], &st, &pos);
+        CU_ASSERT(rc == 0 || rc == -EINVAL);
+        CU_ASSERT(pos <= strlen(inputs[i]));
+        nn_sql_stmt_clear(&st);
+    }
+}
+
+/* ------------------------------------------------- REQUIRE semantics */
+
+static void require_checks_via_security(void) {
+    nn_tls_facts plain;
+    memset(&plain, 0, sizeof(plain));
+    nn_tls_facts tls = plain;
+    tls.encrypted = true;
+    snprintf(tls.cipher, sizeof(tls.cipher), "TLS_AES_128_GCM_SHA256");
+    nn_tls_facts cert = tls;
+    cert.peer_cert_presented = cert.peer_cert_verified = true;
+    snprintf(cert.peer_subject, sizeof(cert.peer_subject), "/C=CN/O=nodenet/CN=mysql-client");
+    snprintf(cert.peer_issuer, sizeof(cert.peer_issuer), "/C=CN/O=nodenet/CN=nodenet-ca");
+    char why[256];
+    nn_sql_stmt st;
+    size_t pos;
+    CU_ASSERT_EQUAL_FATAL(parse("ALTER USER u REQUIRE SUBJECT '/C=CN/O=nodenet/CN=mysql-client' "
+                                "AND ISSUER '/C=CN/O=nodenet/CN=nodenet-ca'",
+                                &st, &pos),
+                          0);
+    CU_ASSERT_EQUAL(nn_ssl_require_check(&st.require, &cert, why, sizeof(why)), 0);
+    CU_ASSERT_EQUAL(nn_ssl_require_check(&st.require, &tls, why, sizeof(why)), -EACCES);
+    CU_ASSERT_EQUAL(nn_ssl_require_check(&st.require, &plain, why, sizeof(why)), -EACCES);
+    nn_tls_facts other = cert;
+    snprintf(other.peer_subject, sizeof(other.peer_subject), "/C=CN/O=nodenet/CN=n1");
+    CU_ASSERT_EQUAL(nn_ssl_require_check(&st.require, &other, why, sizeof(why)), -EACCES);
+    char printed[1024];
+    nn_ssl_require_print(&st.require, printed, sizeof(printed));
+    CU_ASSERT_PTR_NOT_NULL(strstr(printed, "SUBJECT '/C=CN/O=nodenet/CN=mysql-client'"));
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("ALTER USER u REQUIRE SSL", &st, &pos), 0);
+    CU_ASSERT_EQUAL(nn_ssl_require_check(&st.require, &tls, why, sizeof(why)), 0);
+    CU_ASSERT_EQUAL(nn_ssl_require_check(&st.require, &plain, why, sizeof(why)), -EACCES);
+    nn_sql_stmt_clear(&st);
+}
+
+static void host_patterns_match(void) {
+    CU_ASSERT_TRUE(nn_mysql_host_match("%", "10.1.2.3"));
+    CU_ASSERT_TRUE(nn_mysql_host_match("127.0.0.1", "127.0.0.1"));
+    CU_ASSERT_FALSE(nn_mysql_host_match("127.0.0.1", "127.0.0.10"));
+    CU_ASSERT_TRUE(nn_mysql_host_match("127.0.0.%", "127.0.0.10"));
+    CU_ASSERT_TRUE(nn_mysql_host_match("localhost", "127.0.0.1"));
+    CU_ASSERT_FALSE(nn_mysql_host_match("localhost", "10.0.0.1"));
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS) {
+        return 1;
+    }
+    CU_pSuite s = CU_add_suite("mysql", NULL, NULL);
+    CU_add_test(s, "packet_single_is_returned_in_place", packet_single_is_returned_in_place);
+    CU_add_test(s, "packet_truncated_needs_more", packet_truncated_needs_more);
+    CU_add_test(s, "packet_wrong_sequence_is_refused", packet_wrong_sequence_is_refused);
+    CU_add_test(s, "packet_too_large_is_refused_from_header",
+                packet_too_large_is_refused_from_header);
+    CU_add_test(s, "packet_multi_round_trips", packet_multi_round_trips);
+    CU_add_test(s, "lenenc_round_trips_and_rejects_bad", lenenc_round_trips_and_rejects_bad);
+    CU_add_test(s, "native_scramble_matches_vector", native_scramble_matches_vector);
+    CU_add_test(s, "sha2_scramble_matches_vector", sha2_scramble_matches_vector);
+    CU_add_test(s, "sha2_stored_hash_is_salted_and_checks", sha2_stored_hash_is_salted_and_checks);
+    CU_add_test(s, "scramble_is_printable_and_fresh", scramble_is_printable_and_fresh);
+    CU_add_test(s, "sql_select_literals_vars_functions", sql_select_literals_vars_functions);
+    CU_add_test(s, "sql_syntax_error_has_position", sql_syntax_error_has_position);
+    CU_add_test(s, "sql_create_user_with_require", sql_create_user_with_require);
+    CU_add_test(s, "sql_set_and_show", sql_set_and_show);
+    CU_add_test(s, "sql_fuzzish_inputs_do_not_crash", sql_fuzzish_inputs_do_not_crash);
+    CU_add_test(s, "require_checks_via_security", require_checks_via_security);
+    CU_add_test(s, "host_patterns_match", host_patterns_match);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failed == 0 ? 0 : 1;
+}
