@@ -14,6 +14,7 @@
 typedef struct tls_layer {
     nn_stream *stream;
     nn_tls_engine *engine;
+    nn_tls_role role;
 } tls_layer;
 
 static int io_send(void *arg, const uint8_t *data, size_t len) {
@@ -54,7 +55,21 @@ static const nn_tls_engine_io stream_io = {
 
 static int layer_input(void *layer, nn_stream *s, const uint8_t *data, size_t len, nn_err *err) {
     tls_layer *l = layer;
-    return nn_tls_engine_input(l->engine, data, len, err);
+    bool was_failed = nn_tls_engine_state_get(l->engine) == NN_TLS_ENGINE_FAILED;
+    int rc = nn_tls_engine_input(l->engine, data, len, err);
+    if (rc < 0 && !was_failed) {
+        /* Peer-caused, so info; the operator still sees who failed and why. */
+        nn_log(NN_LOG_INFO, "tls.failed", "stream=%llu peer=%s:%u role=%s why=\"%s\"",
+               (unsigned long long)nn_stream_id(s), nn_stream_peer_host(s),
+               (unsigned)nn_stream_peer_port(s), l->role == NN_TLS_SERVER ? "server" : "client",
+               err != NULL ? err->msg : "");
+        /* A graceful close rather than an error return: net/ drops queued output on a layer
+         * error, and the queued output holds the alert that tells the peer why (a MySQL
+         * client then prints "tlsv1 alert unknown ca", not "unexpected eof"). */
+        nn_stream_close(s, NN_CLOSE_LAYER, err != NULL ? err->msg : "tls: failed");
+        return 0;
+    }
+    return rc;
 }
 
 static int layer_write(void *layer, nn_stream *s, const struct iovec *iov, int iovcnt,
@@ -92,6 +107,7 @@ static int stream_start(nn_stream *s, nn_security *sec, nn_tls_role role,
         return nn_err_set(err, ENOMEM, "tls: out of memory");
     }
     l->stream = s;
+    l->role = role;
     nn_sec_store *store = nn_sec_store_acquire(sec);
     l->engine = nn_tls_engine_new(store, role, peer_cert, peer_key, &stream_io, l, err);
     nn_sec_store_unref(store); /* the engine holds its own reference */
