@@ -243,6 +243,22 @@ static void pump(endpoint *a, endpoint *b) {
     }
 }
 
+/* The same, one byte per input call: records arrive in pieces. */
+static void pump_bytewise(endpoint *a, endpoint *b) {
+    for (int round = 0; round < 64 && (a->out.len > 0 || b->out.len > 0); round++) {
+        endpoint *from[2] = {a, b};
+        endpoint *to[2] = {b, a};
+        for (int k = 0; k < 2; k++) {
+            bytes chunk = from[k]->out;
+            memset(&from[k]->out, 0, sizeof(from[k]->out));
+            for (size_t i = 0; i < chunk.len; i++) {
+                ep_input(to[k], chunk.data + i, 1);
+            }
+            free(chunk.data);
+        }
+    }
+}
+
 static void ep_free(endpoint *ep) {
     nn_tls_engine_free(ep->engine);
     SSL_free(ep->raw);
@@ -679,6 +695,28 @@ static void test_tls_mutual_node_to_node(void) {
     nn_security_free(s2);
 }
 
+static void test_tls_records_in_single_bytes(void) {
+    nn_security *s1 = sec_new("a", "n1");
+    nn_security *s2 = sec_new("a", "n2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+    endpoint srv, cli;
+    ep_engine(&srv, s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    ep_engine(&cli, s2, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    ep_write(&cli, "abc", 3);
+    pump_bytewise(&cli, &srv);
+    CU_ASSERT_TRUE(ep_open(&srv));
+    CU_ASSERT_TRUE(ep_open(&cli));
+    CU_ASSERT(srv.plain.len == 3 && memcmp(srv.plain.data, "abc", 3) == 0);
+    ep_write(&srv, "0123456789", 10);
+    pump_bytewise(&srv, &cli);
+    CU_ASSERT(cli.plain.len == 10 && memcmp(cli.plain.data, "0123456789", 10) == 0);
+    ep_free(&srv);
+    ep_free(&cli);
+    nn_security_free(s1);
+    nn_security_free(s2);
+}
+
 static void test_tls_mysql_client_without_cert(void) {
     nn_security *s1 = sec_new("a", "n1");
     CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
@@ -1037,6 +1075,47 @@ static void test_watcher_notices_new_files(void) {
     nn_security_free(sec); /* joins the watcher */
 }
 
+typedef struct race {
+    nn_security *sec;
+    _Atomic bool stop;
+    uint64_t acquired;
+} race;
+
+static void *acquire_loop(void *arg) {
+    race *r = arg;
+    while (!atomic_load(&r->stop)) {
+        nn_sec_store *st = nn_sec_store_acquire(r->sec);
+        /* a snapshot is complete and usable while held, whatever reloads do meanwhile */
+        SSL *ssl = SSL_new(st->server_ctx);
+        if (ssl == NULL || st->info.subject[0] == '\0') {
+            SSL_free(ssl);
+            nn_sec_store_unref(st);
+            return NULL;
+        }
+        SSL_free(ssl);
+        nn_sec_store_unref(st);
+        r->acquired++;
+    }
+    return r;
+}
+
+static void test_acquire_races_reload(void) {
+    race r = {.sec = sec_new("a", "n1")};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r.sec);
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, acquire_loop, &r), 0);
+    nn_err err;
+    for (int i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL(nn_security_reload(r.sec, NULL, &err), 0);
+    }
+    atomic_store(&r.stop, true);
+    void *ok = NULL;
+    pthread_join(t, &ok);
+    CU_ASSERT_PTR_EQUAL(ok, &r);
+    CU_ASSERT_EQUAL(nn_security_generation(r.sec), 10);
+    nn_security_free(r.sec);
+}
+
 static void *acquire_in_thread(void *arg) {
     nn_sec_store *st = nn_sec_store_acquire(arg);
     nn_sec_store_unref(st);
@@ -1083,6 +1162,7 @@ int main(void) {
     CU_add_test(s, "store_good", test_store_good);
     CU_add_test(s, "store_bad_files_are_refused_with_one_line", test_store_bad);
     CU_add_test(s, "tls_mutual_node_to_node", test_tls_mutual_node_to_node);
+    CU_add_test(s, "tls_records_in_single_bytes", test_tls_records_in_single_bytes);
     CU_add_test(s, "tls_mysql_client_without_cert", test_tls_mysql_client_without_cert);
     CU_add_test(s, "tls_foreign_ca_expired_future_fail_handshake",
                 test_tls_foreign_ca_fails_handshake);
@@ -1091,6 +1171,7 @@ int main(void) {
     CU_add_test(s, "reload_swaps_and_old_session_lives", test_reload_swaps_and_old_session_lives);
     CU_add_test(s, "watcher_notices_new_files", test_watcher_notices_new_files);
     CU_add_test(s, "thread_cache_released_at_exit", test_thread_cache_released_at_exit);
+    CU_add_test(s, "acquire_races_reload", test_acquire_races_reload);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
