@@ -438,7 +438,9 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    nn_log_set_level(NN_LOG_WARN);
+    /* The tool reports its own errors; the library's routine warnings (a closed tool
+     * connection) would only be noise on its stderr. */
+    nn_log_set_level(NN_LOG_ERROR);
     nn_err err = {0};
     if (nn_config_load(config_path, node_name, NN_CONFIG_FOR_TOOL, &ad.cfg, &err) < 0) {
         snprintf(ad.where, sizeof(ad.where), "%s", node_name);

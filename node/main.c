@@ -39,6 +39,7 @@ int main(int argc, char **argv) {
     const char *node_name = NULL;
     bool check = false;
     bool list = false;
+    bool level_given = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:n:l:kh", options, NULL)) != -1) {
         switch (opt) {
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
                 return 1;
             }
             nn_log_set_level(level);
+            level_given = true;
             break;
         }
         case 'k':
@@ -85,6 +87,10 @@ int main(int argc, char **argv) {
     }
 
     nn_err err = {0};
+    if ((list || check) && !level_given) {
+        /* One-shot commands: the certificate store's info lines are not the answer. */
+        nn_log_set_level(NN_LOG_WARN);
+    }
     if (list) {
         /* For scripts (deploy/local-cluster): the config's own parser, one node a line. */
         nn_config cfg;
