@@ -459,7 +459,8 @@ void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const 
     bool was_pending = ch->pending == c;
     if (was_active) {
         ch->active = NULL;
-        nn_log(NN_LOG_WARN, "rpc.channel.down", "node=%s peer=%s reason=\"%s\"", ch->rpc->self,
+        bool quiet = ch->is_tool || atomic_load(&ch->rpc->stopping);
+        nn_log(quiet ? NN_LOG_DEBUG : NN_LOG_WARN, "rpc.channel.down", "node=%s peer=%s reason=\"%s\"", ch->rpc->self,
                ch->peer, why);
     }
     if (was_pending) {

@@ -15,6 +15,9 @@ struct nn_rpc_tool {
 };
 
 static void tool_stop(nn_rpc_tool *t) {
+    if (t->rpc != NULL) {
+        atomic_store(&t->rpc->stopping, true);
+    }
     if (t->srv != NULL) {
         nn_server_stop(t->srv, NN_MS(200));
         nn_server_wait(t->srv);
