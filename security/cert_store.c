@@ -1,14 +1,9 @@
-/* security/cert_store.c: the certificate store and its live reload.
+/* security/cert_store.c: certificate store snapshots.
  *
  * A store snapshot (nn_sec_store) is built from the files in one go, checked (key matches
  * certificate, chain verifies against the CA, inside its validity), turned into two
- * SSL_CTXs (server and client role), and never changed afterwards. nn_security holds the
- * current snapshot; a reload builds a new one beside it and swaps it in under a mutex.
- * Streams hold a reference to the snapshot they started with.
- *
- * The per-connection path takes no lock: each thread caches a reference to the snapshot
- * together with the generation it was current at; only when the global generation moved
- * does the thread take the mutex to refresh its cache.
+ * SSL_CTXs (server and client role), and never changed afterwards; streams hold a
+ * reference to the snapshot they started with. Swapping snapshots is security.c's job.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,46 +24,6 @@
 /* Bigger than any sane CA bundle; keeps a wrong path (a log, a disk image) from being read. */
 #define MAX_PEM_BYTES (4u << 20)
 #define EXPIRY_WARN_DAYS 30
-
-enum { F_CA, F_CERT, F_KEY, F_CLIENT_CERT, F_CLIENT_KEY, F_COUNT };
-
-/* What a store is built from: resolved paths (no %n left) and the TLS settings. */
-typedef struct sec_settings {
-    char *node_name;
-    char *path[F_COUNT];
-    const char *key_name[F_COUNT]; /* the config key for messages: "security.cert_file" */
-    int min_version;               /* TLS1_2_VERSION or TLS1_3_VERSION */
-    char *ciphers;
-    uint32_t watch_interval_ms;
-} sec_settings;
-
-/* What the watcher compares: enough of stat(2) to see a rewrite, a rename or a touch. */
-typedef struct file_sig {
-    bool exists;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-    struct timespec ctime;
-} file_sig;
-
-struct nn_security {
-    uint64_t instance; /* process-unique: thread caches are keyed by it, not the pointer */
-    pthread_mutex_t lock; /* guards current and settings */
-    nn_sec_store *current;
-    sec_settings settings;
-    _Atomic uint64_t generation;
-
-    pthread_mutex_t reload_lock; /* one reload at a time (API, watcher) */
-    file_sig watched[F_COUNT];   /* the files as they were when last loaded or tried */
-
-    pthread_mutex_t watch_lock;
-    pthread_cond_t watch_cond;
-    bool watch_stop;
-    bool watch_running;
-    uint32_t watch_interval_ms; /* fixed at creation */
-    pthread_t watcher;
-};
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -107,8 +62,8 @@ static void append_san(char *sans, size_t cap, const char *tag, const char *valu
 }
 
 void nn_sec_cert_describe(X509 *cert, char *subject, size_t subject_cap, char *issuer,
-                          size_t issuer_cap, char *cn, size_t cn_cap, char *sans,
-                          size_t sans_cap, int64_t *not_before, int64_t *not_after) {
+                          size_t issuer_cap, char *cn, size_t cn_cap, char *sans, size_t sans_cap,
+                          int64_t *not_before, int64_t *not_after) {
     if (subject != NULL && subject_cap > 0) {
         subject[0] = '\0';
         X509_NAME_oneline(X509_get_subject_name(cert), subject, (int)subject_cap);
@@ -192,8 +147,8 @@ static int read_file(const char *path, const char *key, uint8_t **out, size_t *o
     }
     if ((uint64_t)st.st_size > MAX_PEM_BYTES) {
         close(fd);
-        return nn_err_set(err, EFBIG, "%s: %s: %lld bytes, more than a PEM file may hold (%u)",
-                          key, path, (long long)st.st_size, MAX_PEM_BYTES);
+        return nn_err_set(err, EFBIG, "%s: %s: %lld bytes, more than a PEM file may hold (%u)", key,
+                          path, (long long)st.st_size, MAX_PEM_BYTES);
     }
     size_t cap = (size_t)st.st_size;
     uint8_t *data = malloc(cap + 1);
@@ -225,7 +180,7 @@ static int read_file(const char *path, const char *key, uint8_t **out, size_t *o
 }
 
 /* Every certificate in a PEM file, in order. */
-static STACK_OF(X509) *load_certs(const char *path, const char *key, nn_err *err) {
+static STACK_OF(X509) * load_certs(const char *path, const char *key, nn_err *err) {
     uint8_t *data;
     size_t len;
     if (read_file(path, key, &data, &len, err) < 0) {
@@ -249,7 +204,8 @@ static STACK_OF(X509) *load_certs(const char *path, const char *key, nn_err *err
         }
     }
     uint32_t last = ERR_peek_last_error();
-    bool clean_end = ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
+    bool clean_end =
+        ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
     char why[160];
     nn_sec_ssl_error_text(why, sizeof(why));
     BIO_free(bio);
@@ -305,15 +261,15 @@ static int check_validity(X509 *cert, const char *key, const char *path, const c
     }
     if (not_before > now) {
         nn_sec_time_format(not_before, when, sizeof(when));
-        return nn_err_set(err, EKEYEXPIRED, "%s: %s: %s is not valid before %s", key, path,
-                          what, when);
+        return nn_err_set(err, EKEYEXPIRED, "%s: %s: %s is not valid before %s", key, path, what,
+                          when);
     }
     return 0;
 }
 
 /* One role's certificate chain and key, checked against the CA. */
 typedef struct role_creds {
-    STACK_OF(X509) *chain; /* [0] is the leaf */
+    STACK_OF(X509) * chain; /* [0] is the leaf */
     EVP_PKEY *key;
 } role_creds;
 
@@ -325,7 +281,7 @@ static void role_creds_free(role_creds *rc) {
     memset(rc, 0, sizeof(*rc));
 }
 
-static int load_role(const sec_settings *st, int cert_i, int key_i, X509_STORE *trust,
+static int load_role(const nn_sec_settings *st, int cert_i, int key_i, X509_STORE *trust,
                      const char *role, role_creds *out, nn_err *err) {
     const char *cert_path = st->path[cert_i];
     const char *cert_key = st->key_name[cert_i];
@@ -356,8 +312,7 @@ static int load_role(const sec_settings *st, int cert_i, int key_i, X509_STORE *
     /* The chain as a peer will check it: leaf + the file's intermediates up to our CA. */
     X509_STORE_CTX *vctx = X509_STORE_CTX_new();
     STACK_OF(X509) *untrusted = sk_X509_dup(out->chain);
-    if (vctx == NULL || untrusted == NULL ||
-        !X509_STORE_CTX_init(vctx, trust, leaf, untrusted)) {
+    if (vctx == NULL || untrusted == NULL || !X509_STORE_CTX_init(vctx, trust, leaf, untrusted)) {
         X509_STORE_CTX_free(vctx);
         sk_X509_free(untrusted);
         role_creds_free(out);
@@ -370,7 +325,7 @@ static int load_role(const sec_settings *st, int cert_i, int key_i, X509_STORE *
     ERR_clear_error();
     if (ok != 1) {
         rc = nn_err_set(err, EINVAL, "%s: %s: does not verify against %s %s: %s", cert_key,
-                        cert_path, st->key_name[F_CA], st->path[F_CA],
+                        cert_path, st->key_name[NN_SEC_F_CA], st->path[NN_SEC_F_CA],
                         X509_verify_cert_error_string(verr));
         role_creds_free(out);
         return rc;
@@ -390,7 +345,7 @@ static int load_role(const sec_settings *st, int cert_i, int key_i, X509_STORE *
 
 /* ------------------------------------------------------------ SSL_CTX build */
 
-static SSL_CTX *ctx_build(const sec_settings *st, const STACK_OF(X509) *cas,
+static SSL_CTX *ctx_build(const nn_sec_settings *st, const STACK_OF(X509) * cas,
                           const role_creds *creds, bool server, nn_err *err) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (ctx == NULL) {
@@ -461,8 +416,8 @@ static void store_free(nn_sec_store *store) {
     free(store);
 }
 
-static nn_sec_store *store_build(const sec_settings *st, uint64_t generation, nn_err *err) {
-    STACK_OF(X509) *cas = load_certs(st->path[F_CA], st->key_name[F_CA], err);
+nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation, nn_err *err) {
+    STACK_OF(X509) *cas = load_certs(st->path[NN_SEC_F_CA], st->key_name[NN_SEC_F_CA], err);
     if (cas == NULL) {
         return NULL;
     }
@@ -476,19 +431,19 @@ static nn_sec_store *store_build(const sec_settings *st, uint64_t generation, nn
     }
     int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < sk_X509_num(cas); i++) {
-        if (check_validity(sk_X509_value(cas, i), st->key_name[F_CA], st->path[F_CA],
+        if (check_validity(sk_X509_value(cas, i), st->key_name[NN_SEC_F_CA], st->path[NN_SEC_F_CA],
                            "CA certificate", now, err) < 0 ||
             !X509_STORE_add_cert(trust, sk_X509_value(cas, i))) {
             goto out;
         }
     }
-    if (load_role(st, F_CERT, F_KEY, trust, "server", &server, err) < 0) {
+    if (load_role(st, NN_SEC_F_CERT, NN_SEC_F_KEY, trust, "server", &server, err) < 0) {
         goto out;
     }
-    bool same_client = strcmp(st->path[F_CLIENT_CERT], st->path[F_CERT]) == 0 &&
-                       strcmp(st->path[F_CLIENT_KEY], st->path[F_KEY]) == 0;
-    if (!same_client &&
-        load_role(st, F_CLIENT_CERT, F_CLIENT_KEY, trust, "client", &client, err) < 0) {
+    bool same_client = strcmp(st->path[NN_SEC_F_CLIENT_CERT], st->path[NN_SEC_F_CERT]) == 0 &&
+                       strcmp(st->path[NN_SEC_F_CLIENT_KEY], st->path[NN_SEC_F_KEY]) == 0;
+    if (!same_client && load_role(st, NN_SEC_F_CLIENT_CERT, NN_SEC_F_CLIENT_KEY, trust, "client",
+                                  &client, err) < 0) {
         goto out;
     }
     const role_creds *client_creds = same_client ? &server : &client;
@@ -502,20 +457,20 @@ static nn_sec_store *store_build(const sec_settings *st, uint64_t generation, nn
     store->generation = generation;
     pthread_mutex_init(&store->session_lock, NULL);
     store->server_ctx = ctx_build(st, cas, &server, true, err);
-    store->client_ctx = store->server_ctx != NULL ? ctx_build(st, cas, client_creds, false, err)
-                                                  : NULL;
+    store->client_ctx =
+        store->server_ctx != NULL ? ctx_build(st, cas, client_creds, false, err) : NULL;
     if (store->client_ctx == NULL) {
         store_free(store);
         store = NULL;
         goto out;
     }
     X509 *leaf = sk_X509_value(server.chain, 0);
-    nn_sec_cert_describe(leaf, store->info.subject, sizeof(store->info.subject),
-                         store->info.issuer, sizeof(store->info.issuer), NULL, 0, NULL, 0,
-                         &store->info.not_before, &store->info.not_after);
+    nn_sec_cert_describe(leaf, store->info.subject, sizeof(store->info.subject), store->info.issuer,
+                         sizeof(store->info.issuer), NULL, 0, NULL, 0, &store->info.not_before,
+                         &store->info.not_after);
     store->info.generation = generation;
-    nn_sec_cert_describe(sk_X509_value(client_creds->chain, 0), NULL, 0, NULL, 0, NULL, 0, NULL,
-                         0, &store->client_not_before, &store->client_not_after);
+    nn_sec_cert_describe(sk_X509_value(client_creds->chain, 0), NULL, 0, NULL, 0, NULL, 0, NULL, 0,
+                         &store->client_not_before, &store->client_not_after);
 out:
     X509_STORE_free(trust);
     sk_X509_pop_free(cas, X509_free);
@@ -572,416 +527,4 @@ void nn_sec_store_session_put(nn_sec_store *store, const char *peer, SSL_SESSION
     snprintf(victim->peer, sizeof(victim->peer), "%s", peer);
     victim->used = ++store->session_clock;
     pthread_mutex_unlock(&store->session_lock);
-}
-
-/* ------------------------------------------------------------ thread cache */
-
-typedef struct thread_cache {
-    uint64_t instance;
-    uint64_t generation;
-    nn_sec_store *store; /* one reference held */
-} thread_cache;
-
-static _Thread_local thread_cache tcache;
-static pthread_key_t tcache_key; /* its value is tcache.store: dropped at thread exit */
-static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
-static _Atomic uint64_t next_instance = 1;
-
-static void tcache_exit(void *store) {
-    nn_sec_store_unref(store);
-}
-
-static void tcache_init(void) {
-    pthread_key_create(&tcache_key, tcache_exit);
-}
-
-static void tcache_set(uint64_t instance, uint64_t generation, nn_sec_store *store) {
-    nn_sec_store *old = tcache.store;
-    tcache.instance = instance;
-    tcache.generation = generation;
-    tcache.store = store;
-    pthread_setspecific(tcache_key, store);
-    nn_sec_store_unref(old);
-}
-
-nn_sec_store *nn_sec_store_acquire(nn_security *sec) {
-    uint64_t generation = atomic_load_explicit(&sec->generation, memory_order_acquire);
-    if (tcache.store != NULL && tcache.instance == sec->instance &&
-        tcache.generation == generation) {
-        nn_sec_store_ref(tcache.store);
-        return tcache.store;
-    }
-    pthread_once(&tcache_once, tcache_init);
-    pthread_mutex_lock(&sec->lock);
-    nn_sec_store *store = sec->current;
-    nn_sec_store_ref(store); /* for the cache */
-    generation = atomic_load_explicit(&sec->generation, memory_order_relaxed);
-    pthread_mutex_unlock(&sec->lock);
-    tcache_set(sec->instance, generation, store);
-    nn_sec_store_ref(store); /* for the caller */
-    return store;
-}
-
-/* ------------------------------------------------------------ settings */
-
-static void settings_clear(sec_settings *st) {
-    free(st->node_name);
-    for (int i = 0; i < F_COUNT; i++) {
-        free(st->path[i]);
-    }
-    free(st->ciphers);
-    memset(st, 0, sizeof(*st));
-}
-
-/* Replaces %n by the node name ("%%" is a literal %). */
-static char *expand_path(const char *key, const char *tmpl, const char *node, nn_err *err) {
-    size_t node_len = node != NULL ? strlen(node) : 0;
-    size_t cap = strlen(tmpl) + 1;
-    for (const char *p = tmpl; (p = strstr(p, "%n")) != NULL; p += 2) {
-        cap += node_len;
-    }
-    char *out = malloc(cap);
-    if (out == NULL) {
-        nn_err_set(err, ENOMEM, "out of memory");
-        return NULL;
-    }
-    size_t n = 0;
-    for (const char *p = tmpl; *p != '\0'; p++) {
-        if (p[0] == '%' && p[1] == 'n') {
-            if (node_len == 0) {
-                free(out);
-                nn_err_set(err, EINVAL, "%s: '%s' uses %%n but no node name is set", key, tmpl);
-                return NULL;
-            }
-            memcpy(out + n, node, node_len);
-            n += node_len;
-            p++;
-        } else if (p[0] == '%' && p[1] == '%') {
-            out[n++] = '%';
-            p++;
-        } else {
-            out[n++] = *p;
-        }
-    }
-    out[n] = '\0';
-    return out;
-}
-
-static int settings_from_config(const nn_security_config *c, sec_settings *st, nn_err *err) {
-    memset(st, 0, sizeof(*st));
-    static const char *const file_keys[F_COUNT] = {
-        "security.ca_file", "security.cert_file", "security.key_file",
-        "security.client_cert_file", "security.client_key_file"};
-    const char *tmpl[F_COUNT] = {c->ca_file, c->cert_file, c->key_file, c->client_cert_file,
-                                 c->client_key_file};
-    char *wallet[F_COUNT] = {0};
-    bool use_wallet = c->ca_file == NULL && c->cert_file == NULL && c->key_file == NULL &&
-                      c->wallet_dir != NULL && c->wallet_dir[0] != '\0';
-    int rc = 0;
-    if (use_wallet) {
-        static const char *const wallet_names[F_COUNT] = {
-            "ca.pem", "server-cert.pem", "server-key.pem", "client-cert.pem", "client-key.pem"};
-        for (int i = 0; i < F_COUNT; i++) {
-            if (asprintf(&wallet[i], "%s/%s", c->wallet_dir, wallet_names[i]) < 0) {
-                wallet[i] = NULL;
-                rc = nn_err_set(err, ENOMEM, "out of memory");
-                goto out;
-            }
-            tmpl[i] = wallet[i];
-            st->key_name[i] = "security.wallet_dir";
-        }
-        /* A wallet without the client pair uses the server pair for both roles. */
-        if (access(wallet[F_CLIENT_CERT], F_OK) != 0 && access(wallet[F_CLIENT_KEY], F_OK) != 0) {
-            tmpl[F_CLIENT_CERT] = wallet[F_CERT];
-            tmpl[F_CLIENT_KEY] = wallet[F_KEY];
-        }
-    } else {
-        for (int i = 0; i < F_CLIENT_CERT; i++) {
-            if (tmpl[i] == NULL || tmpl[i][0] == '\0') {
-                rc = nn_err_set(err, EINVAL,
-                                "%s: not set (set ca_file, cert_file and key_file, or wallet_dir)",
-                                file_keys[i]);
-                goto out;
-            }
-        }
-        if ((c->client_cert_file == NULL) != (c->client_key_file == NULL)) {
-            rc = nn_err_set(err, EINVAL, "%s: set both client_cert_file and client_key_file, or "
-                                         "neither",
-                            c->client_cert_file == NULL ? file_keys[F_CLIENT_CERT]
-                                                        : file_keys[F_CLIENT_KEY]);
-            goto out;
-        }
-        if (tmpl[F_CLIENT_CERT] == NULL) {
-            tmpl[F_CLIENT_CERT] = tmpl[F_CERT];
-            tmpl[F_CLIENT_KEY] = tmpl[F_KEY];
-        }
-        for (int i = 0; i < F_COUNT; i++) {
-            st->key_name[i] = file_keys[i];
-        }
-    }
-    if (c->node_name != NULL && (st->node_name = strdup(c->node_name)) == NULL) {
-        rc = nn_err_set(err, ENOMEM, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < F_COUNT; i++) {
-        st->path[i] = expand_path(st->key_name[i], tmpl[i], c->node_name, err);
-        if (st->path[i] == NULL) {
-            rc = -EINVAL;
-            goto out;
-        }
-    }
-    const char *v = c->min_version;
-    if (v == NULL || v[0] == '\0' || strcmp(v, "1.2") == 0 || strcmp(v, "TLSv1.2") == 0) {
-        st->min_version = TLS1_2_VERSION;
-    } else if (strcmp(v, "1.3") == 0 || strcmp(v, "TLSv1.3") == 0) {
-        st->min_version = TLS1_3_VERSION;
-    } else {
-        rc = nn_err_set(err, EINVAL, "security.tls_min_version: '%s': expected \"1.2\" or \"1.3\"",
-                        v);
-        goto out;
-    }
-    if (c->ciphers != NULL && c->ciphers[0] != '\0' &&
-        (st->ciphers = strdup(c->ciphers)) == NULL) {
-        rc = nn_err_set(err, ENOMEM, "out of memory");
-        goto out;
-    }
-    st->watch_interval_ms = c->watch_interval_ms == 0 ? 2000 : c->watch_interval_ms;
-out:
-    for (int i = 0; i < F_COUNT; i++) {
-        free(wallet[i]);
-    }
-    if (rc < 0) {
-        settings_clear(st);
-    }
-    return rc;
-}
-
-static int settings_copy(const sec_settings *src, sec_settings *dst, nn_err *err) {
-    *dst = *src;
-    dst->node_name = NULL;
-    dst->ciphers = NULL;
-    for (int i = 0; i < F_COUNT; i++) {
-        dst->path[i] = NULL;
-    }
-    bool ok = src->node_name == NULL || (dst->node_name = strdup(src->node_name)) != NULL;
-    ok = ok && (src->ciphers == NULL || (dst->ciphers = strdup(src->ciphers)) != NULL);
-    for (int i = 0; ok && i < F_COUNT; i++) {
-        ok = (dst->path[i] = strdup(src->path[i])) != NULL;
-    }
-    if (!ok) {
-        settings_clear(dst);
-        return nn_err_set(err, ENOMEM, "out of memory");
-    }
-    return 0;
-}
-
-static void sigs_take(const sec_settings *st, file_sig sigs[F_COUNT]) {
-    for (int i = 0; i < F_COUNT; i++) {
-        struct stat sb;
-        memset(&sigs[i], 0, sizeof(sigs[i]));
-        if (stat(st->path[i], &sb) == 0) {
-            sigs[i].exists = true;
-            sigs[i].dev = sb.st_dev;
-            sigs[i].ino = sb.st_ino;
-            sigs[i].size = sb.st_size;
-            sigs[i].mtime = sb.st_mtim;
-            sigs[i].ctime = sb.st_ctim;
-        }
-    }
-}
-
-static bool sigs_equal(const file_sig *a, const file_sig *b) {
-    for (int i = 0; i < F_COUNT; i++) {
-        if (a[i].exists != b[i].exists || a[i].dev != b[i].dev || a[i].ino != b[i].ino ||
-            a[i].size != b[i].size || a[i].mtime.tv_sec != b[i].mtime.tv_sec ||
-            a[i].mtime.tv_nsec != b[i].mtime.tv_nsec || a[i].ctime.tv_sec != b[i].ctime.tv_sec ||
-            a[i].ctime.tv_nsec != b[i].ctime.tv_nsec) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* ------------------------------------------------------------ the watcher */
-
-static void watch_check(nn_security *sec) {
-    pthread_mutex_lock(&sec->lock);
-    sec_settings st;
-    int rc = settings_copy(&sec->settings, &st, NULL);
-    pthread_mutex_unlock(&sec->lock);
-    if (rc < 0) {
-        return;
-    }
-    file_sig now[F_COUNT];
-    sigs_take(&st, now);
-    pthread_mutex_lock(&sec->reload_lock);
-    bool changed = !sigs_equal(now, sec->watched);
-    pthread_mutex_unlock(&sec->reload_lock);
-    settings_clear(&st);
-    if (changed) {
-        nn_log(NN_LOG_INFO, "security.files_changed", "action=reload");
-        nn_err err;
-        /* A failure is logged by the reload and the old store stays; the watcher tries
-         * again when the files change again, not on every tick. */
-        nn_security_reload(sec, NULL, &err);
-    }
-}
-
-static void *watch_main(void *arg) {
-    nn_security *sec = arg;
-    pthread_mutex_lock(&sec->watch_lock);
-    while (!sec->watch_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        uint64_t ms = sec->watch_interval_ms;
-        until.tv_sec += (time_t)(ms / 1000);
-        until.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        int rc = 0;
-        while (!sec->watch_stop && rc != ETIMEDOUT) {
-            rc = pthread_cond_timedwait(&sec->watch_cond, &sec->watch_lock, &until);
-        }
-        if (sec->watch_stop) {
-            break;
-        }
-        pthread_mutex_unlock(&sec->watch_lock);
-        watch_check(sec);
-        pthread_mutex_lock(&sec->watch_lock);
-    }
-    pthread_mutex_unlock(&sec->watch_lock);
-    return NULL;
-}
-
-/* ------------------------------------------------------------ the face */
-
-nn_security *nn_security_new(const nn_security_config *config, nn_err *err) {
-    if (config == NULL) {
-        nn_err_set(err, EINVAL, "security: no configuration");
-        return NULL;
-    }
-    nn_security *sec = calloc(1, sizeof(*sec));
-    if (sec == NULL) {
-        nn_err_set(err, ENOMEM, "out of memory");
-        return NULL;
-    }
-    if (settings_from_config(config, &sec->settings, err) < 0) {
-        free(sec);
-        return NULL;
-    }
-    sigs_take(&sec->settings, sec->watched);
-    sec->current = store_build(&sec->settings, 0, err);
-    if (sec->current == NULL) {
-        settings_clear(&sec->settings);
-        free(sec);
-        return NULL;
-    }
-    sec->instance = atomic_fetch_add(&next_instance, 1);
-    atomic_init(&sec->generation, 0);
-    pthread_mutex_init(&sec->lock, NULL);
-    pthread_mutex_init(&sec->reload_lock, NULL);
-    pthread_mutex_init(&sec->watch_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&sec->watch_cond, &attr);
-    pthread_condattr_destroy(&attr);
-    sec->watch_interval_ms = sec->settings.watch_interval_ms;
-    if (sec->watch_interval_ms != UINT32_MAX) {
-        int rc = pthread_create(&sec->watcher, NULL, watch_main, sec);
-        if (rc != 0) {
-            nn_err_set(err, rc, "security: cannot start the file watcher: %s", strerror(rc));
-            sec->watch_running = false;
-            nn_security_free(sec);
-            return NULL;
-        }
-        sec->watch_running = true;
-    }
-    return sec;
-}
-
-int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_err *err) {
-    sec_settings st;
-    int rc;
-    pthread_mutex_lock(&sec->reload_lock);
-    if (config != NULL) {
-        rc = settings_from_config(config, &st, err);
-    } else {
-        pthread_mutex_lock(&sec->lock);
-        rc = settings_copy(&sec->settings, &st, err);
-        pthread_mutex_unlock(&sec->lock);
-    }
-    if (rc < 0) {
-        pthread_mutex_unlock(&sec->reload_lock);
-        nn_log(NN_LOG_WARN, "security.reload_failed", "kept_generation=%llu why=\"%s\"",
-               (unsigned long long)atomic_load(&sec->generation), err != NULL ? err->msg : "");
-        return rc;
-    }
-    /* Taken before reading, so that a write racing with the load is seen next tick. */
-    file_sig sigs[F_COUNT];
-    sigs_take(&st, sigs);
-    uint64_t next = atomic_load(&sec->generation) + 1;
-    nn_sec_store *store = store_build(&st, next, err);
-    if (store == NULL) {
-        if (config == NULL) {
-            memcpy(sec->watched, sigs, sizeof(sigs));
-        }
-        pthread_mutex_unlock(&sec->reload_lock);
-        settings_clear(&st);
-        nn_log(NN_LOG_WARN, "security.reload_failed", "kept_generation=%llu why=\"%s\"",
-               (unsigned long long)(next - 1), err != NULL ? err->msg : "");
-        return err != NULL && err->code != 0 ? -err->code : -EINVAL;
-    }
-    pthread_mutex_lock(&sec->lock);
-    nn_sec_store *old = sec->current;
-    sec->current = store;
-    sec_settings old_settings = sec->settings;
-    sec->settings = st;
-    atomic_store_explicit(&sec->generation, next, memory_order_release);
-    pthread_mutex_unlock(&sec->lock);
-    memcpy(sec->watched, sigs, sizeof(sigs));
-    pthread_mutex_unlock(&sec->reload_lock);
-    settings_clear(&old_settings);
-    nn_sec_store_unref(old);
-    nn_log(NN_LOG_INFO, "security.reloaded", "generation=%llu subject=%s",
-           (unsigned long long)next, store->info.subject);
-    return 0;
-}
-
-uint64_t nn_security_generation(const nn_security *sec) {
-    return atomic_load_explicit(&((nn_security *)sec)->generation, memory_order_acquire);
-}
-
-int nn_security_info_get(nn_security *sec, nn_security_info *out) {
-    nn_sec_store *store = nn_sec_store_acquire(sec);
-    *out = store->info;
-    nn_sec_store_unref(store);
-    return 0;
-}
-
-void nn_security_free(nn_security *sec) {
-    if (sec == NULL) {
-        return;
-    }
-    if (sec->watch_running) {
-        pthread_mutex_lock(&sec->watch_lock);
-        sec->watch_stop = true;
-        pthread_cond_signal(&sec->watch_cond);
-        pthread_mutex_unlock(&sec->watch_lock);
-        pthread_join(sec->watcher, NULL);
-    }
-    /* This thread's cached reference; other threads drop theirs when they next look at a
-     * store or when they exit. */
-    if (tcache.store != NULL && tcache.instance == sec->instance) {
-        tcache_set(0, 0, NULL);
-    }
-    nn_sec_store_unref(sec->current);
-    settings_clear(&sec->settings);
-    pthread_cond_destroy(&sec->watch_cond);
-    pthread_mutex_destroy(&sec->watch_lock);
-    pthread_mutex_destroy(&sec->reload_lock);
-    pthread_mutex_destroy(&sec->lock);
-    free(sec);
 }

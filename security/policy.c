@@ -56,8 +56,8 @@ static int syntax_error(nn_err *err, const lexer *lx, size_t at, const char *exp
     if (n > 20) {
         n = 20;
     }
-    return nn_err_set(err, EINVAL, "REQUIRE: expected %s at offset %zu near '%.*s'", expected,
-                      at, (int)n, lx->text + at);
+    return nn_err_set(err, EINVAL, "REQUIRE: expected %s at offset %zu near '%.*s'", expected, at,
+                      (int)n, lx->text + at);
 }
 
 /* A MySQL string literal: '...' or "...", the quote doubled or backslash-escaped inside.
@@ -359,8 +359,7 @@ static int deny(char *why, size_t why_cap, const char *fmt, ...) {
 
 /* MySQL's acl_check_ssl: a certificate counts only if presented AND verified (OpenSSL's
  * verify result is X509_V_OK also when no certificate was sent, hence both). */
-static int need_verified_cert(const nn_tls_facts *f, const char *what, char *why,
-                              size_t why_cap) {
+static int need_verified_cert(const nn_tls_facts *f, const char *what, char *why, size_t why_cap) {
     if (!f->peer_cert_presented) {
         return deny(why, why_cap, "REQUIRE %s: the client presented no certificate", what);
     }

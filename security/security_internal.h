@@ -35,14 +35,40 @@ typedef struct nn_sec_store {
     uint64_t generation;
     SSL_CTX *server_ctx;
     SSL_CTX *client_ctx;
-    nn_security_info info;       /* of the server certificate */
-    int64_t client_not_before;   /* of the client-role certificate */
+    nn_security_info info;     /* of the server certificate */
+    int64_t client_not_before; /* of the client-role certificate */
     int64_t client_not_after;
     /* Outbound connects only (rare, never per packet): a mutex is fine here. */
     pthread_mutex_t session_lock;
     uint64_t session_clock;
     nn_sec_session_slot sessions[NN_SEC_SESSION_SLOTS];
 } nn_sec_store;
+
+/* ------------------------------------------------------------ store build */
+
+/* The files of a store, in the order they are checked. */
+enum {
+    NN_SEC_F_CA,
+    NN_SEC_F_CERT,
+    NN_SEC_F_KEY,
+    NN_SEC_F_CLIENT_CERT,
+    NN_SEC_F_CLIENT_KEY,
+    NN_SEC_F_COUNT
+};
+
+/* What a store is built from: resolved paths (no %n left) and the TLS settings. */
+typedef struct nn_sec_settings {
+    char *node_name;
+    char *path[NN_SEC_F_COUNT];
+    const char *key_name[NN_SEC_F_COUNT]; /* the config key for messages: "security.cert_file" */
+    int min_version;                      /* TLS1_2_VERSION or TLS1_3_VERSION */
+    char *ciphers;
+    uint32_t watch_interval_ms;
+} nn_sec_settings;
+
+/* Loads and checks every file and builds both SSL_CTXs: a new snapshot with one reference,
+ * or NULL with err = "<config key>: <file>: <reason>". */
+nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation, nn_err *err);
 
 /* The current snapshot with a reference taken (release with nn_sec_store_unref). Lock-free
  * unless a reload happened since this thread last asked. */
@@ -63,8 +89,8 @@ int64_t nn_sec_asn1_time_unix(const ASN1_TIME *t);
 void nn_sec_time_format(int64_t unix_seconds, char *out, size_t cap);
 /* Fills subject/issuer/CN/SANs/validity of a certificate in nn_tls_facts' forms. */
 void nn_sec_cert_describe(X509 *cert, char *subject, size_t subject_cap, char *issuer,
-                          size_t issuer_cap, char *cn, size_t cn_cap, char *sans,
-                          size_t sans_cap, int64_t *not_before, int64_t *not_after);
+                          size_t issuer_cap, char *cn, size_t cn_cap, char *sans, size_t sans_cap,
+                          int64_t *not_before, int64_t *not_after);
 
 /* ------------------------------------------------------------- TLS engine */
 
@@ -93,9 +119,9 @@ typedef enum nn_tls_engine_state {
 /* Takes a reference on store. peer_key (client role, may be NULL) names the peer in the
  * session cache, e.g. "n2" or "127.0.0.1:2882": a later engine with the same key offers
  * the remembered session. The client sends its ClientHello in nn_tls_engine_start(). */
-nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role,
-                                 nn_tls_peer_cert peer_cert, const char *peer_key,
-                                 const nn_tls_engine_io *io, void *io_arg, nn_err *err);
+nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role, nn_tls_peer_cert peer_cert,
+                                 const char *peer_key, const nn_tls_engine_io *io, void *io_arg,
+                                 nn_err *err);
 int nn_tls_engine_start(nn_tls_engine *e, nn_err *err);
 /* Raw bytes from the peer; all of them are taken (BoringSSL buffers partial records).
  * Returns 0, or negative with err = "tls: <reason>" once the session has failed. */

@@ -115,9 +115,9 @@ static int engine_fail(nn_tls_engine *e, int ssl_error, nn_err *err) {
     } else if (ssl_error == SSL_ERROR_ZERO_RETURN) {
         snprintf(reason, sizeof(reason), "peer closed the session during the handshake");
     } else {
-        snprintf(reason, sizeof(reason), "%s", SSL_error_description(ssl_error) != NULL
-                                                   ? SSL_error_description(ssl_error)
-                                                   : "unknown error");
+        snprintf(reason, sizeof(reason), "%s",
+                 SSL_error_description(ssl_error) != NULL ? SSL_error_description(ssl_error)
+                                                          : "unknown error");
         ERR_clear_error();
     }
     snprintf(e->failure, sizeof(e->failure), "tls: %s", reason);
@@ -135,9 +135,9 @@ int nn_tls_engine_new_session_cb(SSL *ssl, SSL_SESSION *session) {
     return 0; /* the cache took its own reference */
 }
 
-nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role,
-                                 nn_tls_peer_cert peer_cert, const char *peer_key,
-                                 const nn_tls_engine_io *io, void *io_arg, nn_err *err) {
+nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role, nn_tls_peer_cert peer_cert,
+                                 const char *peer_key, const nn_tls_engine_io *io, void *io_arg,
+                                 nn_err *err) {
     pthread_once(&engine_bio_once, bio_method_init);
     if (engine_bio_method == NULL) {
         nn_err_set(err, ENOMEM, "tls: cannot create the BIO method");
@@ -380,10 +380,10 @@ void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out) {
     if (peer != NULL) {
         out->peer_cert_presented = true;
         out->peer_cert_verified = out->verify_result == X509_V_OK;
-        nn_sec_cert_describe(peer, out->peer_subject, sizeof(out->peer_subject),
-                             out->peer_issuer, sizeof(out->peer_issuer), out->peer_cn,
-                             sizeof(out->peer_cn), out->peer_sans, sizeof(out->peer_sans),
-                             &out->peer_not_before, &out->peer_not_after);
+        nn_sec_cert_describe(peer, out->peer_subject, sizeof(out->peer_subject), out->peer_issuer,
+                             sizeof(out->peer_issuer), out->peer_cn, sizeof(out->peer_cn),
+                             out->peer_sans, sizeof(out->peer_sans), &out->peer_not_before,
+                             &out->peer_not_after);
         X509_free(peer);
     }
     if (e->role == NN_TLS_SERVER) {

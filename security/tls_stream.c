@@ -137,8 +137,7 @@ int nn_tls_stream_start(nn_stream *s, nn_security *sec, nn_tls_role role,
     return stream_start(s, sec, role, peer_cert, NULL, err);
 }
 
-int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_key,
-                               nn_err *err) {
+int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_key, nn_err *err) {
     return stream_start(s, sec, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, peer_key, err);
 }
 

@@ -34,7 +34,10 @@ static nn_security_config cfg_for(const char *dir, const char *node) {
     snprintf(ca, sizeof(ca), "%s/%s/ca.pem", pki, dir);
     snprintf(cert, sizeof(cert), "%s/%s/%%n-cert.pem", pki, dir);
     snprintf(key, sizeof(key), "%s/%s/%%n-key.pem", pki, dir);
-    nn_security_config c = {.node_name = node, .ca_file = ca, .cert_file = cert, .key_file = key,
+    nn_security_config c = {.node_name = node,
+                            .ca_file = ca,
+                            .cert_file = cert,
+                            .key_file = key,
                             .watch_interval_ms = UINT32_MAX};
     return c;
 }
@@ -121,9 +124,8 @@ static void ep_engine(endpoint *ep, nn_security *sec, nn_tls_role role, nn_tls_p
 
 /* A bare BoringSSL client: cert/key may be NULL; max_version 0 = TLS 1.3; session (may be
  * NULL) is offered for resumption. */
-static void ep_raw_client_session(endpoint *ep, const char *ca, const char *cert,
-                                  const char *key, uint16_t max_version, const char *ciphers,
-                                  SSL_SESSION *session) {
+static void ep_raw_client_session(endpoint *ep, const char *ca, const char *cert, const char *key,
+                                  uint16_t max_version, const char *ciphers, SSL_SESSION *session) {
     memset(ep, 0, sizeof(*ep));
     ep->raw_ctx = SSL_CTX_new(TLS_method());
     SSL_CTX_set_max_proto_version(ep->raw_ctx, max_version ? max_version : TLS1_3_VERSION);
@@ -304,8 +306,16 @@ static void test_require_check_matrix(void) {
     const char *subj = "/C=CN/O=nodenet/CN=mysql-client";
     const char *iss = "/C=CN/O=nodenet/CN=nodenet-ca";
     const char *ciph = "TLS_AES_128_GCM_SHA256";
-    enum { PLAIN, TLS_NOCERT, TLS_BADCERT, TLS_GOOD, TLS_OTHER_SUBJ, TLS_OTHER_ISS,
-           TLS_OTHER_CIPHER, NFACTS };
+    enum {
+        PLAIN,
+        TLS_NOCERT,
+        TLS_BADCERT,
+        TLS_GOOD,
+        TLS_OTHER_SUBJ,
+        TLS_OTHER_ISS,
+        TLS_OTHER_CIPHER,
+        NFACTS
+    };
     nn_tls_facts facts[NFACTS] = {
         [PLAIN] = make_facts(false, false, 0, "", "", ""),
         [TLS_NOCERT] = make_facts(true, false, X509_V_OK, ciph, "", ""),
@@ -313,8 +323,8 @@ static void test_require_check_matrix(void) {
         [TLS_GOOD] = make_facts(true, true, X509_V_OK, ciph, subj, iss),
         [TLS_OTHER_SUBJ] = make_facts(true, true, X509_V_OK, ciph, "/C=CN/O=nodenet/CN=other", iss),
         [TLS_OTHER_ISS] = make_facts(true, true, X509_V_OK, ciph, subj, "/C=CN/O=evil/CN=ca"),
-        [TLS_OTHER_CIPHER] = make_facts(true, true, X509_V_OK, "TLS_CHACHA20_POLY1305_SHA256",
-                                        subj, iss),
+        [TLS_OTHER_CIPHER] =
+            make_facts(true, true, X509_V_OK, "TLS_CHACHA20_POLY1305_SHA256", subj, iss),
     };
     typedef struct {
         nn_ssl_require req;
@@ -576,7 +586,8 @@ static void test_store_bad(void) {
     expect_load_error(c, "security.cert_file: ");
     expect_load_error(c, "/expired/n1-cert.pem: certificate expired on 20");
     c = cfg_for("future", "n1");
-    expect_load_error(c, "/future/n1-cert.pem: certificate is not valid before 2040-01-01T00:00:00Z");
+    expect_load_error(c,
+                      "/future/n1-cert.pem: certificate is not valid before 2040-01-01T00:00:00Z");
 
     c = cfg_for("a", "n1");
     c.key_file = pk("a/n2-key.pem");
@@ -743,8 +754,7 @@ static void test_tls_mysql_client_without_cert(void) {
 
     /* with the MySQL client certificate: X509 and SUBJECT pass */
     ep_engine(&srv, s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL);
-    ep_raw_client(&cli, pk("a/ca.pem"), pk("a/client-cert.pem"), pk("a/client-key.pem"), 0,
-                  NULL);
+    ep_raw_client(&cli, pk("a/ca.pem"), pk("a/client-cert.pem"), pk("a/client-key.pem"), 0, NULL);
     pump(&cli, &srv);
     CU_ASSERT_TRUE(ep_open(&srv));
     f = facts_of(&srv);
@@ -785,8 +795,8 @@ static void test_tls_foreign_ca_fails_handshake(void) {
     ep_raw_client(&cli, pk("a/ca.pem"), pk("b/n1-cert.pem"), pk("b/n1-key.pem"), 0, NULL);
     pump(&cli, &srv);
     CU_ASSERT_TRUE(srv.failed);
-    CU_ASSERT_STRING_EQUAL(srv.why,
-                           "tls: certificate verify failed: unable to get local issuer certificate");
+    CU_ASSERT_STRING_EQUAL(
+        srv.why, "tls: certificate verify failed: unable to get local issuer certificate");
     ep_free(&srv);
     ep_free(&cli);
     /* an expired client certificate */
@@ -799,8 +809,7 @@ static void test_tls_foreign_ca_fails_handshake(void) {
     ep_free(&cli);
     /* a not-yet-valid one */
     ep_engine(&srv, s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
-    ep_raw_client(&cli, pk("a/ca.pem"), pk("future/n1-cert.pem"), pk("future/n1-key.pem"), 0,
-                  NULL);
+    ep_raw_client(&cli, pk("a/ca.pem"), pk("future/n1-cert.pem"), pk("future/n1-key.pem"), 0, NULL);
     pump(&cli, &srv);
     CU_ASSERT_STRING_EQUAL(srv.why, "tls: certificate verify failed: certificate is not yet valid");
     ep_free(&srv);
@@ -810,8 +819,8 @@ static void test_tls_foreign_ca_fails_handshake(void) {
     ep_engine(&cli, s1, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, "n1");
     pump(&cli, &srv);
     CU_ASSERT_TRUE(cli.failed);
-    CU_ASSERT_STRING_EQUAL(cli.why,
-                           "tls: certificate verify failed: unable to get local issuer certificate");
+    CU_ASSERT_STRING_EQUAL(
+        cli.why, "tls: certificate verify failed: unable to get local issuer certificate");
     CU_ASSERT_TRUE(srv.failed); /* it got the alert */
     CU_ASSERT_PTR_NOT_NULL(strstr(srv.why, "tls: "));
     ep_free(&srv);
@@ -1045,8 +1054,11 @@ static void test_watcher_notices_new_files(void) {
     copy_file(pk("a/ca.pem"), ca);
     copy_file(pk("a/n1-cert.pem"), cert);
     copy_file(pk("a/n1-key.pem"), key);
-    nn_security_config c = {.node_name = "n1", .ca_file = ca, .cert_file = cert,
-                            .key_file = key, .watch_interval_ms = 20};
+    nn_security_config c = {.node_name = "n1",
+                            .ca_file = ca,
+                            .cert_file = cert,
+                            .key_file = key,
+                            .watch_interval_ms = 20};
     nn_err err;
     nn_security *sec = nn_security_new(&c, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
@@ -1144,8 +1156,8 @@ int main(void) {
         return 1;
     }
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "%s/tests/unit/pki/mkpki.sh %s/deploy/gen-certs %s",
-             NN_SOURCE_DIR, NN_SOURCE_DIR, pki);
+    snprintf(cmd, sizeof(cmd), "%s/tests/unit/pki/mkpki.sh %s/deploy/gen-certs %s", NN_SOURCE_DIR,
+             NN_SOURCE_DIR, pki);
     if (system(cmd) != 0) {
         fprintf(stderr, "cannot make the test PKI: %s\n", cmd);
         return 1;
