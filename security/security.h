@@ -28,7 +28,8 @@ typedef struct nn_tls_facts {
     char peer_subject[512];      /* X509_NAME_oneline form: "/C=CN/O=acme/CN=app" */
     char peer_issuer[512];       /* same form, of the issuer */
     char peer_cn[256];           /* the subject's commonName, "" if none */
-    char peer_sans[512];         /* DNS/IP subjectAltNames joined by ',', "" if none */
+    char peer_sans[512];         /* DNS/IP subjectAltNames joined by ',', "" if none:
+                                    "DNS:n1,DNS:localhost,IP:127.0.0.1" */
     int64_t peer_not_before;     /* unix seconds; 0 without a peer certificate */
     int64_t peer_not_after;
     int64_t local_not_before;    /* our own certificate's validity, for Ssl_server_not_* */
@@ -141,7 +142,10 @@ typedef enum nn_tls_peer_cert {
  * already buffered on s is TLS input from here on. The protocol gets on_event
  * (NN_STREAM_EV_SECURE) when the handshake completes; a failed handshake closes s with
  * NN_CLOSE_LAYER and a why that says what failed. Plaintext written before the handshake
- * completes is sent after it. Returns 0 or negative with err filled. */
+ * completes is sent after it. Returns 0 or negative with err filled. In the client role
+ * peer_cert is moot: the server's certificate must always verify against the CA. The
+ * stream keeps its store snapshot until it is freed, so a stream may outlive a reload (and
+ * nn_security_free()); nn_security_free() stops and joins the file watcher. */
 int nn_tls_stream_start(nn_stream *s, nn_security *sec, nn_tls_role role,
                         nn_tls_peer_cert peer_cert, nn_err *err);
 
