@@ -49,7 +49,7 @@
 
 typedef enum { NN_RPC_TLS_OFF, NN_RPC_TLS_PREFER, NN_RPC_TLS_REQUIRE } nn_rpc_tls_mode;
 
-/* "off", "prefer", "require" (also "on"/"true" -> require? no: only these three). */
+/* Parses exactly "off", "prefer" or "require"; -EINVAL otherwise. */
 int nn_rpc_tls_mode_parse(const char *text, nn_rpc_tls_mode *out);
 const char *nn_rpc_tls_mode_name(nn_rpc_tls_mode mode);
 

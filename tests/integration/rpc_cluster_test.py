@@ -8,6 +8,7 @@ readiness by bounded polling, and stops only the processes it started, by pid.
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -180,6 +181,8 @@ def run_case(fn):
     finally:
         if isinstance(cluster, Cluster):
             cluster.stop_all()
+    # Kept on failure (fail() exits before this) so the node logs can be read.
+    shutil.rmtree(tmp, ignore_errors=True)
     print("PASS", flush=True)
 
 
