@@ -372,7 +372,26 @@ def case_sigterm_peer(tmp):
     return c
 
 
+def case_reconfigure(tmp):
+    """SIGHUP off -> prefer: the plaintext channel is replaced by a TLS one, make-before-break."""
+    c = Cluster(tmp)
+    c.start("n1", "off")
+    c.start("n2", "prefer")
+    wait_for("n1->n2 ready", lambda: c.channel("n1", "n2")["state"] == "ready")
+    check(c.channel("n1", "n2")["encrypted"] is False, "off dialler should be plaintext")
+    # The node re-reads the file it was started with.
+    os.replace(c.config("n1", "prefer"), c.config("n1", "off"))
+    c.modes["n1"] = "prefer"
+    c.procs["n1"].send_signal(signal.SIGHUP)
+    ch = wait_for("n1->n2 replaced by TLS", lambda: (lambda ch: ch if ch["encrypted"] else None)(
+        c.channel("n1", "n2")))
+    check(ch["state"] == "ready" and sum(ch["failed"].values()) == 0, repr(ch))
+    check("replaced=1" in c.log("n1"), "no make-before-break replacement logged")
+    return c
+
+
 CASES = {
+    "reconfigure": case_reconfigure,
     "tls_matrix": case_tls_matrix,
     "wrong_node_cert": case_wrong_node_cert,
     "other_ca_cert": case_other_ca_cert,
