@@ -1,0 +1,23 @@
+# mysql/ integration tests: a real nodenet node (build/bin/nodenet) with certificates from
+# deploy/gen-certs, driven by the mariadb CLI, a libmariadb client and PyMySQL.
+# The libmariadb client is its own executable: it links OpenSSL 3 through libmariadb and
+# never a nodenet library.
+pkg_check_modules(LIBMARIADB IMPORTED_TARGET libmariadb)
+find_program(NN_MARIADB_CLI NAMES mariadb mysql)
+set(_nn_mysql_it ${CMAKE_CURRENT_SOURCE_DIR}/integration)
+if(TARGET nodenet AND NN_MARIADB_CLI)
+    set(_nn_mysql_env NODENET_BIN=$<TARGET_FILE:nodenet>
+                      GEN_CERTS=${CMAKE_SOURCE_DIR}/deploy/gen-certs)
+    add_test(NAME mysql_cli COMMAND bash ${_nn_mysql_it}/mysql_cli_test.sh)
+    set_tests_properties(mysql_cli PROPERTIES LABELS integration TIMEOUT 300
+                         ENVIRONMENT "${_nn_mysql_env}")
+    if(LIBMARIADB_FOUND)
+        add_executable(mysql_client_test ${_nn_mysql_it}/mysql_client_test.c)
+        target_link_libraries(mysql_client_test PRIVATE PkgConfig::LIBMARIADB)
+        add_test(NAME mysql_clients
+                 COMMAND bash ${_nn_mysql_it}/mysql_clients_test.sh
+                         $<TARGET_FILE:mysql_client_test> ${_nn_mysql_it}/mysql_pymysql_test.py)
+        set_tests_properties(mysql_clients PROPERTIES LABELS integration TIMEOUT 300
+                             ENVIRONMENT "${_nn_mysql_env}")
+    endif()
+endif()
