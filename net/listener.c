@@ -34,6 +34,28 @@ static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *
     return -EINVAL;
 }
 
+int nn_listener_probe(const listener_def *def, nn_err *err) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_addr(def->host, def->port, &ss, &len) != 0) {
+        return nn_err_set(err, EINVAL, "'%s' is not a numeric IPv4 or IPv6 address", def->host);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return nn_err_set(err, errno, "socket: %s", strerror(errno));
+    }
+    /* SO_REUSEADDR without SO_REUSEPORT: connections in TIME_WAIT do not count, a
+     * listening socket does. */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = 0;
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        rc = nn_err_set(err, errno, "bind: %s", strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
 int nn_listener_open(const listener_def *def, uint16_t *port_io, nn_err *err) {
     struct sockaddr_storage ss;
     socklen_t len;

@@ -391,6 +391,15 @@ int nn_server_listen(nn_server *srv, const nn_listener_config *config, nn_err *e
     def->port = config->port;
     def->handler = config->handler;
     def->handler_arg = config->handler_arg;
+    if (def->port != 0) {
+        /* SO_REUSEPORT would let us share a port that another process of this user
+         * already listens on, silently taking half its connections: refuse instead. */
+        int rc = nn_listener_probe(def, err);
+        if (rc < 0) {
+            nn_err_prefix(err, "%s listener on %s:%u", def->name, def->host, config->port);
+            return rc;
+        }
+    }
     for (uint32_t i = 0; i < srv->workers; i++) {
         listen_slot *slot = &srv->loops[i].slots[index];
         int fd = nn_listener_open(def, &def->port, err);

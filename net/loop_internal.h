@@ -171,6 +171,7 @@ bool nn_stream_freeable(const nn_stream *s);
 void nn_stream_destroy(nn_stream *s);
 
 /* listener.c */
+int nn_listener_probe(const listener_def *def, nn_err *err);
 int nn_listener_open(const listener_def *def, uint16_t *port_io, nn_err *err);
 void nn_listener_slot_init(listen_slot *slot, nn_loop *loop, int index, int fd);
 void nn_listener_arm(nn_loop *loop, listen_slot *slot);

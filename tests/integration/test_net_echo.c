@@ -471,11 +471,17 @@ static void listening_on_a_taken_port_fails_with_a_clear_error(void) {
     CU_ASSERT_EQUAL(nn_server_listen(srv, &lc, &err), -EADDRINUSE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "echo listener on 127.0.0.1:"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "bind: Address already in use"));
+    close(fd);
+    /* Another process's SO_REUSEPORT listener is refused too, not silently shared. */
+    uint16_t port;
+    nn_server *first = start_server(1, 0, NULL, &port);
+    lc.port = port;
+    CU_ASSERT_EQUAL(nn_server_listen(srv, &lc, &err), -EADDRINUSE);
+    stop_server(first);
     lc.host = "not-an-ip";
     CU_ASSERT_EQUAL(nn_server_listen(srv, &lc, &err), -EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'not-an-ip' is not a numeric"));
     nn_server_free(srv);
-    close(fd);
 }
 
 int main(void) {
