@@ -117,6 +117,15 @@ check_not() { # check_not NAME UNEXPECTED_SUBSTRING OUTPUT
 }
 
 finish() {
+    # Stop the node first so that a sanitizer build gets to report leaks at exit.
+    if [ -n "$NODE_PID" ]; then
+        stop_node
+    fi
+    if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$T_DIR/node.log"; then
+        FAILED=$((FAILED + 1))
+        echo "FAIL node sanitizer report:"
+        grep -A20 -E "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$T_DIR/node.log" | head -60
+    fi
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
 }
