@@ -216,3 +216,76 @@ int nn_mysql_scramble_new(uint8_t *out, size_t n) {
     }
     return 0;
 }
+
+/* ------------------------------------------- RSA key exchange (no TLS) */
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+struct nn_mysql_rsa {
+    RSA *key;
+    char *public_pem;
+    size_t public_pem_len;
+};
+
+nn_mysql_rsa *nn_mysql_rsa_new(nn_err *err) {
+    nn_mysql_rsa *r = calloc(1, sizeof(*r));
+    BIGNUM *e = BN_new();
+    BIO *bio = BIO_new(BIO_s_mem());
+    const uint8_t *pem = NULL;
+    size_t pem_len = 0;
+    if (r == NULL || e == NULL || bio == NULL || !BN_set_word(e, RSA_F4) ||
+        (r->key = RSA_new()) == NULL || !RSA_generate_key_ex(r->key, 2048, e, NULL) ||
+        !PEM_write_bio_RSA_PUBKEY(bio, r->key) || !BIO_mem_contents(bio, &pem, &pem_len) ||
+        (r->public_pem = malloc(pem_len + 1)) == NULL) {
+        nn_err_set(err, EIO, "cannot make the RSA key for caching_sha2_password");
+        BN_free(e);
+        BIO_free(bio);
+        nn_mysql_rsa_free(r);
+        return NULL;
+    }
+    memcpy(r->public_pem, pem, pem_len);
+    r->public_pem[pem_len] = '\0';
+    r->public_pem_len = pem_len;
+    BN_free(e);
+    BIO_free(bio);
+    return r;
+}
+
+void nn_mysql_rsa_free(nn_mysql_rsa *r) {
+    if (r == NULL) {
+        return;
+    }
+    RSA_free(r->key);
+    free(r->public_pem);
+    free(r);
+}
+
+const char *nn_mysql_rsa_public_pem(const nn_mysql_rsa *r, size_t *len) {
+    *len = r->public_pem_len;
+    return r->public_pem;
+}
+
+int nn_mysql_rsa_decrypt_password(const nn_mysql_rsa *r, const uint8_t *scramble,
+                                  const uint8_t *in, size_t in_len, char *out, size_t cap,
+                                  size_t *out_len) {
+    if (in_len != RSA_size(r->key) || cap < in_len) {
+        return -EINVAL;
+    }
+    int n = RSA_private_decrypt((int)in_len, in, (uint8_t *)out, r->key, RSA_PKCS1_OAEP_PADDING);
+    if (n <= 0) {
+        return -EINVAL;
+    }
+    /* The client XORs "password\0" with the scramble, repeated, before encrypting. */
+    for (int i = 0; i < n; i++) {
+        out[i] = (char)(out[i] ^ scramble[i % NN_MYSQL_SCRAMBLE_LEN]);
+    }
+    size_t len = (size_t)n;
+    if (len > 0 && out[len - 1] == '\0') {
+        len--;
+    }
+    *out_len = len;
+    return 0;
+}

@@ -22,6 +22,7 @@ typedef enum conn_state {
     ST_AUTH_RESPONSE,
     ST_AUTH_SWITCH,
     ST_AUTH_FULL,
+    ST_AUTH_RSA,
     ST_COMMAND,
     ST_COMMAND_PENDING,
     ST_CLOSED,
@@ -87,7 +88,7 @@ struct nn_mysql_session {
 
 static const char *state_name(conn_state st) {
     static const char *names[] = {"greeting_sent", "tls_handshake", "auth_response",
-                                  "auth_switch",   "auth_full",     "command",
+                                  "auth_switch",   "auth_full",     "auth_rsa",      "command",
                                   "command_pending", "closed"};
     return names[st];
 }
@@ -327,11 +328,14 @@ static void verify_response(nn_mysql_session *ses, const uint8_t *data, size_t l
 }
 
 static void on_full_auth(nn_mysql_session *ses, const uint8_t *data, size_t len) {
-    if (len == 1 && data[0] == 0x02) {
-        /* The RSA key exchange (a client without TLS asking for our public key) is not
-         * offered: cleartext passwords are taken only inside TLS. */
-        deny(ses, "caching_sha2_password full authentication needs TLS (RSA key exchange "
-                  "not supported)");
+    if (len == 1 && data[0] == 0x02 && !ses->secure) {
+        /* No TLS: the client asks for our RSA public key to encrypt the password with. */
+        size_t pem_len = 0;
+        const char *pem = nn_mysql_rsa_public_pem(ses->srv->rsa, &pem_len);
+        nn_mysql_put_u8(&ses->out, 0x01);
+        nn_buf_append(&ses->out, pem, pem_len);
+        send_out(ses);
+        ses->state = ST_AUTH_RSA;
         return;
     }
     if (!ses->secure) {
@@ -347,6 +351,26 @@ static void on_full_auth(nn_mysql_session *ses, const uint8_t *data, size_t len)
         login_ok(ses);
     } else {
         deny(ses, "wrong password (caching_sha2_password full auth)");
+    }
+}
+
+static void on_rsa_password(nn_mysql_session *ses, const uint8_t *data, size_t len) {
+    char pw[512];
+    size_t pw_len = 0;
+    if (nn_mysql_rsa_decrypt_password(ses->srv->rsa, ses->scramble, data, len, pw, sizeof(pw),
+                                      &pw_len) < 0) {
+        deny(ses, "RSA-encrypted password did not decrypt");
+        return;
+    }
+    bool ok = nn_mysql_sha2_check(ses->account->auth_string, pw, pw_len);
+    if (ok) {
+        cache_sha2(ses, pw, pw_len);
+    }
+    memset(pw, 0, sizeof(pw));
+    if (ok) {
+        login_ok(ses);
+    } else {
+        deny(ses, "wrong password (caching_sha2_password full auth, RSA)");
     }
 }
 
@@ -647,6 +671,9 @@ static void process_input(nn_mysql_session *ses) {
             break;
         case ST_AUTH_FULL:
             on_full_auth(ses, pkt.payload, pkt.len);
+            break;
+        case ST_AUTH_RSA:
+            on_rsa_password(ses, pkt.payload, pkt.len);
             break;
         case ST_COMMAND:
             on_command(ses, pkt.payload, pkt.len);

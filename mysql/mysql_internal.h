@@ -126,6 +126,18 @@ bool nn_mysql_sha2_check(const char *auth_string, const char *pw, size_t pw_len)
  * scramble must survive being a C string). Returns 0 or -EIO. */
 int nn_mysql_scramble_new(uint8_t *out, size_t n);
 
+/* caching_sha2_password's RSA key exchange, for full auth without TLS: the server's
+ * public key is sent on request (0x02), the client returns RSA-OAEP("password\0" XOR
+ * scramble). The key is made at server start and lives with the server. */
+typedef struct nn_mysql_rsa nn_mysql_rsa;
+nn_mysql_rsa *nn_mysql_rsa_new(nn_err *err);
+void nn_mysql_rsa_free(nn_mysql_rsa *r);
+const char *nn_mysql_rsa_public_pem(const nn_mysql_rsa *r, size_t *len);
+/* Returns 0 with the password in out[0, *out_len), or -EINVAL. */
+int nn_mysql_rsa_decrypt_password(const nn_mysql_rsa *r, const uint8_t *scramble,
+                                  const uint8_t *in, size_t in_len, char *out, size_t cap,
+                                  size_t *out_len);
+
 /* ------------------------------------------------------------ SQL subset */
 
 typedef enum nn_sql_kind {
@@ -307,6 +319,7 @@ struct nn_mysql_server {
     pthread_mutex_t reconfigure_lock; /* reconfigure only, never on a worker path */
     nn_security *sec;
     nn_mysql_catalog *catalog;
+    nn_mysql_rsa *rsa;
     char server_version[64];
     char data_dir[512];
     nn_stream_handler stream_handler;

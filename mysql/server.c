@@ -47,6 +47,12 @@ nn_mysql_server *nn_mysql_server_new(const nn_mysql_config *cfg, nn_security *se
         nn_mysql_server_free(srv);
         return NULL;
     }
+    srv->rsa = nn_mysql_rsa_new(err);
+    if (srv->rsa == NULL) {
+        nn_err_prefix(err, "mysql");
+        nn_mysql_server_free(srv);
+        return NULL;
+    }
     if (cfg->tls && sec == NULL) {
         nn_log(NN_LOG_WARN, "mysql.config", "reason=\"mysql_tls is on but no certificates: TLS "
                                             "is not offered\"");
@@ -91,6 +97,7 @@ void nn_mysql_server_free(nn_mysql_server *srv) {
         return;
     }
     nn_mysql_catalog_close(srv->catalog);
+    nn_mysql_rsa_free(srv->rsa);
     nn_mysql_settings *s = atomic_load(&srv->settings);
     while (s != NULL) {
         nn_mysql_settings *older = s->older;

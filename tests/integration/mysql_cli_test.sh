@@ -103,12 +103,11 @@ out=$(root "SHOW CREATE USER 'u_both'@'%'")
 check show_create_user_require "REQUIRE SUBJECT '/C=CN/O=nodenet/CN=mysql-client' ISSUER '/C=CN/O=nodenet/CN=nodenet-ca'" "$out"
 check_not show_create_user_no_cleartext "pw_b" "$out"
 
-# caching_sha2_password: no cached entry -> full auth, refused without TLS; once a TLS login
-# filled the cache, the fast path works over plaintext too.
-# (the client asks for our RSA key, which nodenet does not offer: it reports 2061 itself)
-out=$(q cold pw_cold plain 'SELECT CURRENT_USER()')
-check sha2_cold_plain_denied "ERROR" "$out"
-check_not sha2_cold_plain_not_in "cold@" "$out"
+# caching_sha2_password: with no cached entry the full auth runs: without TLS through our
+# RSA key (the client asks for it), with TLS in cleartext inside TLS; a wrong password fails
+# both ways; once cached, the fast path works over plaintext.
+check sha2_full_auth_rsa_wrong "$(denied cold)" "$(q cold nope plain 'SELECT 1')"
+check sha2_full_auth_rsa_plain "cold@%" "$(q cold pw_cold plain 'SELECT CURRENT_USER()')"
 check sha2_full_auth_tls "cold@%" "$(q cold pw_cold tls 'SELECT CURRENT_USER()')"
 check sha2_fast_path_plain "cold@%" "$(q cold pw_cold plain 'SELECT CURRENT_USER()')"
 

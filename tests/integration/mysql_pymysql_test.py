@@ -66,7 +66,7 @@ def reload(mysql_tls):
 tls = connect("root", "rootpw", True, autocommit=False)
 check("pymysql_tls_version", one(tls, "SHOW STATUS LIKE 'Ssl_version'") == (("Ssl_version", "TLSv1.3"),))
 check("pymysql_autocommit_off", one(tls, "SELECT @@autocommit") == ((0,),))
-rows = one(tls, "SELECT NULL, 1, 'x', CONNECTION_ID() > 0 AS ok" if False else "SELECT NULL, 1, 'x'")
+rows = one(tls, "SELECT NULL, 1, 'x'")
 check("pymysql_nulls_and_types", rows == ((None, 1, "x"),), repr(rows))
 try:
     one(tls, "SELEC 1")
@@ -83,6 +83,16 @@ try:
     check("pymysql_wrong_password", False)
 except pymysql.err.OperationalError as e:
     check("pymysql_wrong_password", e.args == (1045, "Access denied for user 'py'@'127.0.0.1' (using password: YES)"), repr(e.args))
+
+# caching_sha2_password full auth without TLS: PyMySQL asks for the RSA key.
+one(tls, "CREATE USER 'pysha'@'%' IDENTIFIED BY 'shapw'")
+check("pymysql_sha2_rsa_plain", one(connect("pysha", "shapw", False), "SELECT CURRENT_USER()") == (("pysha@%",),))
+check("pymysql_sha2_fast_path_tls", one(connect("pysha", "shapw", True), "SELECT CURRENT_USER()") == (("pysha@%",),))
+try:
+    connect("pysha", "bad", False)
+    check("pymysql_sha2_wrong_password", False)
+except pymysql.err.OperationalError as e:
+    check("pymysql_sha2_wrong_password", e.args[0] == 1045, repr(e.args))
 
 # Reconfigure: TLS off for new connections, the open TLS session keeps its TLS.
 reload("off")

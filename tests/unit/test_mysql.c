@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
 #include "mysql/mysql_internal.h"
 
 static void hex(const uint8_t *p, size_t n, char *out) {
@@ -203,6 +207,45 @@ static void scramble_is_printable_and_fresh(void) {
     for (int i = 0; i < 20; i++) {
         CU_ASSERT(a[i] != 0 && a[i] < 0x80 && a[i] != '$');
     }
+}
+
+static void rsa_password_round_trips(void) {
+    nn_err err;
+    nn_mysql_rsa *r = nn_mysql_rsa_new(&err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    size_t pem_len = 0;
+    const char *pem = nn_mysql_rsa_public_pem(r, &pem_len);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pem, "-----BEGIN PUBLIC KEY-----"));
+    /* What a client does: "password\0" XOR scramble, RSA-OAEP with the public key. */
+    BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
+    RSA *pub = PEM_read_bio_RSA_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pub);
+    uint8_t scramble[20];
+    nn_mysql_scramble_new(scramble, 20);
+    uint8_t plain[16];
+    memcpy(plain, "hunter2", 8);
+    for (int i = 0; i < 8; i++) {
+        plain[i] ^= scramble[i % 20];
+    }
+    uint8_t enc[512];
+    int n = RSA_public_encrypt(8, plain, enc, pub, RSA_PKCS1_OAEP_PADDING);
+    CU_ASSERT_FATAL(n > 0);
+    char pw[512];
+    size_t pw_len = 0;
+    CU_ASSERT_EQUAL(nn_mysql_rsa_decrypt_password(r, scramble, enc, (size_t)n, pw, sizeof(pw),
+                                                  &pw_len),
+                    0);
+    CU_ASSERT_EQUAL(pw_len, 7);
+    CU_ASSERT(memcmp(pw, "hunter2", 7) == 0);
+    enc[5] ^= 1;
+    CU_ASSERT_EQUAL(nn_mysql_rsa_decrypt_password(r, scramble, enc, (size_t)n, pw, sizeof(pw),
+                                                  &pw_len),
+                    -EINVAL);
+    CU_ASSERT_EQUAL(nn_mysql_rsa_decrypt_password(r, scramble, enc, 7, pw, sizeof(pw), &pw_len),
+                    -EINVAL);
+    RSA_free(pub);
+    nn_mysql_rsa_free(r);
 }
 
 /* ---------------------------------------------------------------- SQL */
@@ -414,6 +457,7 @@ int main(void) {
     CU_add_test(s, "sha2_scramble_matches_vector", sha2_scramble_matches_vector);
     CU_add_test(s, "sha2_stored_hash_is_salted_and_checks", sha2_stored_hash_is_salted_and_checks);
     CU_add_test(s, "scramble_is_printable_and_fresh", scramble_is_printable_and_fresh);
+    CU_add_test(s, "rsa_password_round_trips", rsa_password_round_trips);
     CU_add_test(s, "sql_select_literals_vars_functions", sql_select_literals_vars_functions);
     CU_add_test(s, "sql_syntax_error_has_position", sql_syntax_error_has_position);
     CU_add_test(s, "sql_create_user_with_require", sql_create_user_with_require);
