@@ -1,0 +1,26 @@
+# Fuzz targets for every parser that reads bytes from outside: RPC frames, REQUIRE
+# clauses, cluster.yaml, MySQL packets and the SQL subset. Each builds twice:
+#  - always, with a replaying driver (fuzz_driver.c) and registered in ctest, so the suite
+#    (and its sanitizer runs) feed each target its seeds and 20,000 mutations of them;
+#  - with -DNODENET_FUZZ=ON under clang, as a real libFuzzer binary (fuzz_<name>_libfuzzer):
+#      build/bin/fuzz_rpc_frame_libfuzzer tests/fuzz/corpus/rpc_frame
+function(nn_fuzz_target name source libs)
+    set(corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${name})
+    add_executable(fuzz_${name} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/${source}
+                   ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_driver.c)
+    target_link_libraries(fuzz_${name} PRIVATE ${libs})
+    target_include_directories(fuzz_${name} PRIVATE ${CMAKE_SOURCE_DIR})
+    add_test(NAME fuzz_${name}_replay COMMAND fuzz_${name} -runs=20000 ${corpus})
+    set_tests_properties(fuzz_${name}_replay PROPERTIES LABELS unit TIMEOUT 300)
+    if(NODENET_FUZZ)
+        add_executable(fuzz_${name}_libfuzzer ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/${source})
+        target_compile_options(fuzz_${name}_libfuzzer PRIVATE -fsanitize=fuzzer)
+        target_link_options(fuzz_${name}_libfuzzer PRIVATE -fsanitize=fuzzer)
+        target_link_libraries(fuzz_${name}_libfuzzer PRIVATE ${libs})
+        target_include_directories(fuzz_${name}_libfuzzer PRIVATE ${CMAKE_SOURCE_DIR})
+    endif()
+endfunction()
+
+nn_fuzz_target(rpc_frame fuzz_rpc_frame.c nn_rpc)
+nn_fuzz_target(require fuzz_require.c nn_security)
+nn_fuzz_target(config fuzz_config.c nn_node)
