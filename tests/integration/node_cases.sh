@@ -83,7 +83,7 @@ node:
   workers: 2
   data_dir: data/%n
   heartbeat_ms: 200
-  call_timeout_ms: 2000
+  call_timeout_ms: 5000
 EOF
     } >"$file"
 }
@@ -233,7 +233,7 @@ rollout_off_prefer_require_loses_no_call)
         # the driver on node X covers the restarts of the other two.
         for n in n1 n2 n3; do
             others=$(echo n1 n2 n3 | tr ' ' '\n' | grep -vx "$n" | tr '\n' ' ')
-            "$admin" --config "$work/run/$n.config" --node "$n" drive --rate 200 --size 128 \
+            "$admin" --config "$(cat "$work/run/$n.config")" --node "$n" drive --rate 200 --size 128 \
                 --seconds 12 --json >"$work/drive-$mode-$n.json" 2>"$work/drive-$mode-$n.err" &
             drv=$!
             pids+=("$drv")
