@@ -123,9 +123,13 @@ static void libmariadb_cases(unsigned long max_packet) {
     memset(q + 8, 'b', over);
     strcpy(q + 8 + over, "'");
     rc = mysql_real_query(m, q, strlen(q));
-    CHECK("oversized_packet_refused", rc != 0 && mysql_errno(m) == 1153);
-    if (rc != 0 && mysql_errno(m) != 1153) {
-        printf("    got %u %s\n", mysql_errno(m), mysql_error(m));
+    /* The server answers 1153 and closes as soon as the headers pass the limit; while the
+     * client is still sending, the close may reach it as a reset first (MySQL behaves the
+     * same), so "server gone" is accepted here. The raw-socket case checks 1153 exactly. */
+    unsigned e = mysql_errno(m);
+    CHECK("oversized_packet_refused", rc != 0 && (e == 1153 || e == 2006 || e == 2013));
+    if (rc != 0) {
+        printf("    got %u %s\n", e, mysql_error(m));
     }
     free(q);
     mysql_close(m);
