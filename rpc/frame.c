@@ -111,6 +111,16 @@ int nn_rpc_frame_decode(const uint8_t *data, size_t len, uint32_t max_frame, nn_
         }
         return nn_err_set(err, EPROTO, "RPC frame of %u bytes is not a valid envelope", body);
     }
+    /* protobuf-c hands strings up as C strings: a method name with a NUL inside would be
+     * read as a shorter one. Every encoder we talk to writes canonical protobuf, so a body
+     * that does not re-pack to its own size hides something and is refused. */
+    if (nnrpc__envelope__get_packed_size(env) != body) {
+        nnrpc__envelope__free_unpacked(env, &b->pa);
+        return nn_err_set(err, EPROTO,
+                          "RPC frame of %u bytes is not canonical protobuf (a string with a "
+                          "NUL byte, or a repeated field)",
+                          body);
+    }
     *out = env;
     *consumed = NN_RPC_FRAME_HEADER + body;
     return 1;

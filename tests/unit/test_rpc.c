@@ -122,6 +122,24 @@ static void garbage_body_is_refused(void) {
     CU_ASSERT_EQUAL(budget.used, 0);
 }
 
+static void method_name_with_a_nul_byte_is_refused(void) {
+    /* Field 2 (method), length 6: "echo\0x". Read as a C string it would be "echo". */
+    const uint8_t body[] = {0x12, 0x06, 'e', 'c', 'h', 'o', 0x00, 'x'};
+    uint8_t frame[NN_RPC_FRAME_HEADER + sizeof(body)];
+    nn_rpc_frame_header_write(frame, sizeof(body));
+    memcpy(frame + NN_RPC_FRAME_HEADER, body, sizeof(body));
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(MAX_FRAME));
+    Nnrpc__Envelope *env = NULL;
+    size_t used = 0;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL(nn_rpc_frame_decode(frame, sizeof(frame), MAX_FRAME, &budget, &env, &used,
+                                        &err), -EPROTO);
+    CU_ASSERT_PTR_NULL(env);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "not canonical"));
+    CU_ASSERT_EQUAL(budget.used, 0);
+}
+
 /* Appends field `num` as a varint of value 1. */
 static size_t put_varint_field(uint8_t *p, uint32_t num) {
     size_t n = 0;
@@ -272,6 +290,7 @@ int main(void) {
                 oversized_frame_is_refused_from_its_header);
     CU_add_test(s, "bad_magic_and_version_are_refused", bad_magic_and_version_are_refused);
     CU_add_test(s, "garbage_body_is_refused", garbage_body_is_refused);
+    CU_add_test(s, "method_name_with_a_nul_byte_is_refused", method_name_with_a_nul_byte_is_refused);
     CU_add_test(s, "unknown_fields_are_skipped_within_budget",
                 unknown_fields_are_skipped_within_budget);
     CU_add_test(s, "unknown_field_flood_hits_the_budget", unknown_field_flood_hits_the_budget);
