@@ -1,0 +1,5 @@
+add_executable(test_security_stream ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_security_stream.c)
+target_link_libraries(test_security_stream PRIVATE nn_security PkgConfig::CUNIT)
+target_compile_definitions(test_security_stream PRIVATE NN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+add_test(NAME test_security_stream COMMAND test_security_stream)
+set_tests_properties(test_security_stream PROPERTIES LABELS integration TIMEOUT 120)
