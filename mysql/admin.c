@@ -401,7 +401,7 @@ static void show_grants(nn_mysql_session *ses, const nn_sql_stmt *st) {
     char title[512];
     char grant[512];
     snprintf(title, sizeof(title), "Grants for %s@%s", a->user, a->host);
-    if (strcmp(a->user, "root") == 0) {
+    if (a->admin && strcmp(a->user, "root") == 0) {
         snprintf(grant, sizeof(grant), "GRANT ALL PRIVILEGES ON *.* TO `%s`@`%s` WITH GRANT OPTION",
                  a->user, a->host);
     } else {

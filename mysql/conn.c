@@ -978,7 +978,9 @@ nn_mysql_server *nn_mysql_session_server(const nn_mysql_session *ses) {
 bool nn_mysql_session_may_manage_users(nn_mysql_session *ses) {
     nn_mysql_users *u = nn_mysql_catalog_users_get0(ses->srv->catalog, ses->loop);
     const nn_mysql_account *a = nn_mysql_users_find(u, ses->user, ses->account_host);
-    return a != NULL && (a->admin || strcmp(a->user, "root") == 0);
+    /* The bootstrap root has the flag; a name alone grants nothing ('root'@'10.0.0.9'
+     * made later is an ordinary account). */
+    return a != NULL && a->admin;
 }
 
 const char *nn_mysql_session_var(const nn_mysql_session *ses, const char *name) {

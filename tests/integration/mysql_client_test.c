@@ -2,7 +2,7 @@
  * against a running node. Its own executable: links libmariadb (and so OpenSSL 3), never a
  * nodenet library.
  *
- *   mysql_client_test PORT CERT_DIR MAX_PACKET MAX_CONNECTIONS
+ *   mysql_client_test PORT CERT_DIR MAX_PACKET MAX_CONNECTIONS IDLE_MS
  *
  * Expects accounts root/rootpw and 'nopw'@'%' (mysql_native_password, empty password). */
 #include <errno.h>
@@ -249,7 +249,7 @@ static int raw_login(void) {
     return fd;
 }
 
-static void raw_cases(int max_connections) {
+static void raw_cases(int max_connections, int idle_ms) {
     static uint8_t buf[1 << 16];
     uint8_t seq = 0;
 
@@ -356,6 +356,19 @@ static void raw_cases(int max_connections) {
     CHECK("stalled_client_cut_off", closed_within(fd, 15000));
     close(fd);
 
+    /* An idle session is closed after idle_timeout_ms (MySQL's wait_timeout). */
+    fd = raw_login();
+    struct timespec t0;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool idle_closed = fd >= 0 && closed_within(fd, idle_ms + 10000);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long waited_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECK("idle_session_closed_after_timeout", idle_closed && waited_ms >= idle_ms - 500);
+    if (fd >= 0) {
+        close(fd);
+    }
+
     /* max_connections: past the limit, a connection gets 1040 instead of a greeting.
      * (Earlier closes may still be in flight on the server, so count up to a margin.) */
     int held[80];
@@ -381,14 +394,14 @@ static void raw_cases(int max_connections) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s PORT CERT_DIR MAX_PACKET MAX_CONNECTIONS\n", argv[0]);
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s PORT CERT_DIR MAX_PACKET MAX_CONNECTIONS IDLE_MS\n", argv[0]);
         return 2;
     }
     port = (unsigned)atoi(argv[1]);
     certs = argv[2];
     libmariadb_cases(strtoul(argv[3], NULL, 10));
-    raw_cases(atoi(argv[4]));
+    raw_cases(atoi(argv[4]), atoi(argv[5]));
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -13,13 +13,14 @@ RPC_PORT=$(free_port)
 MAX_PACKET=$((20 * 1024 * 1024))
 HANDSHAKE_MS=1500
 MAX_CONNECTIONS=6
+IDLE_MS=4000
 make_certs
 write_config on off
 start_node
 mariadb -h 127.0.0.1 -P "$MYSQL_PORT" -u root -prootpw --ssl --ssl-ca "$T_DIR/certs/ca.pem" \
     -e "CREATE USER 'nopw'@'%' IDENTIFIED WITH mysql_native_password" || exit 1
 
-"$CLIENT_BIN" "$MYSQL_PORT" "$T_DIR/certs" "$MAX_PACKET" "$MAX_CONNECTIONS"
+"$CLIENT_BIN" "$MYSQL_PORT" "$T_DIR/certs" "$MAX_PACKET" "$MAX_CONNECTIONS" "$IDLE_MS"
 rc_c=$?
 /usr/bin/python3 "$PY_SCRIPT" "$MYSQL_PORT" "$T_DIR/certs" "$T_DIR/cluster.yaml" "$NODE_PID" \
     "$T_DIR/node.log"

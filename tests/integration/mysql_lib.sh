@@ -50,6 +50,7 @@ node:
   workers: 2
   data_dir: data/%n
   handshake_timeout_ms: ${HANDSHAKE_MS:-3000}
+  idle_timeout_ms: ${IDLE_MS:-28800000}
   max_packet_bytes: ${MAX_PACKET:-67108864}
   max_connections: ${MAX_CONNECTIONS:-10000}
 YAML
@@ -121,10 +122,10 @@ finish() {
     if [ -n "$NODE_PID" ]; then
         stop_node
     fi
-    if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$T_DIR/node.log"; then
+    if grep -qE "(ERROR|WARNING): [A-Za-z]+Sanitizer|runtime error:" "$T_DIR/node.log"; then
         FAILED=$((FAILED + 1))
         echo "FAIL node sanitizer report:"
-        grep -A20 -E "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$T_DIR/node.log" | head -60
+        grep -A20 -E "(ERROR|WARNING): [A-Za-z]+Sanitizer|runtime error:" "$T_DIR/node.log" | head -60
     fi
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
