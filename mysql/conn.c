@@ -68,6 +68,7 @@ struct nn_mysql_session {
     uint8_t seq;   /* the next sequence id on the wire, either direction */
     uint8_t scramble[NN_MYSQL_SCRAMBLE_LEN];
     char user[128];
+    char user_log[128]; /* user with anything that could forge a log line replaced */
     char host[64];
     char account_host[256];
     char database[256];
@@ -190,7 +191,7 @@ static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sql
                            const char *msg, const char *log_reason) {
     nn_log(NN_LOG_INFO, "mysql.conn.error",
            "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"",
-           (unsigned long long)ses->id, ses->host, ses->user[0] ? ses->user : "-",
+           (unsigned long long)ses->id, ses->host, ses->user_log[0] ? ses->user_log : "-",
            state_name(ses->state), code, log_reason ? log_reason : msg);
     send_error(ses, code, sqlstate, msg);
     conn_close(ses, NN_CLOSE_LOCAL, log_reason ? log_reason : msg);
@@ -234,7 +235,7 @@ static void deny(nn_mysql_session *ses, const char *reason) {
     snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (using password: %s)",
              ses->user, ses->host, ses->used_password ? "YES" : "NO");
     nn_log(NN_LOG_WARN, "mysql.login.denied", "conn=%llu user=%s host=%s tls=%s reason=\"%s\"",
-           (unsigned long long)ses->id, ses->user, ses->host,
+           (unsigned long long)ses->id, ses->user_log, ses->host,
            ses->secure ? ses->facts.version : "off", reason);
     auth_done(ses);
     send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
@@ -252,7 +253,7 @@ static void login_ok(nn_mysql_session *ses) {
     snprintf(ses->account_host, sizeof(ses->account_host), "%s", ses->account->host);
     nn_log(NN_LOG_INFO, "mysql.login",
            "conn=%llu user=%s host=%s account_host=%s tls=%s cipher=%s peer_cert=%s",
-           (unsigned long long)ses->id, ses->user, ses->host, ses->account_host,
+           (unsigned long long)ses->id, ses->user_log, ses->host, ses->account_host,
            ses->secure ? ses->facts.version : "off", ses->secure ? ses->facts.cipher : "-",
            ses->facts.peer_cert_verified ? "verified" : "none");
     auth_done(ses);
@@ -435,6 +436,10 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
     }
     memcpy(ses->user, user, user_len);
     ses->user[user_len] = '\0';
+    for (size_t i = 0; i <= user_len; i++) {
+        unsigned char ch = (unsigned char)ses->user[i];
+        ses->user_log[i] = (ch == 0 || (ch > 0x20 && ch < 0x7f && ch != '"')) ? (char)ch : '?';
+    }
     if ((caps & NN_CLIENT_CONNECT_WITH_DB) && c.left > 0) {
         size_t db_len = 0;
         const char *db = nn_mysql_get_str_nul(&c, &db_len);

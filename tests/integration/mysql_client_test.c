@@ -273,6 +273,42 @@ static void raw_cases(int max_connections, int idle_ms) {
     CHECK("truncated_handshake_1043", err_code(buf, len) == 1043);
     close(fd);
 
+    /* Random handshake responses: each gets a MySQL error (or an auth switch, then an
+     * error), never a hang or a crash. Length 32 is skipped: with the SSL bit that is an
+     * SSLRequest and TLS would start. */
+    srand(12345);
+    int garbage_ok = 0;
+    for (int i = 0; i < 60; i++) {
+        fd = raw_connect();
+        read_packet(fd, buf, sizeof(buf), &seq, 5000);
+        uint8_t junk[300];
+        size_t jn = (size_t)(rand() % 300);
+        if (jn == 32) {
+            jn = 33;
+        }
+        for (size_t k = 0; k < jn; k++) {
+            junk[k] = (uint8_t)rand();
+        }
+        if (jn >= 4 && i % 2 == 0) {
+            junk[1] |= 0x02; /* protocol 4.1, so that the parser goes further */
+        }
+        send_packet(fd, 1, junk, jn);
+        len = read_packet(fd, buf, sizeof(buf), &seq, 5000);
+        if (len > 0 && buf[0] == 0xfe) {
+            uint8_t reply[3] = {1, 2, 3};
+            send_packet(fd, (uint8_t)(seq + 1), reply, sizeof(reply));
+            len = read_packet(fd, buf, sizeof(buf), &seq, 5000);
+        }
+        if (len > 0 && buf[0] == 0xff) {
+            garbage_ok++;
+        } else {
+            printf("    garbage %d (len %zu): reply len %d first 0x%02x\n", i, jn, len,
+                   len > 0 ? buf[0] : 0);
+        }
+        close(fd);
+    }
+    CHECK("garbage_handshakes_get_errors", garbage_ok == 60);
+
     /* Commands after login. */
     fd = raw_login();
     CHECK("raw_login_empty_password", fd >= 0);
