@@ -84,15 +84,22 @@ try:
 except pymysql.err.OperationalError as e:
     check("pymysql_wrong_password", e.args == (1045, "Access denied for user 'py'@'127.0.0.1' (using password: YES)"), repr(e.args))
 
-# caching_sha2_password full auth without TLS: PyMySQL asks for the RSA key.
+# caching_sha2_password: full auth inside TLS, then the cached fast path in plaintext.
 one(tls, "CREATE USER 'pysha'@'%' IDENTIFIED BY 'shapw'")
-check("pymysql_sha2_rsa_plain", one(connect("pysha", "shapw", False), "SELECT CURRENT_USER()") == (("pysha@%",),))
-check("pymysql_sha2_fast_path_tls", one(connect("pysha", "shapw", True), "SELECT CURRENT_USER()") == (("pysha@%",),))
+check("pymysql_sha2_full_auth_tls", one(connect("pysha", "shapw", True), "SELECT CURRENT_USER()") == (("pysha@%",),))
+check("pymysql_sha2_fast_path_plain", one(connect("pysha", "shapw", False), "SELECT CURRENT_USER()") == (("pysha@%",),))
 try:
     connect("pysha", "bad", False)
     check("pymysql_sha2_wrong_password", False)
 except pymysql.err.OperationalError as e:
     check("pymysql_sha2_wrong_password", e.args[0] == 1045, repr(e.args))
+# Full auth without TLS: PyMySQL fetches our RSA key (needs python3-cryptography).
+try:
+    import cryptography  # noqa: F401
+    one(tls, "CREATE USER 'pyrsa'@'%' IDENTIFIED BY 'rsapw'")
+    check("pymysql_sha2_rsa_plain", one(connect("pyrsa", "rsapw", False), "SELECT CURRENT_USER()") == (("pyrsa@%",),))
+except ImportError:
+    print("skip pymysql_sha2_rsa_plain: python3-cryptography is not installed")
 
 # Reconfigure: TLS off for new connections, the open TLS session keeps its TLS.
 reload("off")
