@@ -315,8 +315,10 @@ static int run_echo(char *nodes_text, char *peers_text, uint64_t cluster_id,
 out:
     nn_server_stop(srv, NN_MS(500));
     nn_server_wait(srv);
-    nn_rpc_free(echo.rpc);
+    /* The server goes first: its loops' timer heaps still point at the channels' timers,
+     * which nn_rpc_free() releases (rpc.h only asks for nn_server_wait() before it). */
     nn_server_free(srv);
+    nn_rpc_free(echo.rpc);
     nn_security_free(sec);
     return rcode;
 }
