@@ -27,6 +27,7 @@ typedef struct server_conn {
 static _Atomic int server_secure_count;
 static _Atomic int server_layer_failures;
 static char server_last_why[128];
+static pthread_mutex_t why_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int srv_open(nn_stream *s, void *arg) {
     nn_stream_set_user(s, calloc(1, sizeof(server_conn)));
@@ -69,8 +70,10 @@ static void srv_event(nn_stream *s, int ev) {
 
 static void srv_close(nn_stream *s, int reason, const char *why) {
     if (reason == NN_CLOSE_LAYER) {
-        atomic_fetch_add(&server_layer_failures, 1);
+        pthread_mutex_lock(&why_lock);
         snprintf(server_last_why, sizeof(server_last_why), "%s", why);
+        pthread_mutex_unlock(&why_lock);
+        atomic_fetch_add(&server_layer_failures, 1);
     }
     free(nn_stream_user(s));
 }
@@ -217,7 +220,9 @@ static void a_client_certificate_from_another_ca_fails_the_handshake_on_both_sid
         usleep(10000); /* bounded wait for the server's own close */
     }
     CU_ASSERT_TRUE(atomic_load(&server_layer_failures) > before);
+    pthread_mutex_lock(&why_lock);
     CU_ASSERT_PTR_NOT_NULL(strstr(server_last_why, "tls"));
+    pthread_mutex_unlock(&why_lock);
 }
 
 static nn_security *load(const char *sub, const char *node) {
