@@ -163,7 +163,9 @@ static int send_ok(nn_mysql_session *ses, uint8_t header, uint64_t affected, uin
     nn_mysql_put_u16(b, status_flags(ses));
     nn_mysql_put_u16(b, 0); /* warnings */
     if (info != NULL && info[0] != '\0') {
-        nn_buf_append(b, info, strlen(info));
+        /* Length-encoded, as MariaDB sends it and libmariadb reads it; readers of
+         * string<EOF> (PyMySQL) see the same text after a length byte. */
+        nn_mysql_put_lenenc_str(b, info, strlen(info));
     }
     return send_out(ses);
 }

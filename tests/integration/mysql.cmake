@@ -21,3 +21,13 @@ if(TARGET nodenet AND NN_MARIADB_CLI)
                              ENVIRONMENT "${_nn_mysql_env}")
     endif()
 endif()
+
+# The handler interface as an engine embeds it: a fixture server (links nodenet, no
+# client library) driven by the mariadb CLI.
+add_executable(mysql_fixture ${_nn_mysql_it}/mysql_fixture_main.c)
+target_link_libraries(mysql_fixture PRIVATE nn_mysql)
+if(NN_MARIADB_CLI)
+    add_test(NAME mysql_engine COMMAND bash ${_nn_mysql_it}/mysql_engine_test.sh
+                                       $<TARGET_FILE:mysql_fixture>)
+    set_tests_properties(mysql_engine PROPERTIES LABELS integration TIMEOUT 120)
+endif()
