@@ -512,7 +512,10 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
 
 /* ---------------------------------------------------------------- commands */
 
+/* A command holds the session until it is answered: an engine may answer after the client
+ * has gone, and the session must still be there when it does. */
 static void begin_command(nn_mysql_session *ses) {
+    nn_mysql_session_hold(ses);
     ses->state = ST_COMMAND_PENDING;
     ses->rs = RS_NONE;
     nn_stream_set_deadline(ses->stream, 0);
@@ -543,6 +546,7 @@ static void command_done(nn_mysql_session *ses) {
 }
 
 static void process_input(nn_mysql_session *ses);
+static void answer_finished(nn_mysql_session *ses);
 
 static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
     nn_mysql_server *srv = ses->srv;
@@ -585,7 +589,7 @@ static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
         } else {
             send_eof(ses);
         }
-        command_done(ses);
+        answer_finished(ses);
         return;
     case 0x09: { /* COM_STATISTICS: a bare string, not an OK packet */
         begin_command(ses);
@@ -598,7 +602,7 @@ static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
                  (unsigned long long)atomic_load(&srv->threads_connected));
         nn_buf_append(&ses->out, text, strlen(text));
         send_out(ses);
-        command_done(ses);
+        answer_finished(ses);
         return;
     }
     case 0x1f: /* COM_RESET_CONNECTION */
@@ -834,11 +838,15 @@ static int answer_check(nn_mysql_session *ses) {
 }
 
 static void answer_finished(nn_mysql_session *ses) {
+    if (ses->state != ST_COMMAND_PENDING) {
+        return;
+    }
     command_done(ses);
     if (ses->stream != NULL && ses->state == ST_COMMAND) {
         /* Commands the client pipelined while we answered. */
         process_input(ses);
     }
+    nn_mysql_session_release(ses); /* begin_command's hold; may free a closed session */
 }
 
 int nn_mysql_session_ok(nn_mysql_session *ses, uint64_t affected_rows, uint64_t last_insert_id,

@@ -25,6 +25,9 @@ typedef struct async_answer {
 } async_answer;
 
 static atomic_int sessions_ended;
+/* SELECT engine_hold parks its session here unanswered; SELECT engine_release (from
+ * another connection) answers it later, typically after its client is gone. */
+static _Atomic(nn_mysql_session *) held;
 
 static void answer_on_loop(nn_task *t) {
     async_answer *a = (async_answer *)t;
@@ -62,6 +65,23 @@ static void engine_query(void *arg, nn_mysql_session *ses, const char *sql, size
         pthread_t t;
         pthread_create(&t, NULL, engine_thread, a);
         pthread_detach(t);
+    } else if (is(sql, len, "SELECT engine_hold")) {
+        atomic_store(&held, ses);
+    } else if (is(sql, len, "SELECT engine_held")) {
+        const char *row[1] = {atomic_load(&held) ? "1" : "0"};
+        nn_mysql_session_result_begin(ses, 1);
+        nn_mysql_session_result_column(ses, "held", NN_MYSQL_TYPE_LONGLONG);
+        nn_mysql_session_result_row(ses, row, NULL);
+        nn_mysql_session_result_end(ses);
+    } else if (is(sql, len, "SELECT engine_release")) {
+        nn_mysql_session *h = atomic_exchange(&held, NULL);
+        if (h != NULL) {
+            async_answer *a = calloc(1, sizeof(*a));
+            a->task.fn = answer_on_loop;
+            a->ses = h;
+            nn_loop_post(nn_mysql_session_loop(h), &a->task);
+        }
+        nn_mysql_session_ok(ses, h != NULL, 0, NULL);
     } else if (is(sql, len, "SELECT engine_error")) {
         nn_mysql_session_error(ses, 1146, "42S02", "Table 'engine.t' doesn't exist");
     } else if (is(sql, len, "SELECT engine_sessions_ended")) {
