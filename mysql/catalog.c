@@ -29,6 +29,10 @@ struct nn_mysql_catalog {
     nn_catalog_op *tail;
     bool stopping;
     nn_mysql_users *current;
+    /* Bumped with every published change: a worker whose view is older (its update task
+     * not run yet) takes the current one at once, so a statement's acknowledgement is
+     * never followed by a login that misses it. */
+    atomic_uint_fast64_t generation;
     /* One slot per worker loop, each written only on its loop (or under lock on the first
      * use from that loop). */
     _Atomic(nn_mysql_users **) loop_users;
@@ -207,8 +211,13 @@ static void snap_task_run(nn_task *t) {
     snap_task *st = (snap_task *)t;
     nn_mysql_users **slots = atomic_load_explicit(&st->cat->loop_users, memory_order_acquire);
     nn_mysql_users *old = slots[st->index];
-    slots[st->index] = st->users;
-    nn_mysql_users_unref(old);
+    if (old != NULL && old->generation >= st->users->generation) {
+        /* A login here already took this view (or a newer one) from the catalog. */
+        nn_mysql_users_unref(st->users);
+    } else {
+        slots[st->index] = st->users;
+        nn_mysql_users_unref(old);
+    }
     free(st);
 }
 
@@ -216,7 +225,9 @@ static void snap_task_run(nn_task *t) {
 static void publish(nn_mysql_catalog *cat, nn_mysql_users *u) {
     pthread_mutex_lock(&cat->lock);
     nn_mysql_users *old = cat->current;
+    u->generation = old->generation + 1;
     cat->current = u;
+    atomic_store(&cat->generation, u->generation);
     nn_mysql_users **slots = atomic_load(&cat->loop_users);
     for (uint32_t i = 0; slots != NULL && i < cat->loop_count; i++) {
         snap_task *t = calloc(1, sizeof(*t));
@@ -240,10 +251,12 @@ static void publish(nn_mysql_catalog *cat, nn_mysql_users *u) {
 nn_mysql_users *nn_mysql_catalog_users_get0(nn_mysql_catalog *cat, nn_loop *loop) {
     nn_mysql_users **slots = atomic_load_explicit(&cat->loop_users, memory_order_acquire);
     uint32_t index = nn_loop_index(loop);
-    if (slots != NULL && index < cat->loop_count && slots[index] != NULL) {
+    if (slots != NULL && index < cat->loop_count && slots[index] != NULL &&
+        slots[index]->generation == atomic_load(&cat->generation)) {
         return slots[index];
     }
-    /* First login on this loop: a one-time lock to take the current snapshot. */
+    /* First login on this loop, or a change whose update task has not run here yet: take
+     * the current snapshot under the lock (rare: once per loop and per change). */
     pthread_mutex_lock(&cat->lock);
     slots = atomic_load(&cat->loop_users);
     if (slots == NULL) {
@@ -257,9 +270,11 @@ nn_mysql_users *nn_mysql_catalog_users_get0(nn_mysql_catalog *cat, nn_loop *loop
         pthread_mutex_unlock(&cat->lock);
         return u; /* degenerate (out of memory): the global view, still alive */
     }
-    if (slots[index] == NULL) {
+    if (slots[index] != u) {
+        nn_mysql_users *was = slots[index];
         nn_mysql_users_ref(u);
         slots[index] = u;
+        nn_mysql_users_unref(was);
     }
     u = slots[index];
     pthread_mutex_unlock(&cat->lock);

@@ -241,6 +241,7 @@ typedef struct nn_mysql_account {
 /* An immutable, reference-counted view of the accounts. */
 typedef struct nn_mysql_users {
     atomic_uint refs;
+    uint64_t generation; /* which catalog change this view includes */
     size_t count;
     nn_mysql_account *accounts; /* most specific host first */
 } nn_mysql_users;
