@@ -132,6 +132,9 @@ check drop_missing_fails "ERROR 1396" "$(root "DROP USER 'made'@'%'")"
 check drop_if_exists_ok "gone" "$(root "DROP USER IF EXISTS 'made'@'%'; SELECT 'gone'")"
 
 # ---- SQL surface
+check connect_with_db "appdb" "$(mariadb -h 127.0.0.1 -P "$MYSQL_PORT" -u root -prootpw --ssl -D appdb -N -B -e 'SELECT DATABASE()' 2>&1)"
+check show_grants_root "GRANT ALL PRIVILEGES ON *.* TO \`root\`@\`%\`" "$(root 'SHOW GRANTS')"
+check show_grants_other "GRANT USAGE ON *.* TO \`u_x509\`@\`%\`" "$(root "SHOW GRANTS FOR 'u_x509'@'%'")"
 check syntax_error_1064 "ERROR 1064 (42000) at line 1: You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version for the right syntax to use near 'DELETE FROM t' at line 1" "$(root 'DELETE FROM t')"
 check show_variables_ssl "have_ssl	YES" "$(root "SHOW VARIABLES LIKE '%ssl%'")"
 check show_variables_rst "require_secure_transport	OFF" "$(root "SHOW VARIABLES LIKE 'require_secure_transport'")"
@@ -157,7 +160,17 @@ write_config on off
 reload_node
 check tls_on_again "Ssl_version	TLSv1.3" "$(q u_none pw_none tls "SHOW STATUS LIKE 'Ssl_version'")"
 
-# ---- durability: the catalog survives a restart, bootstrap does not run again
+# ---- durability: an acknowledged change survives a crash (SIGKILL right after the ack)
+out=$(root "CREATE USER 'durable'@'%' IDENTIFIED WITH mysql_native_password BY 'dpw'; SELECT 'acked'")
+check durable_create_acked "acked" "$out"
+kill -9 "$NODE_PID"
+wait "$NODE_PID" 2>/dev/null
+NODE_PID=""
+ready=$(grep -c node.ready "$T_DIR/node.log")
+start_node "$ready"
+check durable_user_after_crash "durable@%" "$(q durable dpw plain 'SELECT CURRENT_USER()')"
+
+# ---- the catalog survives a restart, bootstrap does not run again
 stop_node
 ready=$(grep -c node.ready "$T_DIR/node.log")
 ROOT_PW=other start_node "$ready"
