@@ -53,8 +53,9 @@ static const sysvar sysvars[] = {
     {"query_cache_size", true, "0"},
     {"query_cache_type", false, "OFF"},
     {"require_secure_transport", false, NULL},
-    {"sql_mode", false, "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
-                        "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"},
+    {"sql_mode", false,
+     "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+     "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"},
     {"sql_select_limit", true, "18446744073709551615"},
     {"system_time_zone", false, "UTC"},
     {"time_zone", false, "SYSTEM"},
@@ -103,8 +104,7 @@ static const char *sysvar_value(var_ctx *ctx, const sysvar *v, nn_sql_scope scop
         return ctx->buf;
     }
     /* wait_timeout, interactive_timeout: the idle deadline, in seconds */
-    snprintf(ctx->buf, sizeof(ctx->buf), "%llu",
-             (unsigned long long)(s->idle_timeout_ms / 1000));
+    snprintf(ctx->buf, sizeof(ctx->buf), "%llu", (unsigned long long)(s->idle_timeout_ms / 1000));
     return ctx->buf;
 }
 
@@ -276,8 +276,7 @@ static void run_set(nn_mysql_session *ses, const nn_sql_stmt *st) {
             rc = nn_mysql_session_var_set(ses, a->name, a->value);
         }
         if (rc < 0) {
-            nn_mysql_session_error(ses, ER_UNKNOWN_ERROR, "HY000",
-                                   "too many session variables");
+            nn_mysql_session_error(ses, ER_UNKNOWN_ERROR, "HY000", "too many session variables");
             return;
         }
     }
@@ -502,15 +501,22 @@ static void run_user_ddl(nn_mysql_session *ses, nn_sql_stmt *st) {
     op->if_exists = st->if_exists;
     op->if_not_exists = st->if_not_exists;
     switch (st->kind) {
-    case NN_SQL_CREATE_USER: op->kind = NN_CATALOG_CREATE; break;
-    case NN_SQL_ALTER_USER: op->kind = NN_CATALOG_ALTER; break;
-    case NN_SQL_DROP_USER: op->kind = NN_CATALOG_DROP; break;
+    case NN_SQL_CREATE_USER:
+        op->kind = NN_CATALOG_CREATE;
+        break;
+    case NN_SQL_ALTER_USER:
+        op->kind = NN_CATALOG_ALTER;
+        break;
+    case NN_SQL_DROP_USER:
+        op->kind = NN_CATALOG_DROP;
+        break;
     case NN_SQL_GRANT_CREATE_USER:
     case NN_SQL_REVOKE_CREATE_USER:
         op->kind = NN_CATALOG_SET_ADMIN;
         op->admin_value = st->kind == NN_SQL_GRANT_CREATE_USER;
         break;
-    default: break;
+    default:
+        break;
     }
     const char *plugin = st->plugin ? st->plugin : "";
     if (st->kind == NN_SQL_CREATE_USER && plugin[0] == '\0') {
@@ -579,10 +585,18 @@ void nn_mysql_admin_query(nn_mysql_session *ses, const char *sql, size_t len) {
     case NN_SQL_EMPTY:
         nn_mysql_session_error(ses, 1065, "42000", "Query was empty");
         break;
-    case NN_SQL_SELECT: run_select(ses, &st); break;
-    case NN_SQL_SET: run_set(ses, &st); break;
-    case NN_SQL_SHOW_STATUS: show_status(ses, &st); break;
-    case NN_SQL_SHOW_VARIABLES: show_variables(ses, &st); break;
+    case NN_SQL_SELECT:
+        run_select(ses, &st);
+        break;
+    case NN_SQL_SET:
+        run_set(ses, &st);
+        break;
+    case NN_SQL_SHOW_STATUS:
+        show_status(ses, &st);
+        break;
+    case NN_SQL_SHOW_VARIABLES:
+        show_variables(ses, &st);
+        break;
     case NN_SQL_SHOW_WARNINGS:
         nn_mysql_session_result_begin(ses, 3);
         nn_mysql_session_result_column(ses, "Level", NN_MYSQL_TYPE_VAR_STRING);
@@ -604,18 +618,26 @@ void nn_mysql_admin_query(nn_mysql_session *ses, const char *sql, size_t len) {
         one_column_empty(ses, name);
         break;
     }
-    case NN_SQL_SHOW_CREATE_USER: show_create_user(ses, &st); break;
-    case NN_SQL_SHOW_GRANTS: show_grants(ses, &st); break;
+    case NN_SQL_SHOW_CREATE_USER:
+        show_create_user(ses, &st);
+        break;
+    case NN_SQL_SHOW_GRANTS:
+        show_grants(ses, &st);
+        break;
     case NN_SQL_CREATE_USER:
     case NN_SQL_ALTER_USER:
     case NN_SQL_DROP_USER:
     case NN_SQL_GRANT_CREATE_USER:
-    case NN_SQL_REVOKE_CREATE_USER: run_user_ddl(ses, &st); break;
+    case NN_SQL_REVOKE_CREATE_USER:
+        run_user_ddl(ses, &st);
+        break;
     case NN_SQL_USE:
         nn_mysql_session_set_database(ses, st.database, strlen(st.database));
         nn_mysql_session_ok(ses, 0, 0, NULL);
         break;
-    case NN_SQL_TRANSACTION: nn_mysql_session_ok(ses, 0, 0, NULL); break;
+    case NN_SQL_TRANSACTION:
+        nn_mysql_session_ok(ses, 0, 0, NULL);
+        break;
     }
     nn_sql_stmt_clear(&st);
 }

@@ -80,8 +80,8 @@ void nn_mysql_native_auth_string(const char *pw, size_t pw_len, char out[42]) {
     hex_encode(stage2, 20, out + 1, true);
 }
 
-bool nn_mysql_native_verify(const char *auth_string, const uint8_t *scramble,
-                            const uint8_t *reply, size_t reply_len) {
+bool nn_mysql_native_verify(const char *auth_string, const uint8_t *scramble, const uint8_t *reply,
+                            size_t reply_len) {
     if (auth_string[0] == '\0') {
         return reply_len == 0;
     }
@@ -120,8 +120,7 @@ static void sha2_mask(const uint8_t stage2[32], const uint8_t *nonce, uint8_t ma
     SHA256_Final(mask, &ctx);
 }
 
-void nn_mysql_sha2_scramble(const char *pw, size_t pw_len, const uint8_t *nonce,
-                            uint8_t out[32]) {
+void nn_mysql_sha2_scramble(const char *pw, size_t pw_len, const uint8_t *nonce, uint8_t out[32]) {
     uint8_t stage1[32];
     uint8_t stage2[32];
     SHA256((const uint8_t *)pw, pw_len, stage1);
@@ -133,8 +132,8 @@ void nn_mysql_sha2_scramble(const char *pw, size_t pw_len, const uint8_t *nonce,
     }
 }
 
-bool nn_mysql_sha2_verify_fast(const uint8_t stage2[32], const uint8_t *nonce,
-                               const uint8_t *reply, size_t reply_len) {
+bool nn_mysql_sha2_verify_fast(const uint8_t stage2[32], const uint8_t *nonce, const uint8_t *reply,
+                               size_t reply_len) {
     if (reply_len != 32) {
         return false;
     }
@@ -151,9 +150,8 @@ bool nn_mysql_sha2_verify_fast(const uint8_t stage2[32], const uint8_t *nonce,
 
 static int pbkdf2(const char *pw, size_t pw_len, const uint8_t *salt, size_t salt_len,
                   unsigned iterations, uint8_t out[32]) {
-    return PKCS5_PBKDF2_HMAC(pw, pw_len, salt, salt_len, iterations, EVP_sha256(), 32, out)
-               ? 0
-               : -EIO;
+    return PKCS5_PBKDF2_HMAC(pw, pw_len, salt, salt_len, iterations, EVP_sha256(), 32, out) ? 0
+                                                                                            : -EIO;
 }
 
 int nn_mysql_sha2_auth_string(const char *pw, size_t pw_len, char out[128]) {
@@ -268,9 +266,8 @@ const char *nn_mysql_rsa_public_pem(const nn_mysql_rsa *r, size_t *len) {
     return r->public_pem;
 }
 
-int nn_mysql_rsa_decrypt_password(const nn_mysql_rsa *r, const uint8_t *scramble,
-                                  const uint8_t *in, size_t in_len, char *out, size_t cap,
-                                  size_t *out_len) {
+int nn_mysql_rsa_decrypt_password(const nn_mysql_rsa *r, const uint8_t *scramble, const uint8_t *in,
+                                  size_t in_len, char *out, size_t cap, size_t *out_len) {
     if (in_len != RSA_size(r->key) || cap < in_len) {
         return -EINVAL;
     }

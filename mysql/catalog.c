@@ -308,8 +308,8 @@ static int bind_opt(sqlite3_stmt *st, int i, const char *s) {
 
 static int account_exists(nn_mysql_catalog *cat, const char *user, const char *host) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(cat->db, "SELECT 1 FROM users WHERE user = ?1 AND host = ?2", -1,
-                           &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(cat->db, "SELECT 1 FROM users WHERE user = ?1 AND host = ?2", -1, &st,
+                           NULL) != SQLITE_OK) {
         return -EIO;
     }
     sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
@@ -352,8 +352,8 @@ static int run_write(nn_mysql_catalog *cat, const char *sql, const nn_catalog_op
 /* ALTER USER ... IDENTIFIED BY keeps the account's plugin. */
 static int current_plugin(nn_mysql_catalog *cat, nn_catalog_op *op) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(cat->db, "SELECT plugin FROM users WHERE user = ?1 AND host = ?2",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(cat->db, "SELECT plugin FROM users WHERE user = ?1 AND host = ?2", -1,
+                           &st, NULL) != SQLITE_OK) {
         return -EIO;
     }
     sqlite3_bind_text(st, 1, op->user, -1, SQLITE_TRANSIENT);
@@ -386,10 +386,14 @@ static int hash_password(nn_catalog_op *op) {
 
 static const char *op_name(const nn_catalog_op *op) {
     switch (op->kind) {
-    case NN_CATALOG_CREATE: return "CREATE USER";
-    case NN_CATALOG_ALTER: return "ALTER USER";
-    case NN_CATALOG_DROP: return "DROP USER";
-    case NN_CATALOG_SET_ADMIN: return op->admin_value ? "GRANT" : "REVOKE";
+    case NN_CATALOG_CREATE:
+        return "CREATE USER";
+    case NN_CATALOG_ALTER:
+        return "ALTER USER";
+    case NN_CATALOG_DROP:
+        return "DROP USER";
+    case NN_CATALOG_SET_ADMIN:
+        return op->admin_value ? "GRANT" : "REVOKE";
     }
     return "?";
 }
@@ -424,9 +428,7 @@ static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
     } else if (op->kind == NN_CATALOG_DROP) {
         rc = run_write(cat, "DELETE FROM users WHERE user = ?1 AND host = ?2", op);
     } else if (op->kind == NN_CATALOG_SET_ADMIN) {
-        rc = run_write(cat,
-                       "UPDATE users SET admin = ?9 WHERE user = ?1 AND host = ?2",
-                       op);
+        rc = run_write(cat, "UPDATE users SET admin = ?9 WHERE user = ?1 AND host = ?2", op);
     } else {
         if (op->set_auth) {
             rc = run_write(cat,
@@ -460,8 +462,8 @@ static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
         return 0;
     }
     op->result = 0;
-    nn_log(NN_LOG_INFO, "mysql.catalog.write", "op=\"%s\" user=%s host=%s", op_name(op),
-           op->user, op->host);
+    nn_log(NN_LOG_INFO, "mysql.catalog.write", "op=\"%s\" user=%s host=%s", op_name(op), op->user,
+           op->host);
     return 1;
 }
 
@@ -535,8 +537,7 @@ static int bootstrap(nn_mysql_catalog *cat, nn_err *err) {
     if (!generated) {
         snprintf(password, sizeof(password), "%s", env);
     } else {
-        static const char alphabet[] =
-            "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+        static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
         uint8_t rnd[20];
         if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
             return nn_err_set(err, EIO, "no randomness for the root password");
@@ -598,12 +599,11 @@ nn_mysql_catalog *nn_mysql_catalog_open(const char *data_dir, nn_err *err) {
     /* WAL + synchronous=FULL: a commit is on disk when it returns, and a crash leaves the
      * old or the new catalog. */
     if (exec(cat, "PRAGMA journal_mode=WAL") < 0 || exec(cat, "PRAGMA synchronous=FULL") < 0 ||
-        exec(cat,
-             "CREATE TABLE IF NOT EXISTS users ("
-             " user TEXT NOT NULL, host TEXT NOT NULL, plugin TEXT NOT NULL,"
-             " auth_string TEXT NOT NULL, ssl_type INTEGER NOT NULL DEFAULT 0,"
-             " ssl_cipher TEXT, x509_issuer TEXT, x509_subject TEXT,"
-             " admin INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, host))") < 0) {
+        exec(cat, "CREATE TABLE IF NOT EXISTS users ("
+                  " user TEXT NOT NULL, host TEXT NOT NULL, plugin TEXT NOT NULL,"
+                  " auth_string TEXT NOT NULL, ssl_type INTEGER NOT NULL DEFAULT 0,"
+                  " ssl_cipher TEXT, x509_issuer TEXT, x509_subject TEXT,"
+                  " admin INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, host))") < 0) {
         nn_err_set(err, EIO, "%s: %s", cat->path, sqlite3_errmsg(cat->db));
         goto fail;
     }

@@ -14,83 +14,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mysql/mysql_internal.h"
-
-typedef enum conn_state {
-    ST_GREETING_SENT,
-    ST_TLS_HANDSHAKE,
-    ST_AUTH_RESPONSE,
-    ST_AUTH_SWITCH,
-    ST_AUTH_FULL,
-    ST_AUTH_RSA,
-    ST_COMMAND,
-    ST_COMMAND_PENDING,
-    ST_CLOSED,
-} conn_state;
-
-typedef enum rs_state {
-    RS_NONE,
-    RS_COLUMNS,
-    RS_ROWS,
-} rs_state;
-
-typedef struct session_var {
-    char *name;
-    char *value;
-} session_var;
+#include "mysql/session_internal.h"
 
 /* Handshake packets are small; connection attributes are bounded by 64 KiB in MySQL. */
 #define AUTH_PHASE_MAX_PACKET (128u * 1024u)
 
-#define SERVER_CAPS                                                                           \
-    (NN_CLIENT_LONG_PASSWORD | NN_CLIENT_FOUND_ROWS | NN_CLIENT_LONG_FLAG |                   \
-     NN_CLIENT_CONNECT_WITH_DB | NN_CLIENT_NO_SCHEMA | NN_CLIENT_PROTOCOL_41 |                \
-     NN_CLIENT_INTERACTIVE | NN_CLIENT_TRANSACTIONS | NN_CLIENT_SECURE_CONNECTION |           \
-     NN_CLIENT_MULTI_RESULTS | NN_CLIENT_PS_MULTI_RESULTS | NN_CLIENT_PLUGIN_AUTH |           \
-     NN_CLIENT_CONNECT_ATTRS | NN_CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |                     \
-     NN_CLIENT_DEPRECATE_EOF)
-
-struct nn_mysql_session {
-    nn_mysql_server *srv;
-    nn_stream *stream; /* NULL once the stream is gone */
-    nn_loop *loop;
-    uint64_t id;
-    conn_state state;
-    const nn_mysql_settings *settings; /* as they were at accept */
-    bool tls_offered;
-    bool secure;
-    bool draining;
-    bool logged_in;
-    bool in_input; /* process_input is on the stack: it will read what follows */
-    nn_tls_facts facts;
-    uint32_t client_caps;
-    uint32_t caps; /* negotiated */
-    uint8_t seq;   /* the next sequence id on the wire, either direction */
-    uint8_t scramble[NN_MYSQL_SCRAMBLE_LEN];
-    char user[128];
-    char user_log[128]; /* user with anything that could forge a log line replaced */
-    char host[64];
-    char account_host[256];
-    char database[256];
-    bool used_password;
-    nn_mysql_users *users;                 /* held during auth only */
-    const nn_mysql_account *account;       /* inside users */
-    nn_buf scratch;                        /* multi-packet reassembly */
-    nn_buf out;                            /* one payload being built */
-    nn_buf wire;                           /* framed packets */
-    unsigned holds;
-    rs_state rs;
-    uint32_t rs_columns;
-    uint32_t rs_column_index;
-    void *user_data;
-    session_var *vars;
-    size_t var_count;
-};
+#define SERVER_CAPS                                                                                \
+    (NN_CLIENT_LONG_PASSWORD | NN_CLIENT_FOUND_ROWS | NN_CLIENT_LONG_FLAG |                        \
+     NN_CLIENT_CONNECT_WITH_DB | NN_CLIENT_NO_SCHEMA | NN_CLIENT_PROTOCOL_41 |                     \
+     NN_CLIENT_INTERACTIVE | NN_CLIENT_TRANSACTIONS | NN_CLIENT_SECURE_CONNECTION |                \
+     NN_CLIENT_MULTI_RESULTS | NN_CLIENT_PS_MULTI_RESULTS | NN_CLIENT_PLUGIN_AUTH |                \
+     NN_CLIENT_CONNECT_ATTRS | NN_CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | NN_CLIENT_DEPRECATE_EOF)
 
 static const char *state_name(conn_state st) {
-    static const char *names[] = {"greeting_sent", "tls_handshake", "auth_response",
-                                  "auth_switch",   "auth_full",     "auth_rsa",      "command",
-                                  "command_pending", "closed"};
+    static const char *names[] = {"greeting_sent", "tls_handshake",   "auth_response",
+                                  "auth_switch",   "auth_full",       "auth_rsa",
+                                  "command",       "command_pending", "closed"};
     return names[st];
 }
 
@@ -138,7 +77,7 @@ static void conn_close(nn_mysql_session *ses, int reason, const char *why) {
 /* ---------------------------------------------------------------- sending */
 
 /* Frames ses->out as the next packet(s) and queues them. */
-static int send_out(nn_mysql_session *ses) {
+int nn_mysql_conn_send_out(nn_mysql_session *ses) {
     int rc = nn_mysql_packet_frame(&ses->wire, &ses->seq, nn_buf_begin(&ses->out), ses->out.len);
     if (rc == 0 && ses->stream != NULL) {
         rc = nn_stream_write(ses->stream, nn_buf_begin(&ses->wire), ses->wire.len);
@@ -154,8 +93,8 @@ static uint16_t status_flags(const nn_mysql_session *ses) {
     return off ? 0 : NN_SERVER_STATUS_AUTOCOMMIT;
 }
 
-static int send_ok(nn_mysql_session *ses, uint8_t header, uint64_t affected, uint64_t last_id,
-                   const char *info) {
+int nn_mysql_conn_send_ok(nn_mysql_session *ses, uint8_t header, uint64_t affected,
+                          uint64_t last_id, const char *info) {
     nn_buf *b = &ses->out;
     nn_mysql_put_u8(b, header);
     nn_mysql_put_lenenc(b, affected);
@@ -167,35 +106,35 @@ static int send_ok(nn_mysql_session *ses, uint8_t header, uint64_t affected, uin
          * string<EOF> (PyMySQL) see the same text after a length byte. */
         nn_mysql_put_lenenc_str(b, info, strlen(info));
     }
-    return send_out(ses);
+    return nn_mysql_conn_send_out(ses);
 }
 
-static int send_eof(nn_mysql_session *ses) {
+int nn_mysql_conn_send_eof(nn_mysql_session *ses) {
     nn_mysql_put_u8(&ses->out, 0xfe);
     nn_mysql_put_u16(&ses->out, 0);
     nn_mysql_put_u16(&ses->out, status_flags(ses));
-    return send_out(ses);
+    return nn_mysql_conn_send_out(ses);
 }
 
-static int send_error(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
-                      const char *msg) {
+int nn_mysql_conn_send_error(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
+                             const char *msg) {
     nn_buf *b = &ses->out;
     nn_mysql_put_u8(b, 0xff);
     nn_mysql_put_u16(b, code);
     nn_mysql_put_u8(b, '#');
     nn_buf_append(b, sqlstate, 5);
     nn_buf_append(b, msg, strlen(msg));
-    return send_out(ses);
+    return nn_mysql_conn_send_out(ses);
 }
 
 /* An error that ends the connection (connection phase, protocol violations). */
 static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
                            const char *msg, const char *log_reason) {
     nn_log(NN_LOG_INFO, "mysql.conn.error",
-           "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"",
-           (unsigned long long)ses->id, ses->host, ses->user_log[0] ? ses->user_log : "-",
-           state_name(ses->state), code, log_reason ? log_reason : msg);
-    send_error(ses, code, sqlstate, msg);
+           "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"", (unsigned long long)ses->id,
+           ses->host, ses->user_log[0] ? ses->user_log : "-", state_name(ses->state), code,
+           log_reason ? log_reason : msg);
+    nn_mysql_conn_send_error(ses, code, sqlstate, msg);
     conn_close(ses, NN_CLOSE_LOCAL, log_reason ? log_reason : msg);
 }
 
@@ -219,7 +158,7 @@ static int send_greeting(nn_mysql_session *ses) {
     nn_buf_append(b, ses->scramble + 8, NN_MYSQL_SCRAMBLE_LEN - 8);
     nn_mysql_put_u8(b, 0);
     nn_mysql_put_str_nul(b, NN_PLUGIN_SHA2);
-    return send_out(ses);
+    return nn_mysql_conn_send_out(ses);
 }
 
 /* -------------------------------------------------------------------- auth */
@@ -234,13 +173,13 @@ static void auth_done(nn_mysql_session *ses) {
 
 static void deny(nn_mysql_session *ses, const char *reason) {
     char msg[512];
-    snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (using password: %s)",
-             ses->user, ses->host, ses->used_password ? "YES" : "NO");
+    snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (using password: %s)", ses->user,
+             ses->host, ses->used_password ? "YES" : "NO");
     nn_log(NN_LOG_WARN, "mysql.login.denied", "conn=%llu user=%s host=%s tls=%s reason=\"%s\"",
            (unsigned long long)ses->id, ses->user_log, ses->host,
            ses->secure ? ses->facts.version : "off", reason);
     auth_done(ses);
-    send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
+    nn_mysql_conn_send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
     conn_close(ses, NN_CLOSE_LOCAL, "access denied");
 }
 
@@ -261,7 +200,7 @@ static void login_ok(nn_mysql_session *ses) {
     auth_done(ses);
     ses->state = ST_COMMAND;
     ses->logged_in = true;
-    send_ok(ses, 0x00, 0, 0, NULL);
+    nn_mysql_conn_send_ok(ses, 0x00, 0, 0, NULL);
     uint64_t idle = ses->settings->idle_timeout_ms;
     nn_stream_set_deadline(ses->stream, nn_now_ns() + NN_MS(idle));
 }
@@ -316,7 +255,7 @@ static void verify_response(nn_mysql_session *ses, const uint8_t *data, size_t l
         if (nn_mysql_sha2_verify_fast(stage2, ses->scramble, data, len)) {
             nn_mysql_put_u8(&ses->out, 0x01);
             nn_mysql_put_u8(&ses->out, 0x03); /* fast_auth_success, then OK */
-            send_out(ses);
+            nn_mysql_conn_send_out(ses);
             login_ok(ses);
         } else {
             deny(ses, "wrong password (caching_sha2_password fast path)");
@@ -326,7 +265,7 @@ static void verify_response(nn_mysql_session *ses, const uint8_t *data, size_t l
     /* Not cached: ask for the cleartext password (perform_full_authentication). */
     nn_mysql_put_u8(&ses->out, 0x01);
     nn_mysql_put_u8(&ses->out, 0x04);
-    send_out(ses);
+    nn_mysql_conn_send_out(ses);
     ses->state = ST_AUTH_FULL;
 }
 
@@ -337,7 +276,7 @@ static void on_full_auth(nn_mysql_session *ses, const uint8_t *data, size_t len)
         const char *pem = nn_mysql_rsa_public_pem(ses->srv->rsa, &pem_len);
         nn_mysql_put_u8(&ses->out, 0x01);
         nn_buf_append(&ses->out, pem, pem_len);
-        send_out(ses);
+        nn_mysql_conn_send_out(ses);
         ses->state = ST_AUTH_RSA;
         return;
     }
@@ -502,7 +441,7 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
         nn_mysql_put_str_nul(&ses->out, want);
         nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
         nn_mysql_put_u8(&ses->out, 0);
-        send_out(ses);
+        nn_mysql_conn_send_out(ses);
         ses->state = ST_AUTH_SWITCH;
         return false;
     }
@@ -545,9 +484,6 @@ static void command_done(nn_mysql_session *ses) {
     }
 }
 
-static void process_input(nn_mysql_session *ses);
-static void answer_finished(nn_mysql_session *ses);
-
 static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
     nn_mysql_server *srv = ses->srv;
     if (len == 0) {
@@ -585,11 +521,11 @@ static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
     case 0x04: /* COM_FIELD_LIST: no tables here, so no fields: just the terminator */
         begin_command(ses);
         if (ses->caps & NN_CLIENT_DEPRECATE_EOF) {
-            send_ok(ses, 0xfe, 0, 0, NULL);
+            nn_mysql_conn_send_ok(ses, 0xfe, 0, 0, NULL);
         } else {
-            send_eof(ses);
+            nn_mysql_conn_send_eof(ses);
         }
-        answer_finished(ses);
+        nn_mysql_conn_answer_finished(ses);
         return;
     case 0x09: { /* COM_STATISTICS: a bare string, not an OK packet */
         begin_command(ses);
@@ -601,8 +537,8 @@ static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
                  (unsigned long long)uptime,
                  (unsigned long long)atomic_load(&srv->threads_connected));
         nn_buf_append(&ses->out, text, strlen(text));
-        send_out(ses);
-        answer_finished(ses);
+        nn_mysql_conn_send_out(ses);
+        nn_mysql_conn_answer_finished(ses);
         return;
     }
     case 0x1f: /* COM_RESET_CONNECTION */
@@ -625,7 +561,7 @@ static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
 
 /* --------------------------------------------------------------- the input */
 
-static void process_input(nn_mysql_session *ses) {
+void nn_mysql_conn_process_input(nn_mysql_session *ses) {
     if (ses->in_input) {
         return;
     }
@@ -659,11 +595,10 @@ static void process_input(nn_mysql_session *ses) {
         }
         if (rc == -EPROTO) {
             char why[96];
-            snprintf(why, sizeof(why), "wrong sequence id %u, expected %u", pkt.bad_seq,
-                     expected);
+            snprintf(why, sizeof(why), "wrong sequence id %u, expected %u", pkt.bad_seq, expected);
             ses->seq = (uint8_t)(pkt.bad_seq + 1);
-            fail_and_close(ses, NN_ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
-                           "Got packets out of order", why);
+            fail_and_close(ses, NN_ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "Got packets out of order",
+                           why);
             break;
         }
         if (rc < 0) {
@@ -738,7 +673,7 @@ static int on_open(nn_stream *s, void *arg) {
 static void on_readable(nn_stream *s) {
     nn_mysql_session *ses = nn_stream_user(s);
     if (ses != NULL) {
-        process_input(ses);
+        nn_mysql_conn_process_input(ses);
     }
 }
 
@@ -750,7 +685,7 @@ static void on_event(nn_stream *s, int event) {
     nn_tls_facts_get(s, &ses->facts);
     ses->secure = ses->facts.encrypted;
     ses->state = ST_AUTH_RESPONSE; /* HandshakeResponse41 comes next, seq 2, inside TLS */
-    process_input(ses);
+    nn_mysql_conn_process_input(ses);
 }
 
 static void on_close(nn_stream *s, int reason, const char *why) {
@@ -759,8 +694,7 @@ static void on_close(nn_stream *s, int reason, const char *why) {
         return;
     }
     nn_log(NN_LOG_DEBUG, "mysql.conn.close", "conn=%llu host=%s state=%s reason=%d why=\"%s\"",
-           (unsigned long long)ses->id, ses->host, state_name(ses->state), reason,
-           why ? why : "");
+           (unsigned long long)ses->id, ses->host, state_name(ses->state), reason, why ? why : "");
     atomic_fetch_sub(&ses->srv->threads_connected, 1);
     ses->stream = NULL;
     auth_done(ses);
@@ -785,8 +719,7 @@ static void on_refuse(nn_stream *s, void *arg) {
     memcpy(pkt + 8, "08004", 5);
     memcpy(pkt + 13, msg, sizeof(msg) - 1);
     nn_stream_write(s, pkt, sizeof(pkt));
-    nn_log(NN_LOG_WARN, "mysql.refused", "host=%s reason=max_connections",
-           nn_stream_peer_host(s));
+    nn_log(NN_LOG_WARN, "mysql.refused", "host=%s reason=max_connections", nn_stream_peer_host(s));
 }
 
 static void on_drain(nn_stream *s) {
@@ -831,219 +764,14 @@ const nn_stream_handler *nn_mysql_conn_handler(void) {
     return &conn_handler;
 }
 
-/* ------------------------------------------------------------------ answers */
-
-static int answer_check(nn_mysql_session *ses) {
-    return ses->state == ST_COMMAND_PENDING ? 0 : -EPROTO;
-}
-
-static void answer_finished(nn_mysql_session *ses) {
+void nn_mysql_conn_answer_finished(nn_mysql_session *ses) {
     if (ses->state != ST_COMMAND_PENDING) {
         return;
     }
     command_done(ses);
     if (ses->stream != NULL && ses->state == ST_COMMAND) {
         /* Commands the client pipelined while we answered. */
-        process_input(ses);
+        nn_mysql_conn_process_input(ses);
     }
     nn_mysql_session_release(ses); /* begin_command's hold; may free a closed session */
-}
-
-int nn_mysql_session_ok(nn_mysql_session *ses, uint64_t affected_rows, uint64_t last_insert_id,
-                        const char *info) {
-    if (answer_check(ses) < 0 || ses->rs != RS_NONE) {
-        return -EPROTO;
-    }
-    send_ok(ses, 0x00, affected_rows, last_insert_id, info);
-    answer_finished(ses);
-    return 0;
-}
-
-int nn_mysql_session_error(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
-                           const char *fmt, ...) {
-    if (answer_check(ses) < 0) {
-        return -EPROTO;
-    }
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (sqlstate == NULL || strlen(sqlstate) != 5) {
-        sqlstate = "HY000";
-    }
-    /* An error may also end a result set midway (MySQL does the same). */
-    send_error(ses, code, sqlstate, msg);
-    answer_finished(ses);
-    return 0;
-}
-
-int nn_mysql_session_result_begin(nn_mysql_session *ses, uint32_t column_count) {
-    if (answer_check(ses) < 0 || ses->rs != RS_NONE || column_count == 0) {
-        return -EPROTO;
-    }
-    nn_mysql_put_lenenc(&ses->out, column_count);
-    send_out(ses);
-    ses->rs = RS_COLUMNS;
-    ses->rs_columns = column_count;
-    ses->rs_column_index = 0;
-    return 0;
-}
-
-int nn_mysql_session_result_column(nn_mysql_session *ses, const char *name, nn_mysql_type type) {
-    if (answer_check(ses) < 0 || ses->rs != RS_COLUMNS) {
-        return -EPROTO;
-    }
-    nn_buf *b = &ses->out;
-    bool numeric = type == NN_MYSQL_TYPE_LONGLONG || type == NN_MYSQL_TYPE_DOUBLE;
-    nn_mysql_put_lenenc_str(b, "def", 3);
-    nn_mysql_put_lenenc_str(b, "", 0); /* schema */
-    nn_mysql_put_lenenc_str(b, "", 0); /* table */
-    nn_mysql_put_lenenc_str(b, "", 0); /* org_table */
-    nn_mysql_put_lenenc_str(b, name, strlen(name));
-    nn_mysql_put_lenenc_str(b, "", 0); /* org_name */
-    nn_mysql_put_lenenc(b, 0x0c);
-    nn_mysql_put_u16(b, numeric ? 63 : 45); /* binary / utf8mb4_general_ci */
-    nn_mysql_put_u32(b, numeric ? 21 : 1024);
-    nn_mysql_put_u8(b, (uint8_t)type);
-    nn_mysql_put_u16(b, numeric ? 0x81 : 0); /* NOT_NULL|BINARY-ish for numbers */
-    nn_mysql_put_u8(b, type == NN_MYSQL_TYPE_DOUBLE ? 31 : 0);
-    nn_mysql_put_u16(b, 0);
-    send_out(ses);
-    if (++ses->rs_column_index == ses->rs_columns) {
-        if (!(ses->caps & NN_CLIENT_DEPRECATE_EOF)) {
-            send_eof(ses);
-        }
-        ses->rs = RS_ROWS;
-    }
-    return 0;
-}
-
-int nn_mysql_session_result_row(nn_mysql_session *ses, const char *const *values,
-                                const size_t *lens) {
-    if (answer_check(ses) < 0 || ses->rs != RS_ROWS) {
-        return -EPROTO;
-    }
-    for (uint32_t i = 0; i < ses->rs_columns; i++) {
-        if (values[i] == NULL) {
-            nn_mysql_put_u8(&ses->out, 0xfb);
-        } else {
-            size_t n = lens ? lens[i] : strlen(values[i]);
-            nn_mysql_put_lenenc_str(&ses->out, values[i], n);
-        }
-    }
-    return send_out(ses);
-}
-
-int nn_mysql_session_result_end(nn_mysql_session *ses) {
-    if (answer_check(ses) < 0 || ses->rs != RS_ROWS) {
-        return -EPROTO;
-    }
-    if (ses->caps & NN_CLIENT_DEPRECATE_EOF) {
-        send_ok(ses, 0xfe, 0, 0, NULL);
-    } else {
-        send_eof(ses);
-    }
-    answer_finished(ses);
-    return 0;
-}
-
-/* ------------------------------------------------------------------ accessors */
-
-const char *nn_mysql_session_user(const nn_mysql_session *ses) {
-    return ses->user;
-}
-
-const char *nn_mysql_session_host(const nn_mysql_session *ses) {
-    return ses->host;
-}
-
-const char *nn_mysql_session_account_host(const nn_mysql_session *ses) {
-    return ses->account_host;
-}
-
-const char *nn_mysql_session_database(const nn_mysql_session *ses) {
-    return ses->database;
-}
-
-uint64_t nn_mysql_session_id(const nn_mysql_session *ses) {
-    return ses->id;
-}
-
-const nn_tls_facts *nn_mysql_session_tls(const nn_mysql_session *ses) {
-    return &ses->facts;
-}
-
-nn_loop *nn_mysql_session_loop(const nn_mysql_session *ses) {
-    return ses->loop;
-}
-
-void nn_mysql_session_set_user_data(nn_mysql_session *ses, void *data) {
-    ses->user_data = data;
-}
-
-void *nn_mysql_session_user_data(const nn_mysql_session *ses) {
-    return ses->user_data;
-}
-
-nn_mysql_server *nn_mysql_session_server(const nn_mysql_session *ses) {
-    return ses->srv;
-}
-
-bool nn_mysql_session_may_manage_users(nn_mysql_session *ses) {
-    nn_mysql_users *u = nn_mysql_catalog_users_get0(ses->srv->catalog, ses->loop);
-    const nn_mysql_account *a = nn_mysql_users_find(u, ses->user, ses->account_host);
-    /* The bootstrap root has the flag; a name alone grants nothing ('root'@'10.0.0.9'
-     * made later is an ordinary account). */
-    return a != NULL && a->admin;
-}
-
-const char *nn_mysql_session_var(const nn_mysql_session *ses, const char *name) {
-    for (size_t i = 0; i < ses->var_count; i++) {
-        if (strcmp(ses->vars[i].name, name) == 0) {
-            return ses->vars[i].value;
-        }
-    }
-    return NULL;
-}
-
-int nn_mysql_session_var_set(nn_mysql_session *ses, const char *name, const char *value) {
-    char *v = strdup(value);
-    if (v == NULL) {
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < ses->var_count; i++) {
-        if (strcmp(ses->vars[i].name, name) == 0) {
-            free(ses->vars[i].value);
-            ses->vars[i].value = v;
-            return 0;
-        }
-    }
-    if (ses->var_count >= 256) {
-        free(v);
-        return -ENOSPC; /* a bound on what one client can make us hold */
-    }
-    session_var *more = realloc(ses->vars, (ses->var_count + 1) * sizeof(*more));
-    char *n = strdup(name);
-    if (more == NULL || n == NULL) {
-        free(n);
-        free(v);
-        if (more != NULL) {
-            ses->vars = more;
-        }
-        return -ENOMEM;
-    }
-    ses->vars = more;
-    ses->vars[ses->var_count].name = n;
-    ses->vars[ses->var_count].value = v;
-    ses->var_count++;
-    return 0;
-}
-
-void nn_mysql_session_set_database(nn_mysql_session *ses, const char *db, size_t len) {
-    if (len >= sizeof(ses->database)) {
-        len = sizeof(ses->database) - 1;
-    }
-    memcpy(ses->database, db, len);
-    ses->database[len] = '\0';
 }

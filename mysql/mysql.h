@@ -112,10 +112,10 @@ int nn_mysql_session_result_row(nn_mysql_session *ses, const char *const *values
 int nn_mysql_session_result_end(nn_mysql_session *ses);
 
 /* Facts of the session, for handlers. Strings are borrowed for the session's life. */
-const char *nn_mysql_session_user(const nn_mysql_session *ses);      /* login name */
-const char *nn_mysql_session_host(const nn_mysql_session *ses);      /* peer address */
+const char *nn_mysql_session_user(const nn_mysql_session *ses);         /* login name */
+const char *nn_mysql_session_host(const nn_mysql_session *ses);         /* peer address */
 const char *nn_mysql_session_account_host(const nn_mysql_session *ses); /* matched host */
-const char *nn_mysql_session_database(const nn_mysql_session *ses);  /* "" = none */
+const char *nn_mysql_session_database(const nn_mysql_session *ses);     /* "" = none */
 uint64_t nn_mysql_session_id(const nn_mysql_session *ses);
 const nn_tls_facts *nn_mysql_session_tls(const nn_mysql_session *ses);
 nn_loop *nn_mysql_session_loop(const nn_mysql_session *ses);

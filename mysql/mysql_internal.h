@@ -67,9 +67,8 @@ typedef struct nn_mysql_packet {
  * is returned in place, no copy). Returns 1 with *out and *consumed set; 0 when more
  * bytes are needed; -EMSGSIZE when the payload exceeds max_payload (known as soon as
  * the headers say so); -EPROTO on a wrong sequence id; -ENOMEM. */
-int nn_mysql_packet_read(const uint8_t *in, size_t in_len, uint8_t expected_seq,
-                         size_t max_payload, nn_buf *scratch, nn_mysql_packet *out,
-                         size_t *consumed);
+int nn_mysql_packet_read(const uint8_t *in, size_t in_len, uint8_t expected_seq, size_t max_payload,
+                         nn_buf *scratch, nn_mysql_packet *out, size_t *consumed);
 /* Appends payload framed as packets (split at 0xffffff, with the empty trailer that an
  * exact multiple needs) to out, starting at *seq and advancing it. 0 or -ENOMEM. */
 int nn_mysql_packet_frame(nn_buf *out, uint8_t *seq, const uint8_t *payload, size_t len);
@@ -107,16 +106,15 @@ void nn_mysql_native_scramble(const char *pw, size_t pw_len, const uint8_t *scra
                               uint8_t out[20]);
 /* The stored form: "*" + 40 upper-case hex digits of SHA1(SHA1(pw)); "" for "". */
 void nn_mysql_native_auth_string(const char *pw, size_t pw_len, char out[42]);
-bool nn_mysql_native_verify(const char *auth_string, const uint8_t *scramble,
-                            const uint8_t *reply, size_t reply_len);
+bool nn_mysql_native_verify(const char *auth_string, const uint8_t *scramble, const uint8_t *reply,
+                            size_t reply_len);
 
 /* caching_sha2_password: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) || nonce). */
-void nn_mysql_sha2_scramble(const char *pw, size_t pw_len, const uint8_t *nonce,
-                            uint8_t out[32]);
+void nn_mysql_sha2_scramble(const char *pw, size_t pw_len, const uint8_t *nonce, uint8_t out[32]);
 /* SHA256(SHA256(pw)): what the fast-path cache keeps. */
 void nn_mysql_sha2_stage2(const char *pw, size_t pw_len, uint8_t out[32]);
-bool nn_mysql_sha2_verify_fast(const uint8_t stage2[32], const uint8_t *nonce,
-                               const uint8_t *reply, size_t reply_len);
+bool nn_mysql_sha2_verify_fast(const uint8_t stage2[32], const uint8_t *nonce, const uint8_t *reply,
+                               size_t reply_len);
 /* The stored form, salted and iterated: "$P$5000$<salt hex>$<pbkdf2-sha256 hex>";
  * "" for "". Needs room for 128 bytes. Returns 0 or -EIO (no randomness). */
 int nn_mysql_sha2_auth_string(const char *pw, size_t pw_len, char out[128]);
@@ -134,9 +132,8 @@ nn_mysql_rsa *nn_mysql_rsa_new(nn_err *err);
 void nn_mysql_rsa_free(nn_mysql_rsa *r);
 const char *nn_mysql_rsa_public_pem(const nn_mysql_rsa *r, size_t *len);
 /* Returns 0 with the password in out[0, *out_len), or -EINVAL. */
-int nn_mysql_rsa_decrypt_password(const nn_mysql_rsa *r, const uint8_t *scramble,
-                                  const uint8_t *in, size_t in_len, char *out, size_t cap,
-                                  size_t *out_len);
+int nn_mysql_rsa_decrypt_password(const nn_mysql_rsa *r, const uint8_t *scramble, const uint8_t *in,
+                                  size_t in_len, char *out, size_t cap, size_t *out_len);
 
 /* ------------------------------------------------------------ SQL subset */
 

@@ -8,9 +8,8 @@ static uint32_t get_u24(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
 }
 
-int nn_mysql_packet_read(const uint8_t *in, size_t in_len, uint8_t expected_seq,
-                         size_t max_payload, nn_buf *scratch, nn_mysql_packet *out,
-                         size_t *consumed) {
+int nn_mysql_packet_read(const uint8_t *in, size_t in_len, uint8_t expected_seq, size_t max_payload,
+                         nn_buf *scratch, nn_mysql_packet *out, size_t *consumed) {
     /* First pass: walk the headers only, checking sequence ids and the running size, so
      * that an oversized or misnumbered packet is refused before its body arrives. */
     size_t pos = 0;
@@ -173,8 +172,7 @@ uint32_t nn_mysql_get_u32(nn_mysql_cursor *c) {
     if (p == NULL) {
         return 0;
     }
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 uint64_t nn_mysql_get_lenenc(nn_mysql_cursor *c) {

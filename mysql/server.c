@@ -54,8 +54,9 @@ nn_mysql_server *nn_mysql_server_new(const nn_mysql_config *cfg, nn_security *se
         return NULL;
     }
     if (cfg->tls && sec == NULL) {
-        nn_log(NN_LOG_WARN, "mysql.config", "reason=\"mysql_tls is on but no certificates: TLS "
-                                            "is not offered\"");
+        nn_log(NN_LOG_WARN, "mysql.config",
+               "reason=\"mysql_tls is on but no certificates: TLS "
+               "is not offered\"");
     }
     return srv;
 }

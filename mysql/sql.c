@@ -14,20 +14,20 @@
 
 typedef enum tok_kind {
     TOK_END,
-    TOK_WORD,     /* identifier or keyword */
-    TOK_QUOTED,   /* `identifier` */
-    TOK_STRING,   /* '...' or "..." */
+    TOK_WORD,   /* identifier or keyword */
+    TOK_QUOTED, /* `identifier` */
+    TOK_STRING, /* '...' or "..." */
     TOK_NUMBER,
-    TOK_SYSVAR,   /* @@name (value = name, may hold "session.x") */
-    TOK_USERVAR,  /* @name */
-    TOK_PUNCT,    /* one character */
+    TOK_SYSVAR,  /* @@name (value = name, may hold "session.x") */
+    TOK_USERVAR, /* @name */
+    TOK_PUNCT,   /* one character */
 } tok_kind;
 
 typedef struct token {
     tok_kind kind;
     size_t start; /* byte offsets into the statement */
     size_t end;
-    char *value;  /* owned: unescaped text (not for TOK_PUNCT) */
+    char *value; /* owned: unescaped text (not for TOK_PUNCT) */
     char punct;
 } token;
 
@@ -116,12 +116,24 @@ static char *read_quoted(parser *p, char quote, size_t *end) {
         if (c == '\\' && quote != '`' && i + 1 < p->len) {
             char e = p->src[i + 1];
             switch (e) {
-            case 'n': out[n++] = '\n'; break;
-            case 't': out[n++] = '\t'; break;
-            case 'r': out[n++] = '\r'; break;
-            case '0': out[n++] = '\0'; break;
-            case 'Z': out[n++] = 26; break;
-            default: out[n++] = e; break;
+            case 'n':
+                out[n++] = '\n';
+                break;
+            case 't':
+                out[n++] = '\t';
+                break;
+            case 'r':
+                out[n++] = '\r';
+                break;
+            case '0':
+                out[n++] = '\0';
+                break;
+            case 'Z':
+                out[n++] = 26;
+                break;
+            default:
+                out[n++] = e;
+                break;
             }
             i += 2;
             continue;
@@ -258,9 +270,8 @@ static nn_sql_scope scope_prefix(char **name) {
     static const struct {
         const char *prefix;
         nn_sql_scope scope;
-    } prefixes[] = {{"session.", NN_SCOPE_SESSION},
-                    {"local.", NN_SCOPE_SESSION},
-                    {"global.", NN_SCOPE_GLOBAL}};
+    } prefixes[] = {
+        {"session.", NN_SCOPE_SESSION}, {"local.", NN_SCOPE_SESSION}, {"global.", NN_SCOPE_GLOBAL}};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         size_t n = strlen(prefixes[i].prefix);
         if (strncasecmp(*name, prefixes[i].prefix, n) == 0) {
@@ -360,8 +371,7 @@ static void parse_select(parser *p, nn_sql_stmt *st) {
             return;
         }
         if (accept_word(p, "AS")) {
-            if (p->tok.kind != TOK_WORD && p->tok.kind != TOK_QUOTED &&
-                p->tok.kind != TOK_STRING) {
+            if (p->tok.kind != TOK_WORD && p->tok.kind != TOK_QUOTED && p->tok.kind != TOK_STRING) {
                 fail(p, p->tok.start, "expected an alias");
                 return;
             }

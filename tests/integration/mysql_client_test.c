@@ -24,15 +24,15 @@ static int failed;
 static unsigned port;
 static const char *certs;
 
-#define CHECK(name, cond)                                                                     \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            passed++;                                                                         \
-            printf("ok   %s\n", name);                                                        \
-        } else {                                                                              \
-            failed++;                                                                         \
-            printf("FAIL %s (%s:%d)\n", name, __FILE__, __LINE__);                            \
-        }                                                                                     \
+#define CHECK(name, cond)                                                                          \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+            printf("ok   %s\n", name);                                                             \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            printf("FAIL %s (%s:%d)\n", name, __FILE__, __LINE__);                                 \
+        }                                                                                          \
     } while (0)
 
 static MYSQL *connect_tls(const char *user, const char *pw, unsigned long max_packet) {
@@ -82,7 +82,8 @@ static void libmariadb_cases(unsigned long max_packet) {
     MYSQL_FIELD *f = res ? mysql_fetch_fields(res) : NULL;
     CHECK("column_names", f != NULL && strcmp(f[0].name, "n") == 0 && strcmp(f[2].name, "i") == 0);
     CHECK("numeric_type", f != NULL && f[2].type == MYSQL_TYPE_LONGLONG);
-    CHECK("database_kept_after_reset", row != NULL && row[3] != NULL && strcmp(row[3], "appdb") == 0);
+    CHECK("database_kept_after_reset",
+          row != NULL && row[3] != NULL && strcmp(row[3], "appdb") == 0);
     if (res) {
         mysql_free_result(res);
     }

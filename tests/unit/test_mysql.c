@@ -85,8 +85,8 @@ static void packet_multi_round_trips(void) {
         CU_ASSERT_EQUAL(nn_mysql_packet_read(nn_buf_begin(&wire), wire.len - 1, 3, 64u << 20,
                                              &scratch, &pkt, &consumed),
                         0);
-        CU_ASSERT_EQUAL(nn_mysql_packet_read(nn_buf_begin(&wire), wire.len, 3, 64u << 20,
-                                             &scratch, &pkt, &consumed),
+        CU_ASSERT_EQUAL(nn_mysql_packet_read(nn_buf_begin(&wire), wire.len, 3, 64u << 20, &scratch,
+                                             &pkt, &consumed),
                         1);
         CU_ASSERT_EQUAL(consumed, wire.len);
         CU_ASSERT_EQUAL(pkt.len, n);
@@ -94,8 +94,8 @@ static void packet_multi_round_trips(void) {
         CU_ASSERT(n == 0 || memcmp(pkt.payload, payload, n) == 0);
         /* A limit below the total is noticed. */
         if (n > 100) {
-            CU_ASSERT_EQUAL(nn_mysql_packet_read(nn_buf_begin(&wire), wire.len, 3, n - 1,
-                                                 &scratch, &pkt, &consumed),
+            CU_ASSERT_EQUAL(nn_mysql_packet_read(nn_buf_begin(&wire), wire.len, 3, n - 1, &scratch,
+                                                 &pkt, &consumed),
                             -EMSGSIZE);
         }
         nn_buf_free(&scratch);
@@ -233,15 +233,14 @@ static void rsa_password_round_trips(void) {
     CU_ASSERT_FATAL(n > 0);
     char pw[512];
     size_t pw_len = 0;
-    CU_ASSERT_EQUAL(nn_mysql_rsa_decrypt_password(r, scramble, enc, (size_t)n, pw, sizeof(pw),
-                                                  &pw_len),
-                    0);
+    CU_ASSERT_EQUAL(
+        nn_mysql_rsa_decrypt_password(r, scramble, enc, (size_t)n, pw, sizeof(pw), &pw_len), 0);
     CU_ASSERT_EQUAL(pw_len, 7);
     CU_ASSERT(memcmp(pw, "hunter2", 7) == 0);
     enc[5] ^= 1;
-    CU_ASSERT_EQUAL(nn_mysql_rsa_decrypt_password(r, scramble, enc, (size_t)n, pw, sizeof(pw),
-                                                  &pw_len),
-                    -EINVAL);
+    CU_ASSERT_EQUAL(
+        nn_mysql_rsa_decrypt_password(r, scramble, enc, (size_t)n, pw, sizeof(pw), &pw_len),
+        -EINVAL);
     CU_ASSERT_EQUAL(nn_mysql_rsa_decrypt_password(r, scramble, enc, 7, pw, sizeof(pw), &pw_len),
                     -EINVAL);
     RSA_free(pub);
@@ -382,11 +381,30 @@ static void sql_set_and_show(void) {
 }
 
 static void sql_fuzzish_inputs_do_not_crash(void) {
-    const char *inputs[] = {"", ";", "SELECT", "SELECT ,", "SET", "SET x", "SET x=", "SHOW",
-                            "CREATE USER", "CREATE USER 'a'@", "CREATE USER 'a' IDENTIFIED",
-                            "CREATE USER 'a' IDENTIFIED BY", "CREATE USER 'a' REQUIRE",
-                            "GRANT CREATE USER ON * TO a", "@@", "@", "'", "`", "\"",
-                            "SELECT @@", "SELECT f(", "/*", "-- ", "#"};
+    const char *inputs[] = {"",
+                            ";",
+                            "SELECT",
+                            "SELECT ,",
+                            "SET",
+                            "SET x",
+                            "SET x=",
+                            "SHOW",
+                            "CREATE USER",
+                            "CREATE USER 'a'@",
+                            "CREATE USER 'a' IDENTIFIED",
+                            "CREATE USER 'a' IDENTIFIED BY",
+                            "CREATE USER 'a' REQUIRE",
+                            "GRANT CREATE USER ON * TO a",
+                            "@@",
+                            "@",
+                            "'",
+                            "`",
+                            "\"",
+                            "SELECT @@",
+                            "SELECT f(",
+                            "/*",
+                            "-- ",
+                            "#"};
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         nn_sql_stmt st;
         size_t pos = 0;
