@@ -499,7 +499,9 @@ static void *catalog_thread(void *arg) {
         }
         nn_mysql_users_unref(old);
         if (nn_loop_post(op->loop, &op->task) < 0) {
-            nn_log(NN_LOG_WARN, "mysql.catalog", "reason=\"loop gone, reply dropped\"");
+            /* The loop has exited (shutdown): nothing else touches the submitter's
+             * objects any more, so its completion runs here and frees what it holds. */
+            op->task.fn(&op->task);
         }
     }
 }
