@@ -12,6 +12,15 @@
  * it installs run on net/'s workers; catalog writes run on a dedicated catalog thread
  * and logins read an in-memory snapshot (no SQLite, no lock, on a worker).
  *
+ * Auth: caching_sha2_password (the default for new accounts; fast path from a per-node
+ * cache filled by a successful full auth; full auth takes the cleartext password inside TLS,
+ * or without TLS through the RSA key exchange with a key made at server start) and
+ * mysql_native_password, with auth switch between them. Stored auth strings are never the
+ * password: "*<hex SHA1(SHA1(pw))>" for native, "$P$<iterations>$<salt>$<PBKDF2-SHA256>"
+ * for caching_sha2_password. After the password, the account's SSL requirement is checked
+ * against the session's TLS facts (security/'s nn_ssl_require_check); any failure is
+ * MySQL's error 1045 to the client, the real reason in the log.
+ *
  * User management privilege: root, or an account that received
  * `GRANT CREATE USER ON *.* TO 'u'@'h'` (REVOKE CREATE USER ON *.* FROM ... takes it back),
  * may CREATE/ALTER/DROP USER, GRANT/REVOKE and SHOW CREATE USER for other accounts.
