@@ -68,7 +68,7 @@ void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, cons
         .payload_len = len,
     };
     call->cb(&res, call->arg);
-    free(call);
+    nn_rpc_pool_free(call->rpc, call);
 }
 
 static void conn_call_done(rpc_conn *c) {
@@ -136,8 +136,7 @@ static void call_start(nn_task *task) {
         return;
     }
     if (nn_now_ns() >= call->deadline_ns) {
-        nn_rpc_call_complete(call, NN_RPC_E_DEADLINE, 0, "deadline passed before sending",
-                             NULL, 0);
+        nn_rpc_call_complete(call, NN_RPC_E_DEADLINE, 0, "deadline passed before sending", NULL, 0);
         return;
     }
     nn_timer_init(&call->timer, call_timer_fire, call);
@@ -158,8 +157,8 @@ static void call_start(nn_task *task) {
     ch->waiting_count++;
 }
 
-int nn_rpc_call(nn_rpc *rpc, const char *peer, const char *method, const void *payload,
-                size_t len, uint64_t timeout_ms, nn_rpc_call_fn cb, void *arg) {
+int nn_rpc_call(nn_rpc *rpc, const char *peer, const char *method, const void *payload, size_t len,
+                uint64_t timeout_ms, nn_rpc_call_fn cb, void *arg) {
     rpc_channel *ch = NULL;
     for (size_t i = 0; i < rpc->chan_count && peer != NULL; i++) {
         if (rpc->chans[i].loop != NULL && strcmp(rpc->chans[i].peer, peer) == 0) {
@@ -176,7 +175,15 @@ int nn_rpc_call(nn_rpc *rpc, const char *peer, const char *method, const void *p
         return -EINVAL;
     }
     size_t mlen = strlen(method) + 1;
-    rpc_call *call = malloc(sizeof(*call) + mlen + len);
+    if (len > SIZE_MAX - sizeof(rpc_call) - mlen) {
+        res.status = NN_RPC_E_TOO_BIG;
+        res.error = "payload too large";
+        cb(&res, arg);
+        return -EMSGSIZE;
+    }
+    /* From the worker's pool on a worker (mesh.drive, handlers calling peers): the steady
+     * state allocates nothing per call. */
+    rpc_call *call = nn_rpc_pool_alloc(rpc, sizeof(*call) + mlen + len);
     if (call == NULL) {
         res.error = "out of memory";
         cb(&res, arg);
@@ -205,7 +212,7 @@ int nn_rpc_call(nn_rpc *rpc, const char *peer, const char *method, const void *p
         res.status = NN_RPC_E_CLOSED;
         res.error = "the channel's worker has stopped";
         cb(&res, arg);
-        free(call);
+        nn_rpc_pool_free(rpc, call);
         return -ESHUTDOWN;
     }
     return 0;
@@ -245,8 +252,8 @@ static void sync_done(const nn_rpc_result *res, void *arg) {
 }
 
 nn_rpc_status nn_rpc_call_sync(nn_rpc *rpc, const char *peer, const char *method,
-                               const void *payload, size_t len, uint64_t timeout_ms,
-                               uint8_t **out, size_t *out_len, nn_err *err) {
+                               const void *payload, size_t len, uint64_t timeout_ms, uint8_t **out,
+                               size_t *out_len, nn_err *err) {
     *out = NULL;
     *out_len = 0;
     if (nn_loop_current() != NULL) {
@@ -302,6 +309,9 @@ static bool needs_replacement(rpc_channel *ch) {
         return true;
     }
     if (mode == NN_RPC_TLS_PREFER && !c->encrypted && !c->tls_attempt) {
+        return true;
+    }
+    if (c->renew_requested) {
         return true;
     }
     return c->encrypted && ch->rpc->sec != NULL &&
@@ -378,6 +388,10 @@ void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c) {
                  c->encrypted ? c->facts.cipher : "");
         snprintf(ch->info_subject, sizeof(ch->info_subject), "%s",
                  c->encrypted ? c->facts.peer_subject : "");
+        ch->info_peer_not_before = c->encrypted ? c->facts.peer_not_before : 0;
+        ch->info_peer_not_after = c->encrypted ? c->facts.peer_not_after : 0;
+        ch->info_local_not_after = c->encrypted ? c->facts.local_not_after : 0;
+        ch->info_generation = c->encrypted ? c->tls_generation : 0;
     }
     snprintf(ch->info_error, sizeof(ch->info_error), "%s", ch->last_error);
     pthread_mutex_unlock(&ch->info_lock);
@@ -432,7 +446,9 @@ void nn_rpc_channel_conn_ready(rpc_channel *ch, rpc_conn *c) {
         atomic_fetch_add(&ch->reconnects, 1);
     }
     ch->ever_up = true;
-    ch->tls_generation = ch->rpc->sec != NULL ? nn_security_generation(ch->rpc->sec) : 0;
+    /* The store the session was started with, not the current one: a reload during the
+     * handshake leaves this channel due for replacement. */
+    ch->tls_generation = c->tls_generation;
     ch->last_status = NN_RPC_E_PEER_DOWN;
     ch->last_error[0] = '\0';
     nn_rpc_channel_set_info(ch, c);
@@ -460,8 +476,8 @@ void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const 
     if (was_active) {
         ch->active = NULL;
         bool quiet = ch->is_tool || atomic_load(&ch->rpc->stopping);
-        nn_log(quiet ? NN_LOG_DEBUG : NN_LOG_WARN, "rpc.channel.down", "node=%s peer=%s reason=\"%s\"", ch->rpc->self,
-               ch->peer, why);
+        nn_log(quiet ? NN_LOG_DEBUG : NN_LOG_WARN, "rpc.channel.down",
+               "node=%s peer=%s reason=\"%s\"", ch->rpc->self, ch->peer, why);
     }
     if (was_pending) {
         ch->pending = NULL;
@@ -484,9 +500,15 @@ void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const 
         connect_attempt(ch);
         return;
     }
-    if (was_pending && !was_active) {
-        nn_log(ch->is_tool ? NN_LOG_DEBUG : NN_LOG_INFO, "rpc.channel.connect_failed",
-               "node=%s peer=%s reason=\"%s\"", ch->rpc->self, ch->peer, why);
+    if (was_pending && !was_active && !c->refusal_logged) {
+        if (status == NN_RPC_E_REFUSED) {
+            /* The listener logs its side as rpc.refuse; this is ours. */
+            nn_log(ch->is_tool ? NN_LOG_DEBUG : NN_LOG_WARN, "rpc.channel.refused",
+                   "node=%s peer=%s reason=\"%s\"", ch->rpc->self, ch->peer, why);
+        } else {
+            nn_log(ch->is_tool ? NN_LOG_DEBUG : NN_LOG_INFO, "rpc.channel.connect_failed",
+                   "node=%s peer=%s reason=\"%s\"", ch->rpc->self, ch->peer, why);
+        }
     }
     if (ch->active == NULL) {
         chan_state(ch, CHAN_DOWN);
@@ -502,8 +524,7 @@ void nn_rpc_channel_goodbye(rpc_channel *ch, rpc_conn *c) {
         ch->active = NULL;
         chan_state(ch, CHAN_DRAINING);
         ch->last_status = NN_RPC_E_PEER_DOWN;
-        snprintf(ch->last_error, sizeof(ch->last_error), "%s said goodbye (stopping)",
-                 ch->peer);
+        snprintf(ch->last_error, sizeof(ch->last_error), "%s said goodbye (stopping)", ch->peer);
         nn_rpc_channel_set_info(ch, NULL);
         ch->backoff_ms = 0;
         schedule_retry(ch);
@@ -531,11 +552,23 @@ void nn_rpc_channel_response(rpc_conn *c, Nnrpc__Envelope *env) {
     conn_call_done(c);
 }
 
+void nn_rpc_channel_renew(rpc_channel *ch, rpc_conn *c) {
+    c->renew_requested = true;
+    if (ch->active != c || ch->pending != NULL || ch->closed) {
+        return; /* already being replaced, or retired */
+    }
+    nn_log(NN_LOG_INFO, "rpc.channel.replace",
+           "node=%s peer=%s reason=\"the peer asked for a new channel (its certificates were "
+           "reloaded)\"",
+           ch->rpc->self, ch->peer);
+    connect_attempt(ch);
+}
+
 void nn_rpc_channel_reevaluate(rpc_channel *ch) {
     if (needs_replacement(ch) && ch->pending == NULL) {
         nn_log(NN_LOG_INFO, "rpc.channel.replace",
-               "node=%s peer=%s reason=\"channel does not meet the new policy\"",
-               ch->rpc->self, ch->peer);
+               "node=%s peer=%s reason=\"channel does not meet the new policy\"", ch->rpc->self,
+               ch->peer);
         connect_attempt(ch);
     }
 }

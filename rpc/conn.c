@@ -33,6 +33,7 @@ static rpc_conn *conn_alloc(nn_rpc *rpc, bool outbound) {
     c->next_call_id = 1;
     c->last_rx_ns = nn_now_ns();
     nn_rpc_budget_init(&c->budget, nn_rpc_budget_for(max_frame_of(rpc)));
+    c->budget.rpc = rpc;
     nn_rpc_call_table_init(&c->calls);
     return c;
 }
@@ -100,8 +101,8 @@ static void refuse(rpc_conn *c, uint32_t status, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
-           why);
+    nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer, why);
+    c->refusal_logged = true;
     send_error(c, 0, status, 0, why);
     nn_rpc_conn_close(c, why);
 }
@@ -118,6 +119,19 @@ void nn_rpc_conn_send_goodbye(rpc_conn *c) {
     }
 }
 
+void nn_rpc_conn_send_renew(rpc_conn *c) {
+    if (c->renew_sent || c->goodbye_sent || c->stream == NULL || c->state != CONN_READY) {
+        return;
+    }
+    /* One-way: a dialler that does not know the flag ignores a frame without a call id. */
+    Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+    env.flags = NNRPC__FLAG__FLAG_RENEW | NNRPC__FLAG__FLAG_ONE_WAY;
+    nn_err err = {0};
+    if (nn_rpc_conn_send(c, &env, &err) == 0) {
+        c->renew_sent = true;
+    }
+}
+
 /* ----------------------------------------------------------------- outbound */
 
 static void hb_fire(nn_timer *t) {
@@ -127,6 +141,15 @@ static void hb_fire(nn_timer *t) {
     }
     uint64_t hb = NN_MS(atomic_load(&c->rpc->heartbeat_ms));
     uint64_t now = nn_now_ns();
+    if (now > t->deadline_ns + hb / 2 && now - c->last_rx_ns > hb) {
+        /* This timer is late: our own worker did not run for a while (an overloaded
+         * machine, a stopped process), so what the peer sent may sit unread, and the
+         * peer's own answers may be just as late. Silence counts only while we were
+         * awake to hear it: restart the clock one period back, so a probe goes out now
+         * and the peer still has two periods to answer before it is called down. */
+        c->last_rx_ns = now - hb;
+        c->hb_outstanding = false;
+    }
     uint64_t silent = now - c->last_rx_ns;
     if (silent >= 3 * hb) {
         char why[160];
@@ -217,12 +240,16 @@ static void outbound_secure(rpc_conn *c) {
             c->refusal_status = NN_RPC_E_REFUSED;
             nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
                    c->peer, c->refusal);
+            c->refusal_logged = true;
             nn_rpc_conn_close(c, c->refusal);
             return;
         }
     } else if (!c->facts.peer_cert_verified) {
         snprintf(c->refusal, sizeof(c->refusal), "certificate of %s did not verify", ch->peer);
         c->refusal_status = NN_RPC_E_REFUSED;
+        nn_log(NN_LOG_DEBUG, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
+               c->refusal);
+        c->refusal_logged = true;
         nn_rpc_conn_close(c, c->refusal);
         return;
     }
@@ -234,10 +261,12 @@ static void outbound_hello_reply(rpc_conn *c, Nnrpc__Envelope *env) {
     if (env->flags & NNRPC__FLAG__FLAG_ERROR) {
         snprintf(c->refusal, sizeof(c->refusal), "%s refused us: %s", ch->peer,
                  env->error_message ? env->error_message : "");
-        c->refusal_status = env->error_code == NN_RPC_E_PEER_DOWN ? NN_RPC_E_PEER_DOWN
-                                                                  : NN_RPC_E_REFUSED;
-        nn_log(NN_LOG_WARN, "rpc.channel.refused", "node=%s peer=%s reason=\"%s\"",
-               c->rpc->self, ch->peer, env->error_message ? env->error_message : "");
+        c->refusal_status =
+            env->error_code == NN_RPC_E_PEER_DOWN ? NN_RPC_E_PEER_DOWN : NN_RPC_E_REFUSED;
+        nn_log(c->refusal_status == NN_RPC_E_PEER_DOWN || ch->is_tool ? NN_LOG_INFO : NN_LOG_WARN,
+               "rpc.channel.refused", "node=%s peer=%s reason=\"%s\"", c->rpc->self, ch->peer,
+               env->error_message ? env->error_message : "");
+        c->refusal_logged = true;
         nn_rpc_conn_close(c, c->refusal);
         return;
     }
@@ -261,8 +290,9 @@ static void outbound_hello_reply(rpc_conn *c, Nnrpc__Envelope *env) {
     if (bad != NULL) {
         snprintf(c->refusal, sizeof(c->refusal), "refused %s: %s", ch->peer, bad);
         c->refusal_status = NN_RPC_E_REFUSED;
-        nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
-               ch->peer, bad);
+        nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, ch->peer,
+               bad);
+        c->refusal_logged = true;
         nn_rpc_conn_close(c, c->refusal);
         return;
     }
@@ -284,6 +314,10 @@ static void outbound_frame(rpc_conn *c, Nnrpc__Envelope *env) {
     }
     if (env->flags & NNRPC__FLAG__FLAG_HEARTBEAT) {
         c->hb_outstanding = false;
+        return;
+    }
+    if (env->flags & NNRPC__FLAG__FLAG_RENEW) {
+        nn_rpc_channel_renew(c->chan, c);
         return;
     }
     if (env->call_id == 0) {
@@ -427,10 +461,10 @@ static int on_open(nn_stream *s, void *arg) {
         rpc_conn *c = arg;
         c->stream = s;
         nn_stream_set_user(s, c);
-        nn_stream_set_deadline(s, nn_now_ns() +
-                                      NN_MS(atomic_load(&c->rpc->connect_timeout_ms)));
+        nn_stream_set_deadline(s, nn_now_ns() + NN_MS(atomic_load(&c->rpc->connect_timeout_ms)));
         if (c->tls_attempt) {
             c->state = CONN_TLS;
+            c->tls_generation = nn_security_generation(c->rpc->sec);
             nn_err err = {0};
             if (nn_tls_stream_start(s, c->rpc->sec, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED,
                                     &err) < 0) {
@@ -479,15 +513,19 @@ static bool inbound_sniff(rpc_conn *c, const uint8_t *in, size_t len) {
                    "node=%s peer=%s reason=\"TLS ClientHello but rpc_tls is off; closing so a "
                    "prefer peer falls back to plaintext\"",
                    rpc->self, c->peer);
+            c->refusal_logged = true;
             nn_rpc_conn_close(c, "tls not enabled");
             return false;
         }
         c->state = CONN_TLS;
         nn_err err = {0};
+        /* Read before the store is taken: a reload in between only makes an extra renew. */
+        c->tls_generation = nn_security_generation(rpc->sec);
         if (nn_tls_stream_start(c->stream, rpc->sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED,
                                 &err) < 0) {
-            nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", rpc->self,
-                   c->peer, err.msg);
+            nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", rpc->self, c->peer,
+                   err.msg);
+            c->refusal_logged = true;
             nn_rpc_conn_close(c, err.msg);
         }
         return false;
@@ -527,18 +565,17 @@ static void on_readable(nn_stream *s) {
         Nnrpc__Envelope *env = NULL;
         size_t used = 0;
         nn_err err = {0};
-        int rc = nn_rpc_frame_decode(in, len, max_frame_of(c->rpc), &c->budget, &env, &used,
-                                     &err);
+        int rc = nn_rpc_frame_decode(in, len, max_frame_of(c->rpc), &c->budget, &env, &used, &err);
         if (rc == 0) {
             return;
         }
         if (rc < 0) {
-            nn_log(NN_LOG_WARN, "rpc.protocol_error", "node=%s peer=%s reason=\"%s\"",
-                   c->rpc->self, c->peer, err.msg);
+            nn_log(NN_LOG_WARN, "rpc.protocol_error", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
+                   c->peer, err.msg);
+            c->refusal_logged = true;
             nn_stream_consume(s, len);
             if (c->outbound) {
-                snprintf(c->refusal, sizeof(c->refusal), "bad frame from %s: %s", c->peer,
-                         err.msg);
+                snprintf(c->refusal, sizeof(c->refusal), "bad frame from %s: %s", c->peer, err.msg);
                 c->refusal_status = NN_RPC_E_PEER_DOWN;
             } else {
                 send_error(c, 0, NN_RPC_E_INVALID, 0, err.msg);
@@ -596,9 +633,10 @@ static void on_deadline(nn_stream *s) {
         snprintf(c->refusal, sizeof(c->refusal), "%s", why);
         c->refusal_status = NN_RPC_E_PEER_DOWN;
     } else {
-        nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
-               c->peer, why);
+        nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
+               why);
     }
+    c->refusal_logged = true;
     nn_rpc_conn_close(c, why);
 }
 
@@ -634,6 +672,37 @@ static void on_refuse(nn_stream *s, void *arg) {
     nn_stream_write(s, buf, NN_RPC_FRAME_HEADER + len);
 }
 
+/* An inbound connection that ends before its hello was accepted is a refusal, and the
+ * dialler only sees the close: say here why it ended, unless that was said already. */
+static void inbound_closed_log(rpc_conn *c, rpc_conn_state was, int reason, const char *why) {
+    if (c->refusal_logged || c->counted_node || c->is_tool) {
+        return;
+    }
+    bool peer_closed = reason == NN_CLOSE_PEER || reason == -ECONNRESET;
+    nn_log_level level = NN_LOG_WARN;
+    char msg[700];
+    if (was == CONN_SNIFF && peer_closed) {
+        /* Not a byte before the close: a port probe (health checks, free-port pickers). */
+        level = NN_LOG_DEBUG;
+        snprintf(msg, sizeof(msg), "closed before sending anything");
+    } else if (reason == NN_CLOSE_LAYER) {
+        snprintf(msg, sizeof(msg), "TLS handshake failed: %s", why ? why : "");
+    } else if (peer_closed && was == CONN_TLS) {
+        snprintf(msg, sizeof(msg),
+                 "the peer closed during the TLS handshake (it refused our certificate or "
+                 "its rpc_tls; its log says why)%s%s",
+                 why && why[0] ? ": " : "", why ? why : "");
+    } else if (peer_closed) {
+        snprintf(msg, sizeof(msg), "the peer closed before its hello was accepted");
+    } else if (reason == NN_CLOSE_SHUTDOWN || atomic_load(&c->rpc->stopping)) {
+        level = NN_LOG_INFO;
+        snprintf(msg, sizeof(msg), "%s is stopping (%s)", c->rpc->self, why ? why : "");
+    } else {
+        snprintf(msg, sizeof(msg), "closed before the hello: %s", why ? why : "");
+    }
+    nn_log(level, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer, msg);
+}
+
 static void on_close(nn_stream *s, int reason, const char *why) {
     rpc_conn *c = nn_stream_user(s);
     if (c == NULL) {
@@ -641,6 +710,7 @@ static void on_close(nn_stream *s, int reason, const char *why) {
     }
     nn_rpc *rpc = c->rpc;
     bool was_tls_attempt = c->state == CONN_TLS || (c->tls_attempt && !c->encrypted);
+    rpc_conn_state was = c->state;
     c->stream = NULL;
     c->state = CONN_CLOSING;
     if (c->outbound) {
@@ -655,11 +725,17 @@ static void on_close(nn_stream *s, int reason, const char *why) {
             snprintf(msg, sizeof(msg), "%s", c->refusal);
         } else if (was_tls_attempt && peer_closed) {
             /* No TLS alert, just a close: the listener has rpc_tls off (see rpc.h). */
-            fallback = (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_PREFER &&
-                       !ch->is_tool;
+            fallback = (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_PREFER && !ch->is_tool;
             status = NN_RPC_E_REFUSED;
-            snprintf(msg, sizeof(msg), "%s closed the TLS handshake (peer has rpc_tls off?)",
+            snprintf(msg, sizeof(msg),
+                     "%s closed the TLS handshake without an alert (it has rpc_tls off, or is "
+                     "stopping; its log says which: rpc.refuse)",
                      c->peer);
+        } else if (was_tls_attempt && reason == NN_CLOSE_LAYER) {
+            /* An alert or a certificate that does not verify: a refusal, never a reason to
+             * fall back to plaintext. */
+            status = NN_RPC_E_REFUSED;
+            snprintf(msg, sizeof(msg), "TLS handshake with %s failed: %s", c->peer, why ? why : "");
         } else if (reason == NN_CLOSE_CONNECT || (reason < 0 && c->state == CONN_CONNECTING)) {
             snprintf(msg, sizeof(msg), "connect to %s failed: %s", c->peer, why ? why : "");
         } else {
@@ -674,6 +750,7 @@ static void on_close(nn_stream *s, int reason, const char *why) {
         }
         nn_rpc_channel_conn_closed(ch, c, status, msg, fallback);
     } else {
+        inbound_closed_log(c, was, reason, why);
         c->prev_in->next_in = c->next_in;
         c->next_in->prev_in = c->prev_in;
         if (c->counted_node) {
@@ -708,7 +785,7 @@ static void request_finish(nn_rpc_request *req) {
     conn_unref(c);
     free(req->reply);
     free(req->error);
-    free(req);
+    nn_rpc_pool_free(req->rpc, req);
 }
 
 static void request_send(nn_rpc_request *req, uint32_t status, uint32_t remote_code,
@@ -744,7 +821,7 @@ static void reply_post(nn_rpc_request *req) {
         /* The loop is gone, and with it the connection; nothing to answer. */
         free(req->reply);
         free(req->error);
-        free(req);
+        nn_rpc_pool_free(req->rpc, req);
     }
 }
 
@@ -798,7 +875,7 @@ void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env) {
         status = NN_RPC_E_DENIED;
         snprintf(why, sizeof(why), "'%s' is for tool clients only", method);
     }
-    nn_rpc_request *req = status == NN_RPC_OK ? calloc(1, sizeof(*req)) : NULL;
+    nn_rpc_request *req = status == NN_RPC_OK ? nn_rpc_pool_calloc(rpc, sizeof(*req)) : NULL;
     if (status == NN_RPC_OK && req == NULL) {
         status = NN_RPC_E_REMOTE;
         snprintf(why, sizeof(why), "out of memory");
@@ -812,6 +889,7 @@ void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env) {
     }
     uint64_t timeout_ms = env->timeout_ms ? env->timeout_ms : atomic_load(&rpc->call_timeout_ms);
     req->conn = c;
+    req->rpc = rpc;
     req->env = env;
     req->tool = c->is_tool;
     req->deadline_ns = nn_now_ns() + NN_MS(timeout_ms);

@@ -17,7 +17,8 @@ static void *budget_alloc(void *data, size_t size) {
         b->refused++;
         return NULL;
     }
-    uint8_t *p = malloc(size + BUDGET_HDR);
+    uint8_t *p =
+        b->rpc != NULL ? nn_rpc_pool_alloc(b->rpc, size + BUDGET_HDR) : malloc(size + BUDGET_HDR);
     if (p == NULL) {
         return NULL;
     }
@@ -35,7 +36,11 @@ static void budget_free(void *data, void *ptr) {
     size_t size;
     memcpy(&size, p, sizeof(size));
     b->used -= size;
-    free(p);
+    if (b->rpc != NULL) {
+        nn_rpc_pool_free(b->rpc, p);
+    } else {
+        free(p);
+    }
 }
 
 void nn_rpc_budget_init(nn_rpc_budget *b, size_t limit) {
@@ -68,9 +73,8 @@ int nn_rpc_frame_header_parse(const uint8_t *data, size_t len, uint32_t max_fram
      * on the RPC port is told at once, not after 12 bytes that may never come. */
     size_t n = len < 4 ? len : 4;
     if (memcmp(data, NN_RPC_FRAME_MAGIC, n) != 0) {
-        return nn_err_set(err, EPROTO, "not an RPC frame (bad magic %02x%02x%02x%02x)",
-                          data[0], n > 1 ? data[1] : 0, n > 2 ? data[2] : 0,
-                          n > 3 ? data[3] : 0);
+        return nn_err_set(err, EPROTO, "not an RPC frame (bad magic %02x%02x%02x%02x)", data[0],
+                          n > 1 ? data[1] : 0, n > 2 ? data[2] : 0, n > 3 ? data[3] : 0);
     }
     if (len < NN_RPC_FRAME_HEADER) {
         return 0;
@@ -83,8 +87,8 @@ int nn_rpc_frame_header_parse(const uint8_t *data, size_t len, uint32_t max_fram
     memcpy(&be, data + 8, 4);
     uint32_t body = ntohl(be);
     if (body > max_frame) {
-        return nn_err_set(err, EMSGSIZE, "RPC frame of %u bytes is over max_frame_bytes %u",
-                          body, max_frame);
+        return nn_err_set(err, EMSGSIZE, "RPC frame of %u bytes is over max_frame_bytes %u", body,
+                          max_frame);
     }
     *body_len = body;
     return 1;
@@ -132,12 +136,11 @@ void nn_rpc_envelope_free(Nnrpc__Envelope *env, nn_rpc_budget *b) {
     }
 }
 
-int nn_rpc_frame_encode(nn_buf *out, const Nnrpc__Envelope *env, uint32_t max_frame,
-                        nn_err *err) {
+int nn_rpc_frame_encode(nn_buf *out, const Nnrpc__Envelope *env, uint32_t max_frame, nn_err *err) {
     size_t body = nnrpc__envelope__get_packed_size(env);
     if (body > max_frame) {
-        return nn_err_set(err, EMSGSIZE, "RPC frame of %zu bytes is over max_frame_bytes %u",
-                          body, max_frame);
+        return nn_err_set(err, EMSGSIZE, "RPC frame of %zu bytes is over max_frame_bytes %u", body,
+                          max_frame);
     }
     uint8_t *p = nn_buf_tail(out, NN_RPC_FRAME_HEADER + body);
     if (p == NULL) {

@@ -8,8 +8,8 @@
 #include "rpc/rpc_internal.h"
 
 static const char *const status_names[NN_RPC_STATUS_COUNT] = {
-    "ok", "deadline", "peer_down", "refused", "closed",
-    "remote", "no_method", "denied", "too_big", "invalid",
+    "ok",     "deadline",  "peer_down", "refused", "closed",
+    "remote", "no_method", "denied",    "too_big", "invalid",
 };
 
 const char *nn_rpc_status_name(nn_rpc_status status) {
@@ -65,8 +65,8 @@ static char **copy_subjects(const char *const *subjects, size_t n) {
 
 static void apply_policy(nn_rpc *rpc, const nn_rpc_config *cfg) {
     atomic_store(&rpc->tls, (int)cfg->tls);
-    atomic_store(&rpc->max_frame, cfg->max_frame_bytes ? cfg->max_frame_bytes
-                                                       : NN_RPC_DEFAULT_MAX_FRAME);
+    atomic_store(&rpc->max_frame,
+                 cfg->max_frame_bytes ? cfg->max_frame_bytes : NN_RPC_DEFAULT_MAX_FRAME);
     atomic_store(&rpc->call_timeout_ms, cfg->call_timeout_ms ? cfg->call_timeout_ms : 5000);
     atomic_store(&rpc->heartbeat_ms, cfg->heartbeat_ms ? cfg->heartbeat_ms : 1000);
     atomic_store(&rpc->connect_timeout_ms,
@@ -97,8 +97,7 @@ static int check_config(const nn_rpc_config *cfg, nn_security *sec, bool tool_mo
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->nodes[j].name, n->name) == 0) {
-                return nn_err_set(err, EINVAL, "nodes[%zu].name: '%s' appears twice", i,
-                                  n->name);
+                return nn_err_set(err, EINVAL, "nodes[%zu].name: '%s' appears twice", i, n->name);
             }
         }
         if (cfg->self != NULL && strcmp(n->name, cfg->self) == 0) {
@@ -142,6 +141,11 @@ nn_rpc *nn_rpc_new_internal(const nn_rpc_config *cfg, nn_server *srv, nn_securit
     pthread_cond_init(&rpc->drain_cond, NULL);
     atomic_store(&rpc->next_trace, 1);
     rpc->chan_count = cfg->node_count;
+    for (uint32_t i = 0; rpc->loops != NULL && i < rpc->loop_count; i++) {
+        rpc_conn *head = &rpc->loops[i].inbound;
+        head->next_in = head->prev_in = head;
+        nn_rpc_pool_init(&rpc->loops[i].pool);
+    }
     if (rpc->cluster_name == NULL || rpc->self == NULL || rpc->nodes == NULL ||
         rpc->tool_subjects == NULL || rpc->loops == NULL || rpc->chans == NULL) {
         nn_rpc_free(rpc);
@@ -157,10 +161,6 @@ nn_rpc *nn_rpc_new_internal(const nn_rpc_config *cfg, nn_server *srv, nn_securit
             nn_err_set(err, ENOMEM, "out of memory");
             return NULL;
         }
-    }
-    for (uint32_t i = 0; i < rpc->loop_count; i++) {
-        rpc_conn *head = &rpc->loops[i].inbound;
-        head->next_in = head->prev_in = head;
     }
     apply_policy(rpc, cfg);
     for (size_t i = 0; i < cfg->node_count; i++) {
@@ -189,11 +189,10 @@ const nn_rpc_node *nn_rpc_node_find(const nn_rpc *rpc, const char *name) {
 }
 
 bool nn_rpc_tool_subject_allowed(nn_rpc *rpc, const char *subject) {
-    bool ok = false;
+    /* The lock only keeps a reconfigure from freeing the list under the check. */
     pthread_mutex_lock(&rpc->subjects_lock);
-    for (size_t i = 0; i < rpc->tool_subject_count && !ok; i++) {
-        ok = strcmp(rpc->tool_subjects[i], subject) == 0;
-    }
+    bool ok = nn_security_subject_allowed(subject, (const char *const *)rpc->tool_subjects,
+                                          rpc->tool_subject_count);
     pthread_mutex_unlock(&rpc->subjects_lock);
     return ok;
 }
@@ -287,8 +286,8 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err) {
     }
     rpc->started_ns = nn_now_ns();
     post_to_channels(rpc, nn_rpc_channel_start);
-    nn_log(NN_LOG_INFO, "rpc.start", "node=%s peers=%zu rpc_tls=%s", rpc->self,
-           rpc->node_count - 1, nn_rpc_tls_mode_name((nn_rpc_tls_mode)atomic_load(&rpc->tls)));
+    nn_log(NN_LOG_INFO, "rpc.start", "node=%s peers=%zu rpc_tls=%s", rpc->self, rpc->node_count - 1,
+           nn_rpc_tls_mode_name((nn_rpc_tls_mode)atomic_load(&rpc->tls)));
     return 0;
 }
 
@@ -330,14 +329,25 @@ static void goodbye_inbound(nn_rpc *rpc, rpc_conn *head) {
     }
 }
 
-static void goodbye_plaintext_inbound(nn_rpc *rpc, rpc_conn *head) {
-    if ((nn_rpc_tls_mode)atomic_load(&rpc->tls) != NN_RPC_TLS_REQUIRE) {
-        return;
-    }
+/* After a reconfigure, on each worker: inbound node connections that no longer meet the
+ * policy or that run on certificates from before a reload are handed back to their
+ * owners, who replace them. */
+static void reevaluate_inbound(nn_rpc *rpc, rpc_conn *head) {
+    bool require = (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_REQUIRE;
+    uint64_t generation = rpc->sec != NULL ? nn_security_generation(rpc->sec) : 0;
     for (rpc_conn *c = head->next_in; c != head; c = c->next_in) {
-        if (c->counted_node && c->state == CONN_READY && !c->encrypted) {
+        if (!c->counted_node || c->state != CONN_READY) {
+            continue;
+        }
+        if (require && !c->encrypted) {
             /* Its owner reconnects, and the new connection meets rpc_tls=require. */
             nn_rpc_conn_send_goodbye(c);
+        } else if (c->encrypted && c->tls_generation != generation) {
+            /* Make-before-break on the owner's side: it dials anew (and sees our new
+             * certificate), moves its calls over, then retires this connection. */
+            nn_log(NN_LOG_INFO, "rpc.renew", "node=%s peer=%s reason=\"certificates reloaded\"",
+                   rpc->self, c->peer);
+            nn_rpc_conn_send_renew(c);
         }
     }
 }
@@ -379,8 +389,7 @@ int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err) {
         if (strcmp(cfg->nodes[i].name, rpc->nodes[i].name) != 0 ||
             strcmp(cfg->nodes[i].host, rpc->nodes[i].host) != 0 ||
             cfg->nodes[i].rpc_port != rpc->nodes[i].rpc_port) {
-            return nn_err_set(err, EINVAL,
-                              "nodes[%zu] changed: restart the node to apply it", i);
+            return nn_err_set(err, EINVAL, "nodes[%zu] changed: restart the node to apply it", i);
         }
     }
     char **subjects = copy_subjects(cfg->tool_subjects, cfg->tool_subject_count);
@@ -399,7 +408,7 @@ int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err) {
            nn_rpc_tls_mode_name(cfg->tls));
     if (atomic_load(&rpc->started)) {
         post_to_channels(rpc, nn_rpc_channel_reevaluate);
-        post_to_loops(rpc, goodbye_plaintext_inbound);
+        post_to_loops(rpc, reevaluate_inbound);
     }
     return 0;
 }
@@ -413,6 +422,10 @@ void nn_rpc_free(nn_rpc *rpc) {
             nn_rpc_channel_fail_all(&rpc->chans[i], NN_RPC_E_CLOSED, "rpc is shut down");
             nn_rpc_channel_destroy(&rpc->chans[i]);
         }
+    }
+    /* Last: failing the waiting calls above returned their blocks to these pools. */
+    for (uint32_t i = 0; rpc->loops != NULL && i < rpc->loop_count; i++) {
+        nn_rpc_pool_destroy(&rpc->loops[i].pool);
     }
     for (size_t i = 0; i < rpc->service_count; i++) {
         free(rpc->services[i].method);

@@ -23,7 +23,8 @@ typedef struct nn_rpc_budget {
     ProtobufCAllocator pa; /* allocator_data points at this struct */
     size_t limit;
     size_t used;
-    size_t refused; /* allocations refused so far */
+    size_t refused;     /* allocations refused so far */
+    struct nn_rpc *rpc; /* blocks come from its worker pools; NULL = plain malloc */
 } nn_rpc_budget;
 
 void nn_rpc_budget_init(nn_rpc_budget *b, size_t limit);
@@ -42,8 +43,29 @@ int nn_rpc_frame_decode(const uint8_t *data, size_t len, uint32_t max_frame, nn_
                         Nnrpc__Envelope **out, size_t *consumed, nn_err *err);
 void nn_rpc_envelope_free(Nnrpc__Envelope *env, nn_rpc_budget *b);
 /* Appends header + packed env to out. -EMSGSIZE when over max_frame, -ENOMEM. */
-int nn_rpc_frame_encode(nn_buf *out, const Nnrpc__Envelope *env, uint32_t max_frame,
-                        nn_err *err);
+int nn_rpc_frame_encode(nn_buf *out, const Nnrpc__Envelope *env, uint32_t max_frame, nn_err *err);
+
+/* ------------------------------------------------------------------ pools */
+
+#define NN_RPC_POOL_CLASSES 7 /* blocks of 64 .. 4096 bytes, header included */
+
+typedef struct rpc_pool {
+    nn_mpsc returns;                             /* blocks freed on other threads */
+    struct rpc_block *free[NN_RPC_POOL_CLASSES]; /* the owning worker only */
+    uint32_t free_count[NN_RPC_POOL_CLASSES];
+    _Atomic uint64_t fresh, reused; /* blocks malloc'd / taken from a free list */
+} rpc_pool;
+
+/* Any thread. On one of rpc's workers a block comes from (and later returns to) that
+ * worker's pool; elsewhere, or over 4 KiB, it is malloc'd. NULL on ENOMEM. */
+void *nn_rpc_pool_alloc(struct nn_rpc *rpc, size_t size);
+void *nn_rpc_pool_calloc(struct nn_rpc *rpc, size_t size);
+/* Any thread: the block goes back to the pool of the worker that owns it. */
+void nn_rpc_pool_free(struct nn_rpc *rpc, void *ptr);
+void nn_rpc_pool_init(rpc_pool *pool);
+/* After the workers stopped: frees every cached block. */
+void nn_rpc_pool_destroy(rpc_pool *pool);
+void nn_rpc_pool_stats(struct nn_rpc *rpc, uint64_t *fresh, uint64_t *reused);
 
 /* -------------------------------------------------------------- call table */
 
@@ -87,13 +109,15 @@ struct rpc_conn {
     rpc_conn_state state;
     bool outbound;
     bool encrypted;
-    bool tls_attempt;  /* outbound: this attempt started with TLS */
-    bool is_tool;      /* inbound: a tool client; outbound: we are the tool */
-    int refs;          /* the stream + each request not yet replied to */
+    bool tls_attempt; /* outbound: this attempt started with TLS */
+    bool is_tool;     /* inbound: a tool client; outbound: we are the tool */
+    int refs;         /* the stream + each request not yet replied to */
     nn_rpc_budget budget;
     uint64_t last_rx_ns;
+    uint64_t tls_generation; /* security generation when its TLS session started */
+    bool refusal_logged;     /* a refusal with its reason is in the log already */
     nn_tls_facts facts;
-    char peer[64];     /* node name (or the tool's address) */
+    char peer[64];      /* node name (or the tool's address) */
     char refusal[1024]; /* why the peer refused us, from its error frame */
     int refusal_status;
 
@@ -103,12 +127,14 @@ struct rpc_conn {
     uint64_t next_call_id;
     nn_timer hb_timer;
     bool hb_outstanding;
+    bool renew_requested; /* the listener asked for a replacement (FLAG_RENEW) */
 
     /* inbound */
-    char caller[512];  /* node name, or the tool's certificate subject */
-    size_t requests;   /* requests being handled */
+    char caller[512]; /* node name, or the tool's certificate subject */
+    size_t requests;  /* requests being handled */
     bool goodbye_sent;
-    bool counted_node; /* counted in rpc->inbound_nodes */
+    bool renew_sent;
+    bool counted_node;           /* counted in rpc->inbound_nodes */
     rpc_conn *next_in, *prev_in; /* the loop's inbound list */
 };
 
@@ -161,7 +187,7 @@ struct rpc_channel {
     bool closed;
     bool ever_up;
     uint64_t tls_generation; /* security generation of the active TLS session */
-    int last_status;          /* nn_rpc_status the waiting calls end with */
+    int last_status;         /* nn_rpc_status the waiting calls end with */
     char last_error[1024];
 
     /* published for mesh.state (any thread) */
@@ -170,6 +196,8 @@ struct rpc_channel {
     _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
     pthread_mutex_t info_lock;
     bool info_encrypted;
+    int64_t info_peer_not_before, info_peer_not_after, info_local_not_after;
+    uint64_t info_generation;
     char info_version[16];
     char info_cipher[64];
     char info_subject[512];
@@ -192,6 +220,7 @@ typedef struct rpc_service {
 
 typedef struct rpc_loop_state {
     rpc_conn inbound; /* sentinel of this loop's inbound connections */
+    rpc_pool pool;    /* calls, requests and decoded frames made on this loop */
 } rpc_loop_state;
 
 struct nn_rpc {
@@ -233,6 +262,7 @@ struct nn_rpc {
 
 struct nn_rpc_request {
     nn_task task;
+    nn_rpc *rpc;
     rpc_conn *conn;
     Nnrpc__Envelope *env;
     uint64_t deadline_ns;
@@ -250,6 +280,7 @@ extern const nn_stream_handler nn_rpc_stream_handler;
 int nn_rpc_conn_send(rpc_conn *c, Nnrpc__Envelope *env, nn_err *err);
 void nn_rpc_conn_close(rpc_conn *c, const char *why);
 void nn_rpc_conn_send_goodbye(rpc_conn *c);
+void nn_rpc_conn_send_renew(rpc_conn *c);
 rpc_conn *nn_rpc_conn_connect(rpc_channel *ch, bool tls, nn_err *err);
 
 /* channel.c */
@@ -262,6 +293,8 @@ void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const 
 void nn_rpc_channel_goodbye(rpc_channel *ch, rpc_conn *c);
 void nn_rpc_channel_response(rpc_conn *c, Nnrpc__Envelope *env);
 void nn_rpc_channel_reevaluate(rpc_channel *ch); /* after reconfigure, on ch->loop */
+/* The listener asked for c to be replaced: connect anew, move over, then retire c. */
+void nn_rpc_channel_renew(rpc_channel *ch, rpc_conn *c);
 void nn_rpc_channel_fail_all(rpc_channel *ch, int status, const char *why); /* no loop */
 void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, const char *error,
                           const uint8_t *payload, size_t len);

@@ -54,8 +54,8 @@ static void svc_node_info(nn_rpc_request *req, void *arg) {
 }
 
 static const char *chan_state_name(int st) {
-    static const char *const names[] = {"idle", "connecting", "ready", "draining", "down",
-                                        "closed"};
+    static const char *const names[] = {"idle",     "connecting", "ready",
+                                        "draining", "down",       "closed"};
     return st >= 0 && st <= CHAN_CLOSED ? names[st] : "unknown";
 }
 
@@ -71,13 +71,14 @@ static void svc_mesh_state(nn_rpc_request *req, void *arg) {
         char version[16], cipher[64], subject[512], error[1024];
     } texts;
     texts *tx = calloc(n, sizeof(*tx));
-    if (n != 0 && (states == NULL || ptrs == NULL || tallies == NULL || tptrs == NULL ||
-                   tx == NULL)) {
+    if (n != 0 &&
+        (states == NULL || ptrs == NULL || tallies == NULL || tptrs == NULL || tx == NULL)) {
         nn_rpc_reply_error(req, ENOMEM, "out of memory");
         goto out;
     }
     Nnrpc__MeshState ms = NNRPC__MESH_STATE__INIT;
     ms.node = rpc->self;
+    nn_rpc_pool_stats(rpc, &ms.pool_fresh, &ms.pool_reused);
     ms.channels = ptrs;
     for (size_t i = 0; i < n; i++) {
         rpc_channel *ch = &rpc->chans[i];
@@ -95,6 +96,10 @@ static void svc_mesh_state(nn_rpc_request *req, void *arg) {
         memcpy(tx[i].cipher, ch->info_cipher, sizeof(tx[i].cipher));
         memcpy(tx[i].subject, ch->info_subject, sizeof(tx[i].subject));
         memcpy(tx[i].error, ch->info_error, sizeof(tx[i].error));
+        cs->peer_not_before = ch->info_peer_not_before;
+        cs->peer_not_after = ch->info_peer_not_after;
+        cs->local_not_after = ch->info_local_not_after;
+        cs->cert_generation = ch->info_generation;
         pthread_mutex_unlock(&ch->info_lock);
         cs->tls_version = tx[i].version;
         cs->cipher = tx[i].cipher;
@@ -129,7 +134,17 @@ out:
 
 /* ------------------------------------------------------------- mesh.drive */
 
-typedef struct drive {
+typedef struct drive drive;
+
+/* One peer's tallies; the calls to that peer carry it as their arg. */
+typedef struct drive_peer {
+    drive *d;
+    const char *peer; /* the channel's name, lives as long as the rpc */
+    _Atomic uint64_t sent, ok;
+    _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
+} drive_peer;
+
+struct drive {
     nn_rpc *rpc;
     nn_rpc_request *req;
     nn_loop *loop;
@@ -143,29 +158,66 @@ typedef struct drive {
     _Atomic uint64_t outstanding; /* calls in flight + 1 while issuing */
     _Atomic uint64_t sent, ok;
     _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
-} drive;
+    size_t peer_count;
+    drive_peer *peers; /* one per channel (chan_count), unused for self */
+};
+
+/* Fills out[] with the non-zero counts of failed[] (as Tally messages); returns how many. */
+static size_t tallies_fill(_Atomic uint64_t *failed, Nnrpc__Tally *tallies, Nnrpc__Tally **ptrs) {
+    size_t n = 0;
+    for (int s = 1; s < NN_RPC_STATUS_COUNT; s++) {
+        uint64_t count = atomic_load(&failed[s]);
+        if (count == 0) {
+            continue;
+        }
+        Nnrpc__Tally *t = &tallies[n];
+        nnrpc__tally__init(t);
+        t->reason = (char *)nn_rpc_status_name((nn_rpc_status)s);
+        t->count = count;
+        ptrs[n++] = t;
+    }
+    return n;
+}
 
 static void drive_finish(drive *d) {
     Nnrpc__DriveResult res = NNRPC__DRIVE_RESULT__INIT;
     Nnrpc__Tally tallies[NN_RPC_STATUS_COUNT];
     Nnrpc__Tally *ptrs[NN_RPC_STATUS_COUNT];
+    size_t n = d->peer_count;
+    Nnrpc__PeerDrive *peers = calloc(n ? n : 1, sizeof(*peers));
+    Nnrpc__PeerDrive **peer_ptrs = calloc(n ? n : 1, sizeof(*peer_ptrs));
+    Nnrpc__Tally *peer_tallies = calloc(n ? n * NN_RPC_STATUS_COUNT : 1, sizeof(*peer_tallies));
+    Nnrpc__Tally **peer_tptrs = calloc(n ? n * NN_RPC_STATUS_COUNT : 1, sizeof(*peer_tptrs));
     res.sent = atomic_load(&d->sent);
     res.ok = atomic_load(&d->ok);
     res.failed = ptrs;
-    for (int s = 1; s < NN_RPC_STATUS_COUNT; s++) {
-        uint64_t count = atomic_load(&d->failed[s]);
-        if (count == 0) {
-            continue;
+    res.n_failed = tallies_fill(d->failed, tallies, ptrs);
+    if (peers != NULL && peer_ptrs != NULL && peer_tallies != NULL && peer_tptrs != NULL) {
+        res.peers = peer_ptrs;
+        for (size_t i = 0; i < n; i++) {
+            drive_peer *dp = &d->peers[i];
+            if (dp->peer == NULL) {
+                continue;
+            }
+            Nnrpc__PeerDrive *pd = &peers[res.n_peers];
+            nnrpc__peer_drive__init(pd);
+            pd->peer = (char *)dp->peer;
+            pd->sent = atomic_load(&dp->sent);
+            pd->ok = atomic_load(&dp->ok);
+            pd->failed = &peer_tptrs[i * NN_RPC_STATUS_COUNT];
+            pd->n_failed =
+                tallies_fill(dp->failed, &peer_tallies[i * NN_RPC_STATUS_COUNT], pd->failed);
+            peer_ptrs[res.n_peers++] = pd;
         }
-        Nnrpc__Tally *t = &tallies[res.n_failed];
-        nnrpc__tally__init(t);
-        t->reason = (char *)nn_rpc_status_name((nn_rpc_status)s);
-        t->count = count;
-        ptrs[res.n_failed++] = t;
     }
     nn_log(NN_LOG_INFO, "rpc.drive.done", "node=%s sent=%llu ok=%llu", d->rpc->self,
            (unsigned long long)res.sent, (unsigned long long)res.ok);
     reply_packed(d->req, &res.base);
+    free(peers);
+    free(peer_ptrs);
+    free(peer_tallies);
+    free(peer_tptrs);
+    free(d->peers);
     free(d->payload);
     free(d);
 }
@@ -177,14 +229,17 @@ static void drive_release(drive *d) {
 }
 
 static void drive_done(const nn_rpc_result *res, void *arg) {
-    drive *d = arg;
+    drive_peer *dp = arg;
+    drive *d = dp->d;
     if (res->status == NN_RPC_OK) {
         atomic_fetch_add(&d->ok, 1);
+        atomic_fetch_add(&dp->ok, 1);
     } else {
-        atomic_fetch_add(&d->failed[res->status < NN_RPC_STATUS_COUNT ? res->status
-                                                                      : NN_RPC_E_REMOTE],
-                         1);
-        nn_log(NN_LOG_DEBUG, "rpc.drive.failed", "status=%s reason=\"%s\"",
+        unsigned st =
+            (unsigned)res->status < NN_RPC_STATUS_COUNT ? (unsigned)res->status : NN_RPC_E_REMOTE;
+        atomic_fetch_add(&d->failed[st], 1);
+        atomic_fetch_add(&dp->failed[st], 1);
+        nn_log(NN_LOG_DEBUG, "rpc.drive.failed", "peer=%s status=%s reason=\"%s\"", dp->peer,
                nn_rpc_status_name(res->status), res->error);
     }
     drive_release(d);
@@ -203,8 +258,9 @@ static void drive_tick(nn_timer *t) {
             }
             atomic_fetch_add(&d->outstanding, 1);
             atomic_fetch_add(&d->sent, 1);
-            nn_rpc_call(rpc, rpc->chans[i].peer, "echo", d->payload, d->payload_len,
-                        d->timeout_ms, drive_done, d);
+            atomic_fetch_add(&d->peers[i].sent, 1);
+            nn_rpc_call(rpc, rpc->chans[i].peer, "echo", d->payload, d->payload_len, d->timeout_ms,
+                        drive_done, &d->peers[i]);
         }
     }
     if (now >= d->end_ns) {
@@ -236,8 +292,14 @@ static void svc_mesh_drive(nn_rpc_request *req, void *arg) {
     if (d != NULL) {
         d->payload_len = dr->payload_bytes;
         d->payload = malloc(d->payload_len ? d->payload_len : 1);
+        d->peer_count = rpc->chan_count;
+        d->peers = calloc(d->peer_count ? d->peer_count : 1, sizeof(*d->peers));
     }
-    if (d == NULL || d->payload == NULL) {
+    if (d == NULL || d->payload == NULL || d->peers == NULL) {
+        if (d != NULL) {
+            free(d->payload);
+            free(d->peers);
+        }
         free(d);
         nnrpc__drive_request__free_unpacked(dr, NULL);
         nn_rpc_reply_error(req, ENOMEM, "out of memory");
@@ -245,6 +307,10 @@ static void svc_mesh_drive(nn_rpc_request *req, void *arg) {
     }
     for (size_t i = 0; i < d->payload_len; i++) {
         d->payload[i] = (uint8_t)(i * 131u + 7u);
+    }
+    for (size_t i = 0; i < d->peer_count; i++) {
+        d->peers[i].d = d;
+        d->peers[i].peer = rpc->chans[i].loop != NULL ? rpc->chans[i].peer : NULL;
     }
     d->rpc = rpc;
     d->req = req;
@@ -255,9 +321,8 @@ static void svc_mesh_drive(nn_rpc_request *req, void *arg) {
     d->end_ns = d->start_ns + NN_MS(dr->duration_ms);
     atomic_store(&d->outstanding, 1);
     nnrpc__drive_request__free_unpacked(dr, NULL);
-    nn_log(NN_LOG_INFO, "rpc.drive.start", "node=%s rate=%u bytes=%zu duration_ms=%llu",
-           rpc->self, d->rate, d->payload_len,
-           (unsigned long long)((d->end_ns - d->start_ns) / 1000000u));
+    nn_log(NN_LOG_INFO, "rpc.drive.start", "node=%s rate=%u bytes=%zu duration_ms=%llu", rpc->self,
+           d->rate, d->payload_len, (unsigned long long)((d->end_ns - d->start_ns) / 1000000u));
     nn_timer_init(&d->tick, drive_tick, d);
     drive_tick(&d->tick);
 }
@@ -268,8 +333,8 @@ int nn_rpc_services_register_builtin(nn_rpc *rpc, nn_err *err) {
         nn_rpc_service_register_ex(rpc, "echo", both, svc_echo, rpc) < 0 ||
         nn_rpc_service_register_ex(rpc, "node.info", both, svc_node_info, rpc) < 0 ||
         nn_rpc_service_register_ex(rpc, "mesh.state", both, svc_mesh_state, rpc) < 0 ||
-        nn_rpc_service_register_ex(rpc, "mesh.drive", NN_RPC_SERVICE_TOOLS, svc_mesh_drive,
-                                   rpc) < 0) {
+        nn_rpc_service_register_ex(rpc, "mesh.drive", NN_RPC_SERVICE_TOOLS, svc_mesh_drive, rpc) <
+            0) {
         return nn_err_set(err, ENOMEM, "registering the built-in services failed");
     }
     return 0;
