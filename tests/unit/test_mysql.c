@@ -459,6 +459,56 @@ static void host_patterns_match(void) {
     CU_ASSERT_FALSE(nn_mysql_host_match("localhost", "10.0.0.1"));
 }
 
+/* ------------------------------------------------------------- catalog */
+
+static void catalog_bootstraps_root_once(void) {
+    char dir[] = "/tmp/nn-mysql-unit.XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char data[300];
+    snprintf(data, sizeof(data), "%s/data", dir);
+    setenv("NODENET_ROOT_PASSWORD", "unit-root-pw", 1);
+    nn_err err;
+    nn_err_clear(&err);
+    nn_mysql_catalog *cat = nn_mysql_catalog_open(data, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cat);
+    nn_mysql_users *u = nn_mysql_catalog_users_get(cat);
+    CU_ASSERT_EQUAL(u->count, 1);
+    const nn_mysql_account *root = nn_mysql_users_match(u, "root", "10.9.8.7");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    CU_ASSERT_STRING_EQUAL(root->host, "%");
+    CU_ASSERT_STRING_EQUAL(root->plugin, NN_PLUGIN_SHA2);
+    CU_ASSERT_TRUE(root->admin);
+    CU_ASSERT_EQUAL(root->require.type, NN_SSL_NONE);
+    CU_ASSERT_PTR_NULL(strstr(root->auth_string, "unit-root-pw"));
+    CU_ASSERT_TRUE(nn_mysql_sha2_check(root->auth_string, "unit-root-pw", 12));
+    CU_ASSERT_PTR_NULL(nn_mysql_users_match(u, "nobody", "127.0.0.1"));
+    nn_mysql_users_unref(u);
+    nn_mysql_catalog_close(cat);
+
+    /* Reopened with another password in the environment: no second bootstrap. */
+    setenv("NODENET_ROOT_PASSWORD", "other", 1);
+    cat = nn_mysql_catalog_open(data, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cat);
+    u = nn_mysql_catalog_users_get(cat);
+    CU_ASSERT_EQUAL(u->count, 1);
+    CU_ASSERT_TRUE(nn_mysql_sha2_check(u->accounts[0].auth_string, "unit-root-pw", 12));
+    nn_mysql_users_unref(u);
+    nn_mysql_catalog_close(cat);
+    unsetenv("NODENET_ROOT_PASSWORD");
+
+    /* A data_dir that cannot be a directory: a clear error naming it. */
+    char file[320];
+    snprintf(file, sizeof(file), "%s/users.db", data);
+    char bad[340];
+    snprintf(bad, sizeof(bad), "%s/sub", file);
+    nn_err_clear(&err);
+    CU_ASSERT_PTR_NULL(nn_mysql_catalog_open(bad, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, bad));
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) {
         return 1;
@@ -483,6 +533,7 @@ int main(void) {
     CU_add_test(s, "sql_fuzzish_inputs_do_not_crash", sql_fuzzish_inputs_do_not_crash);
     CU_add_test(s, "require_checks_via_security", require_checks_via_security);
     CU_add_test(s, "host_patterns_match", host_patterns_match);
+    CU_add_test(s, "catalog_bootstraps_root_once", catalog_bootstraps_root_once);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
