@@ -807,37 +807,43 @@ void nn_sql_stmt_clear(nn_sql_stmt *st) {
 }
 
 bool nn_sql_like(const char *pattern, const char *text) {
-    while (*pattern != '\0') {
-        if (*pattern == '%') {
-            while (*pattern == '%') {
-                pattern++;
+    /* Greedy matching with one backtrack point (the last '%'): O(pattern x text) even for
+     * patterns like '%_%_%_x' that make naive recursion explode. */
+    const char *p = pattern;
+    const char *t = text;
+    const char *star_p = NULL;
+    const char *star_t = NULL;
+    while (*t != '\0') {
+        if (*p == '%') {
+            while (*p == '%') {
+                p++;
             }
-            if (*pattern == '\0') {
-                return true;
-            }
-            for (const char *t = text; *t != '\0'; t++) {
-                if (nn_sql_like(pattern, t)) {
-                    return true;
-                }
-            }
-            return false;
-        }
-        if (*text == '\0') {
-            return false;
-        }
-        if (*pattern == '_') {
-            pattern++;
-            text++;
+            star_p = p;
+            star_t = t;
             continue;
         }
-        if (*pattern == '\\' && pattern[1] != '\0') {
-            pattern++;
+        size_t step = 1;
+        bool match = false;
+        if (*p == '_') {
+            match = true;
+        } else if (*p == '\\' && p[1] != '\0') {
+            match = tolower((unsigned char)p[1]) == tolower((unsigned char)*t);
+            step = 2;
+        } else if (*p != '\0') {
+            match = tolower((unsigned char)*p) == tolower((unsigned char)*t);
         }
-        if (tolower((unsigned char)*pattern) != tolower((unsigned char)*text)) {
+        if (match) {
+            p += step;
+            t++;
+        } else if (star_p != NULL) {
+            p = star_p;
+            t = ++star_t;
+        } else {
             return false;
         }
-        pattern++;
-        text++;
     }
-    return *text == '\0';
+    while (*p == '%') {
+        p++;
+    }
+    return *p == '\0';
 }

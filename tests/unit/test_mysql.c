@@ -378,6 +378,18 @@ static void sql_set_and_show(void) {
     CU_ASSERT_FALSE(nn_sql_like("ssl\\_cipher", "Sslxcipher"));
     CU_ASSERT_TRUE(nn_sql_like("%ssl%", "have_ssl"));
     CU_ASSERT_FALSE(nn_sql_like("Ssl_", "Ssl_cipher"));
+    CU_ASSERT_TRUE(nn_sql_like("%", ""));
+    CU_ASSERT_TRUE(nn_sql_like("", ""));
+    CU_ASSERT_FALSE(nn_sql_like("", "a"));
+    CU_ASSERT_TRUE(nn_sql_like("a%b%c", "aXXbYYc"));
+    CU_ASSERT_FALSE(nn_sql_like("a%b%c", "aXXbYY"));
+    CU_ASSERT_TRUE(nn_sql_like("%ab", "aab"));
+    CU_ASSERT_TRUE(nn_sql_like("_%_", "ab"));
+    CU_ASSERT_FALSE(nn_sql_like("_%_", "a"));
+    /* A pattern that makes naive backtracking explode finishes at once. */
+    CU_ASSERT_FALSE(
+        nn_sql_like("%_%_%_%_%_%_%_%_%_%_%_%_%_%_%_%_%_%_%_%_x",
+                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
 static void sql_fuzzish_inputs_do_not_crash(void) {
