@@ -34,20 +34,30 @@ static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *
     return -EINVAL;
 }
 
-int nn_listener_probe(const listener_def *def, nn_err *err) {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (parse_addr(def->host, def->port, &ss, &len) != 0) {
-        return nn_err_set(err, EINVAL, "'%s' is not a numeric IPv4 or IPv6 address", def->host);
+/* A TCP socket for host:port with SO_REUSEADDR set, and the parsed address. */
+static int socket_for(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                      socklen_t *len, nn_err *err) {
+    if (parse_addr(host, port, ss, len) != 0) {
+        return nn_err_set(err, EINVAL, "'%s' is not a numeric IPv4 or IPv6 address", host);
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return nn_err_set(err, errno, "socket: %s", strerror(errno));
     }
-    /* SO_REUSEADDR without SO_REUSEPORT: connections in TIME_WAIT do not count, a
-     * listening socket does. */
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    return fd;
+}
+
+int nn_listener_probe(const listener_def *def, nn_err *err) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    /* SO_REUSEADDR without SO_REUSEPORT: connections in TIME_WAIT do not count, a
+     * listening socket does. */
+    int fd = socket_for(def->host, def->port, &ss, &len, err);
+    if (fd < 0) {
+        return fd;
+    }
     int rc = 0;
     if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
         rc = nn_err_set(err, errno, "bind: %s", strerror(errno));
@@ -59,15 +69,11 @@ int nn_listener_probe(const listener_def *def, nn_err *err) {
 int nn_listener_open(const listener_def *def, uint16_t *port_io, nn_err *err) {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (parse_addr(def->host, *port_io, &ss, &len) != 0) {
-        return nn_err_set(err, EINVAL, "'%s' is not a numeric IPv4 or IPv6 address", def->host);
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket_for(def->host, *port_io, &ss, &len, err);
     if (fd < 0) {
-        return nn_err_set(err, errno, "socket: %s", strerror(errno));
+        return fd;
     }
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
         int e = errno;
         close(fd);
