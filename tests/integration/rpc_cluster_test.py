@@ -290,8 +290,19 @@ class Cluster:
             "  max_frame_bytes: %d" % self.max_frame,
         ]
         path = os.path.join(self.tmp, "%s-%s.yaml" % (node, mode))
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        text = "\n".join(lines) + "\n"
+        # Atomically, and only when it changes: a nodenet-admin started a moment ago (a
+        # drive in the background) may be reading this very file. Rewriting it in place
+        # let that reader see an empty document: the rpc_sigterm_peer flake under -j2.
+        try:
+            with open(path) as f:
+                if f.read() == text:
+                    return path
+        except FileNotFoundError:
+            pass
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
         return path
 
     def start(self, node, mode=None):
@@ -569,7 +580,10 @@ def case_sigkill_peer(tmp):
 
 def case_sigterm_peer(tmp):
     """A peer stopped with SIGTERM and restarted mid-traffic: no call fails."""
-    c = Cluster(tmp, names=("n1", "n2", "n3"), call_timeout_ms=5000)
+    # Calls made while n2 is away wait for it, each up to the call timeout: the restart
+    # (goodbye, drain, exit, start, TLS) must fit in it, and on a loaded machine (ctest -j2
+    # beside other clusters, sanitizers) it can take several seconds.
+    c = Cluster(tmp, names=("n1", "n2", "n3"), call_timeout_ms=20000)
     for n in c.names:
         c.start(n, "prefer")
     wait_for("n1 mesh ready", lambda: all(
@@ -577,7 +591,11 @@ def case_sigterm_peer(tmp):
     p = drive_async(c, "n1", 200, 256, 3)
     # Bounded generously: on a loaded machine (ctest -j2 beside other multi-node tests) the
     # admin tool and the drive start slowly; what is asserted below is not loosened.
-    wait_for("traffic to n2", lambda: c.channel("n1", "n2")["ok"] > 20, timeout=60)
+    def traffic():
+        if p.poll() is not None:
+            fail("the drive ended early (%s): %s" % (p.returncode, p.communicate()))
+        return c.channel("n1", "n2")["ok"] > 20
+    wait_for("traffic to n2", traffic, timeout=60)
     stopped = c.stop("n2", signal.SIGTERM)
     check(stopped.returncode == 0, "n2 exit status %s" % stopped.returncode)
     check("rpc.channel.goodbye node=n1 peer=n2" in c.log("n1"), "n1 saw no goodbye")
