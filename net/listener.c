@@ -194,6 +194,7 @@ void nn_listener_on_cqe(listen_slot *slot, struct io_uring_cqe *cqe) {
         accepted(loop, slot, cqe->res);
     } else if (cqe->res != -ECANCELED) {
         int e = -cqe->res;
+        atomic_fetch_add_explicit(&loop->counters.accept_errors, 1, memory_order_relaxed);
         if (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS) {
             nn_log(NN_LOG_WARN, "net.accept", "listener=%s error=\"%s\" retry_ms=100",
                    loop->srv->listeners[slot->index].name, strerror(e));

@@ -33,6 +33,8 @@ nn_server *nn_loop_server(nn_loop *loop) {
 void nn_loop_stats_get(nn_loop *loop, nn_loop_stats *out) {
     out->accepted = atomic_load_explicit(&loop->counters.accepted, memory_order_relaxed);
     out->refused = atomic_load_explicit(&loop->counters.refused, memory_order_relaxed);
+    out->accept_errors =
+        atomic_load_explicit(&loop->counters.accept_errors, memory_order_relaxed);
     out->open = atomic_load_explicit(&loop->counters.open, memory_order_relaxed);
     out->bytes_in = atomic_load_explicit(&loop->counters.bytes_in, memory_order_relaxed);
     out->bytes_out = atomic_load_explicit(&loop->counters.bytes_out, memory_order_relaxed);

@@ -100,6 +100,7 @@ struct nn_stream {
 typedef struct nn_loop_counters {
     _Atomic uint64_t accepted;
     _Atomic uint64_t refused;
+    _Atomic uint64_t accept_errors;
     _Atomic uint64_t open;
     _Atomic uint64_t bytes_in;
     _Atomic uint64_t bytes_out;

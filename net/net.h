@@ -241,6 +241,7 @@ nn_server *nn_loop_server(nn_loop *loop);
 typedef struct nn_loop_stats {
     uint64_t accepted;   /* streams accepted by this worker */
     uint64_t refused;    /* refused over max_connections */
+    uint64_t accept_errors; /* accept failures (EMFILE, ...), each followed by a pause */
     uint64_t open;       /* streams open now (accepted and outbound) */
     uint64_t bytes_in;   /* raw bytes received */
     uint64_t bytes_out;  /* raw bytes sent */

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -453,6 +455,50 @@ static void stop_closes_open_connections_and_refuses_late_posts(void) {
     nn_server_free(srv);
 }
 
+static void out_of_descriptors_pauses_accept_instead_of_spinning(void) {
+    /* io_uring reads the descriptor limit when the accept is armed: lower it first. */
+    struct rlimit old;
+    getrlimit(RLIMIT_NOFILE, &old);
+    struct rlimit low = old;
+    low.rlim_cur = 256;
+    CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_NOFILE, &low), 0);
+    uint16_t port;
+    nn_server *srv = start_server(1, 0, NULL, &port);
+    /* Fill the descriptor table, then free one slot for the client's own socket: the
+     * server's accept (same process) finds none left. */
+    int fillers[256];
+    int filled = 0;
+    for (; filled < 256; filled++) {
+        fillers[filled] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fillers[filled] < 0) {
+            break;
+        }
+    }
+    CU_ASSERT_TRUE_FATAL(filled > 1);
+    close(fillers[--filled]);
+    int fd = client_connect(port); /* the kernel completes the handshake into the backlog */
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write_all(fd, "wait", 4), 0);
+    /* Let the worker hit EMFILE for a while: poll() here is the observation window. */
+    poll(NULL, 0, 500);
+    nn_loop_stats st;
+    nn_loop_stats_get(nn_server_loop(srv, 0), &st);
+    CU_ASSERT_TRUE(st.accept_errors >= 1);
+    /* Paced retries (one per 100 ms), not a spin: a spinning accept fails thousands of
+     * times in half a second. */
+    CU_ASSERT_TRUE(st.accept_errors <= 20);
+    for (int i = 0; i < filled; i++) {
+        close(fillers[i]);
+    }
+    setrlimit(RLIMIT_NOFILE, &old);
+    /* Descriptors are back: the waiting connection is accepted and served. */
+    uint8_t b[4];
+    CU_ASSERT_EQUAL(read_exact(fd, b, 4), 0);
+    CU_ASSERT_EQUAL(memcmp(b, "wait", 4), 0);
+    close(fd);
+    stop_server(srv);
+}
+
 static void listening_on_a_taken_port_fails_with_a_clear_error(void) {
     /* Another program holds a port without SO_REUSEPORT. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -502,6 +548,8 @@ int main(void) {
                 posted_task_connects_out_and_a_refused_connect_is_reported);
     CU_add_test(s, "stop_closes_open_connections_and_refuses_late_posts",
                 stop_closes_open_connections_and_refuses_late_posts);
+    CU_add_test(s, "out_of_descriptors_pauses_accept_instead_of_spinning",
+                out_of_descriptors_pauses_accept_instead_of_spinning);
     CU_add_test(s, "listening_on_a_taken_port_fails_with_a_clear_error",
                 listening_on_a_taken_port_fails_with_a_clear_error);
     CU_basic_set_mode(CU_BRM_VERBOSE);
