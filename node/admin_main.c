@@ -122,7 +122,14 @@ static int tool_connect(admin *ad, nn_err *err) {
         if (ad->tool != NULL || mode == NN_CONFIG_RPC_TLS_REQUIRE) {
             return ad->tool != NULL ? 0 : -ECONNREFUSED;
         }
-        /* prefer: the node may still run with rpc_tls off during a rollout. */
+        /* prefer: the node may still run with rpc_tls off during a rollout. Such a node
+         * closes a TLS hello without a byte, which the tool client reports as "closed the
+         * TLS handshake" (rpc.h, note 1). Every other TLS failure (our certificate refused,
+         * the node's certificate naming another node, an alert, no route) stands: falling
+         * back then would let anyone in the middle talk us out of TLS. */
+        if (strstr(err->msg, "closed the TLS handshake") == NULL) {
+            return -ECONNREFUSED;
+        }
         nn_err tls_err = *err;
         tc.sec = NULL;
         ad->tool = nn_rpc_tool_connect(&tc, err);

@@ -22,7 +22,8 @@ cleanup() {
     if [ -d "$work/run" ]; then
         "$src/deploy/local-cluster" stop --run-dir "$work/run" --bin-dir "$bin" >/dev/null 2>&1 || true
     fi
-    rm -rf "$work"
+    # NODENET_TEST_KEEP=1 keeps the temp dir (logs, configs, drive results) for a look.
+    [ -n "${NODENET_TEST_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -34,13 +35,25 @@ fail() {
     exit 1
 }
 
-# N distinct free ports, held open together while chosen so they differ.
+# N distinct free ports, held open together while chosen so they differ. They come from
+# below the kernel's ephemeral range: a port picked there can be taken, between the pick
+# and the node's bind, as the local port of any outgoing connection on the machine (the
+# benchmarks open thousands), and the node then fails with "Address already in use".
 free_ports() {
     "$py" -c '
-import socket, sys
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+hi = low - 1 if low > 12000 else 65535
+lo = 10000 if low > 12000 else 61000
 socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+while len(socks) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randint(lo, hi)))
+    except OSError:
+        s.close()
+        continue
+    socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 }
 
@@ -54,6 +67,8 @@ wait_for() {
 }
 
 log_has() { grep -q -- "$2" "$1" 2>/dev/null; }
+log_count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
+log_grew() { [ "$(log_count "$1" "$2")" -gt "$3" ]; } # log_grew FILE PATTERN COUNT_BEFORE
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # write_config FILE RPC_TLS MYSQL_TLS NODES... (ports from $ports, two per node)
@@ -82,7 +97,7 @@ security:
 node:
   workers: 2
   data_dir: data/%n
-  heartbeat_ms: 200
+  heartbeat_ms: 1000
   call_timeout_ms: 5000
 EOF
     } >"$file"
@@ -228,22 +243,35 @@ rollout_off_prefer_require_loses_no_call)
         "${lc[@]}" mesh-up "$n" --config "$work/off.yaml" "${opts[@]}" || fail "mesh not up for $n"
     done
     for mode in prefer require; do
-        # Traffic from every node to every peer for as long as the rolling restart takes;
-        # each driver runs on a node that is restarted, so drive from the nodes in turn:
-        # the driver on node X covers the restarts of the other two.
+        # Each node in turn is restarted into $mode while the two others drive traffic to
+        # every peer (it among them) from before its SIGTERM until after its mesh is back.
         for n in n1 n2 n3; do
-            others=$(echo n1 n2 n3 | tr ' ' '\n' | grep -vx "$n" | tr '\n' ' ')
-            "$admin" --config "$(cat "$work/run/$n.config")" --node "$n" drive --rate 200 --size 128 \
-                --seconds 12 --json >"$work/drive-$mode-$n.json" 2>"$work/drive-$mode-$n.err" &
-            drv=$!
-            pids+=("$drv")
-            for o in $others; do
-                NODENET_ROOT_PASSWORD=secret-pw "${lc[@]}" restart "$o" --config "$work/$mode.yaml" "${opts[@]}" ||
-                    fail "restart $o to $mode"
-                "${lc[@]}" mesh-up "$o" --config "$work/$mode.yaml" "${opts[@]}" || fail "$o mesh after restart"
+            drv=()
+            for o in n1 n2 n3; do
+                [ "$o" = "$n" ] && continue
+                before=$(log_count "$work/run/$o.log" " rpc.drive.start node=$o ")
+                "$admin" --config "$(cat "$work/run/$o.config")" --node "$o" drive --rate 200 --size 128 \
+                    --seconds 6 --json >"$work/drive-$mode-$n-$o.json" 2>"$work/drive-$mode-$n-$o.err" &
+                drv+=("$o:$!")
+                pids+=("$!")
+                wait_for log_grew "$work/run/$o.log" " rpc.drive.start node=$o " "$before" ||
+                    fail "drive on $o did not start: $(cat "$work/drive-$mode-$n-$o.err")"
             done
-            wait "$drv" || fail "drive on $n during $mode rollout: $(cat "$work/drive-$mode-$n.json" "$work/drive-$mode-$n.err")"
-            grep -q '"failed":0' "$work/drive-$mode-$n.json" || fail "failed calls: $(cat "$work/drive-$mode-$n.json")"
+            t0=$SECONDS
+            NODENET_ROOT_PASSWORD=secret-pw "${lc[@]}" restart "$n" --config "$work/$mode.yaml" "${opts[@]}" ||
+                fail "restart $n to $mode"
+            "${lc[@]}" mesh-up "$n" --config "$work/$mode.yaml" "${opts[@]}" || fail "$n mesh after restart"
+            for d in "${drv[@]}"; do
+                kill -0 "${d#*:}" 2>/dev/null ||
+                    fail "drive on ${d%%:*} ended before $n was back ($((SECONDS - t0)) s; raise --seconds)"
+            done
+            for d in "${drv[@]}"; do
+                o=${d%%:*}
+                f=$work/drive-$mode-$n-$o
+                wait "${d#*:}" || fail "drive on $o while $n restarted into $mode: $(cat "$f.json" "$f.err")"
+                "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["failed"] == 0 and d["sent"] > 0 and d["succeeded"] == d["sent"] else 1)' \
+                    "$f.json" || fail "drive on $o while $n restarted into $mode: $(cat "$f.json")"
+            done
         done
     done
     # Everything is on require now: every channel encrypted.
@@ -251,6 +279,166 @@ rollout_off_prefer_require_loses_no_call)
         "$admin" --config "$work/require.yaml" --node "$n" mesh --json >"$work/mesh-$n.json" || fail "mesh $n"
         "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["channels"] and all(c["encrypted"] for c in d["channels"]) else 1)' \
             "$work/mesh-$n.json" || fail "plaintext channel left on $n: $(cat "$work/mesh-$n.json")"
+    done
+    ;;
+
+admin_prefer_falls_back_to_plaintext_only_for_a_node_with_tls_off)
+    certs n1
+    "$src/deploy/gen-certs" "$work/other" n1 >/dev/null 2>&1 || fail "gen-certs (other CA)"
+    ports=$(free_ports 2)
+    write_config "$work/off.yaml" off on n1
+    write_config "$work/prefer.yaml" prefer on n1
+    # What the admin tool reads: prefer, and broken variants of its TLS set-up that it
+    # cannot see by itself: an admin certificate of a CA the node does not trust (the tool
+    # trusts both CAs), one whose subject is not in tool_subjects, and a CA that does not
+    # sign the node's certificate.
+    cat "$work/certs/ca.pem" "$work/other/ca.pem" >"$work/both-ca.pem"
+    sed 's#ca_file: .*#ca_file: both-ca.pem#; s#admin_cert_file: .*#admin_cert_file: other/admin-cert.pem#; s#admin_key_file: .*#admin_key_file: other/admin-key.pem#' \
+        "$work/prefer.yaml" >"$work/admin-foreign-cert.yaml"
+    sed 's#admin_cert_file: .*#admin_cert_file: certs/client-cert.pem#; s#admin_key_file: .*#admin_key_file: certs/client-key.pem#' \
+        "$work/prefer.yaml" >"$work/admin-not-a-tool.yaml"
+    sed 's#ca_file: .*#ca_file: other/ca.pem#; s#admin_cert_file: .*#admin_cert_file: other/admin-cert.pem#; s#admin_key_file: .*#admin_key_file: other/admin-key.pem#' \
+        "$work/prefer.yaml" >"$work/admin-foreign-ca.yaml"
+    admin_status() { # admin_status CONFIG -> JSON on stdout, error on $work/admin.err
+        "$admin" --config "$1" --node n1 status --json 2>"$work/admin.err"
+    }
+    # 1. The node has rpc_tls off: a prefer tool falls back and says its link is plaintext.
+    start_node n1 "$work/off.yaml"
+    out=$(admin_status "$work/prefer.yaml") || fail "prefer admin vs TLS-off node: $(cat "$work/admin.err")"
+    echo "$out" | grep -q '"admin_connection_encrypted":false' || fail "status said: $out"
+    # Against a node without TLS, certificate mistakes do not show: the link is plaintext.
+    for v in foreign-cert not-a-tool foreign-ca; do
+        admin_status "$work/admin-$v.yaml" >/dev/null || fail "admin-$v vs TLS-off node: $(cat "$work/admin.err")"
+    done
+    kill -TERM "$node_pid"
+    wait_for gone "$node_pid" || fail "n1 did not stop"
+    # 2. The node speaks TLS (prefer, so it would take a plaintext tool): every TLS failure
+    #    must end the attempt, never fall back to plaintext.
+    start_node n1 "$work/prefer.yaml"
+    out=$(admin_status "$work/prefer.yaml") || fail "prefer admin vs prefer node: $(cat "$work/admin.err")"
+    echo "$out" | grep -q '"admin_connection_encrypted":true' || fail "status said: $out"
+    if out=$(admin_status "$work/admin-foreign-cert.yaml"); then
+        fail "node refused the admin certificate, yet the tool got in: $out"
+    fi
+    grep -q "closed the TLS handshake" "$work/admin.err" && fail "refusal misread as TLS off: $(cat "$work/admin.err")"
+    grep -qi "certificate\|alert\|tls" "$work/admin.err" || fail "unclear error: $(cat "$work/admin.err")"
+    if out=$(admin_status "$work/admin-not-a-tool.yaml"); then
+        fail "node refused the tool's subject, yet the tool got in: $out"
+    fi
+    grep -q "not in tool_subjects" "$work/admin.err" || fail "unclear error: $(cat "$work/admin.err")"
+    if out=$(admin_status "$work/admin-foreign-ca.yaml"); then
+        fail "the tool did not trust the node's certificate, yet it got in: $out"
+    fi
+    grep -qi "certificate\|verify" "$work/admin.err" || fail "unclear error: $(cat "$work/admin.err")"
+    # A node that is down is not a node with TLS off either.
+    kill -TERM "$node_pid"
+    wait_for gone "$node_pid" || fail "n1 did not stop"
+    admin_status "$work/prefer.yaml" >/dev/null && fail "admin succeeded against a stopped node"
+    grep -q "closed the TLS handshake" "$work/admin.err" && fail "a stopped node read as TLS off"
+    ;;
+
+sighup_rollout_off_prefer_require_without_restart_loses_no_call)
+    # The same rollout as above without restarting anything: the one config file every
+    # node reads is rewritten, and each node in turn takes SIGHUP and renegotiates its
+    # channels, while every node drives traffic to its peers the whole time.
+    certs n1 n2 n3
+    ports=$(free_ports 6)
+    names=(n1 n2 n3)
+    for mode in off prefer require; do
+        write_config "$work/$mode.yaml" "$mode" on "${names[@]}"
+    done
+    cp "$work/off.yaml" "$work/cluster.yaml"
+    declare -A npid mode_of
+    for n in "${names[@]}"; do
+        start_node "$n" "$work/cluster.yaml"
+        npid[$n]=$node_pid
+        mode_of[$n]=off
+    done
+    # mesh_json N: N's channels (prefer.yaml reaches a node in any mode: the tool falls
+    # back to plaintext for a node that still has rpc_tls off).
+    mesh_json() { "$admin" --config "$work/prefer.yaml" --node "$1" mesh --json 2>/dev/null; }
+    # settled: every channel of every node is ready and encrypted as its two ends' modes
+    # demand: a prefer or require dialler whose last (re)negotiation saw a TLS listener
+    # holds TLS; anything touching a require node holds TLS; an off end is plaintext.
+    # Channels a reload did not touch may keep plaintext under prefer (by design), so
+    # only what the last reload of node $1 must have renegotiated is checked strictly.
+    settled() {
+        local x=$1 n
+        for n in "${names[@]}"; do
+            mesh_json "$n" >"$work/mesh-$n.json" || return 1
+        done
+        "$py" - "$work" "$x" "${names[@]/%/=}" <<EOF_PY
+import json, sys
+work, x = sys.argv[1], sys.argv[2]
+modes = {$(for n in "${names[@]}"; do printf '"%s": "%s", ' "$n" "${mode_of[$n]}"; done)}
+for n in modes:
+    chans = {c["peer"]: c for c in json.load(open("%s/mesh-%s.json" % (work, n)))["channels"]}
+    if set(chans) != set(modes) - {n}:
+        sys.exit(1)
+    for p, c in chans.items():
+        if c["state"] != "ready":
+            sys.exit(1)
+        if "off" in (modes[n], modes[p]):
+            want = False
+        elif "require" in (modes[n], modes[p]) and x in (n, p):
+            want = True
+        elif n == x:
+            want = True  # x just renegotiated with TLS first; p takes TLS
+        else:
+            continue
+        if c["encrypted"] != want:
+            sys.exit(1)
+EOF_PY
+    }
+    wait_for settled none || fail "mesh not up: $(cat "$work"/mesh-*.json)"
+    prev=off
+    for mode in prefer require; do
+        # Drivers are started through $prev.yaml so that their own tool connection is one
+        # every node keeps under the new mode too (a plaintext tool is sent a goodbye by a
+        # node that turns to require).
+        drv=()
+        for n in "${names[@]}"; do
+            before=$(log_count "$work/$n.log" " rpc.drive.start node=$n ")
+            "$admin" --config "$work/$prev.yaml" --node "$n" drive --rate 150 --size 128 \
+                --seconds 10 --json >"$work/drive-$mode-$n.json" 2>"$work/drive-$mode-$n.err" &
+            drv+=($!)
+            pids+=($!)
+            wait_for log_grew "$work/$n.log" " rpc.drive.start node=$n " "$before" ||
+                fail "drive on $n did not start: $(cat "$work/drive-$mode-$n.err")"
+        done
+        cp "$work/$mode.yaml" "$work/cluster.yaml.new"
+        mv "$work/cluster.yaml.new" "$work/cluster.yaml"
+        for n in "${names[@]}"; do
+            before=$(log_count "$work/$n.log" " node.reload node=$n .*rpc_tls=$mode")
+            kill -HUP "${npid[$n]}"
+            wait_for log_grew "$work/$n.log" " node.reload node=$n .*rpc_tls=$mode" "$before" ||
+                fail "$n did not reload to $mode"
+            mode_of[$n]=$mode
+            wait_for settled "$n" || fail "$n's channels not renegotiated for $mode: $(cat "$work"/mesh-*.json)"
+        done
+        # The drivers must have outlived the rollout, or it ran partly without traffic.
+        for i in 0 1 2; do
+            kill -0 "${drv[$i]}" 2>/dev/null ||
+                fail "drive on ${names[$i]} ended before the $mode rollout did (raise --seconds)"
+        done
+        for i in 0 1 2; do
+            n=${names[$i]}
+            wait "${drv[$i]}" || fail "drive on $n during $mode: $(cat "$work/drive-$mode-$n.json" "$work/drive-$mode-$n.err")"
+            "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["failed"] == 0 and d["sent"] > 0 and d["succeeded"] == d["sent"] else 1)' \
+                "$work/drive-$mode-$n.json" || fail "drive on $n during $mode: $(cat "$work/drive-$mode-$n.json")"
+        done
+        prev=$mode
+    done
+    for n in "${names[@]}"; do
+        [ "$(log_count "$work/$n.log" "node.ready node=$n ")" = 1 ] || fail "$n was restarted"
+        mesh_json "$n" >"$work/mesh-$n.json" || fail "mesh $n"
+        "$py" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = len(d["channels"]) == 2 and all(
+    c["state"] == "ready" and c["encrypted"] and c["tls_version"] == "TLSv1.3"
+    and c["peer_subject"] == "/C=CN/O=nodenet/CN=" + c["peer"] for c in d["channels"])
+sys.exit(0 if ok else 1)' "$work/mesh-$n.json" || fail "after the rollout, $n has: $(cat "$work/mesh-$n.json")"
     done
     ;;
 
