@@ -346,11 +346,14 @@ void nn_node_free(nn_node *node) {
         nn_node_stop(node, 0);
     }
     control_stop(node);
-    if (node->rpc != NULL) {
-        nn_rpc_free(node->rpc);
-    }
+    /* The server first: its timer heaps still list timers that live inside the rpc (a
+     * channel's reconnect timer armed when its peer went away), and freeing a heap marks
+     * each of them unarmed. nn_rpc_free() touches no loop, so it may come after. */
     if (node->server != NULL) {
         nn_server_free(node->server);
+    }
+    if (node->rpc != NULL) {
+        nn_rpc_free(node->rpc);
     }
     if (node->mysql != NULL) {
         nn_mysql_server_free(node->mysql);

@@ -447,4 +447,11 @@ sys.exit(0 if ok else 1)' "$work/mesh-$n.json" || fail "after the rollout, $n ha
     exit 2
     ;;
 esac
+# Under -DNODENET_SANITIZE a node that hit a report may still have answered: its log says.
+for f in "$work"/*.log "$work"/run/*.log; do
+    [ -f "$f" ] || continue
+    if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$f"; then
+        fail "sanitizer report in $f: $(grep -m 3 "ERROR: \|runtime error:" "$f")"
+    fi
+done
 echo "ok [$case_name]"

@@ -196,4 +196,9 @@ for i in 0 1 2; do
     wait "${pids[$i]}" || rc=$?
     [ $rc -eq 0 ] || fail "${names[$i]} exited $rc after SIGTERM"
 done
+for f in "$work"/*.log; do
+    if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$f"; then
+        fail "sanitizer report in $f: $(grep -m 3 "ERROR: \|runtime error:" "$f")"
+    fi
+done
 echo "ok [netns]"
