@@ -91,7 +91,7 @@ struct nn_stream {
     stream_op connect_op;
     struct nn_stream *next, *prev;   /* the loop's list of live streams */
     struct nn_stream *dirty_next;    /* the loop's list of streams to service */
-    char close_why[96];
+    char close_why[128];
     char peer_host[INET6_ADDRSTRLEN];
     struct sockaddr_storage *connect_addr; /* while the connect SQE is in flight */
     uint8_t *recv_fallback;          /* plain-recv buffer when there is no buffer ring */

@@ -141,6 +141,8 @@ static inline bool nn_timer_armed(const nn_timer *t) {
     return t->heap_index != SIZE_MAX;
 }
 void nn_timer_heap_init(nn_timer_heap *h);
+/* Frees the heap's own storage. Timers still armed in it are left as they are (their
+ * owners may already be freed) and must not be used with this heap again. */
 void nn_timer_heap_free(nn_timer_heap *h);
 /* Arms or re-arms t at deadline_ns. Returns 0 or -ENOMEM. */
 int nn_timer_heap_arm(nn_timer_heap *h, nn_timer *t, uint64_t deadline_ns);

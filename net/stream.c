@@ -26,6 +26,7 @@ static _Atomic uint64_t next_stream_id = 1;
 enum { ABORT_PENDING = 1 };
 
 static void deadline_fired(nn_timer *t);
+static void set_why(nn_stream *s, int reason, const char *why);
 
 nn_stream *nn_stream_alloc(nn_loop *loop, int fd, const nn_stream_handler *handler,
                            void *handler_arg) {
@@ -171,8 +172,7 @@ static void peer_closed(nn_stream *s) {
     if (s->state != STREAM_OPEN) {
         return;
     }
-    s->close_reason = NN_CLOSE_PEER;
-    snprintf(s->close_why, sizeof(s->close_why), "peer closed the connection");
+    set_why(s, NN_CLOSE_PEER, "peer closed the connection");
     s->state = STREAM_CLOSING;
     nn_loop_timer_arm(s->loop, &s->deadline, nn_now_ns() + CLOSE_FLUSH_NS);
     nn_loop_mark_dirty(s->loop, s);
@@ -411,7 +411,13 @@ void nn_stream_layer_event(nn_stream *s, int event) {
 
 static void set_why(nn_stream *s, int reason, const char *why) {
     s->close_reason = reason;
-    snprintf(s->close_why, sizeof(s->close_why), "%s", why != NULL ? why : "");
+    /* Longer reasons are cut on purpose: the stream keeps a short one for on_close. */
+    size_t n = why != NULL ? strlen(why) : 0;
+    if (n > sizeof(s->close_why) - 1) {
+        n = sizeof(s->close_why) - 1;
+    }
+    memcpy(s->close_why, why != NULL ? why : "", n);
+    s->close_why[n] = '\0';
 }
 
 void nn_stream_close(nn_stream *s, int reason, const char *why) {

@@ -19,9 +19,8 @@ void nn_timer_heap_init(nn_timer_heap *h) {
 }
 
 void nn_timer_heap_free(nn_timer_heap *h) {
-    for (size_t i = 0; i < h->len; i++) {
-        h->items[i]->heap_index = SIZE_MAX;
-    }
+    /* The timers themselves are not touched: their owners may be gone already (a module
+     * freed before the server). */
     free(h->items);
     nn_timer_heap_init(h);
 }
