@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 #include <sqlite3.h>
@@ -38,6 +39,15 @@ struct nn_mysql_catalog {
     _Atomic(nn_mysql_users **) loop_users;
     uint32_t loop_count;
     nn_server *net;
+    /* Replication (see mysql.h): the clock, written on the catalog thread only; the digest
+     * of what is committed, under lock; the listener, called under listener_lock so that
+     * removing it waits for a call in progress. */
+    uint64_t last_version;
+    nn_mysql_catalog_digest digest;
+    pthread_mutex_t listener_lock;
+    char origin[64];
+    nn_mysql_catalog_listener listener;
+    void *listener_arg;
 };
 
 typedef struct snap_task {
@@ -319,7 +329,8 @@ static int account_exists(nn_mysql_catalog *cat, const char *user, const char *h
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-static int run_write(nn_mysql_catalog *cat, const char *sql, const nn_catalog_op *op) {
+static int run_write(nn_mysql_catalog *cat, const char *sql, const nn_catalog_op *op,
+                     uint64_t version, const char *origin) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(cat->db, sql, -1, &st, NULL) != SQLITE_OK) {
         return -EIO;
@@ -343,6 +354,10 @@ static int run_write(nn_mysql_catalog *cat, const char *sql, const nn_catalog_op
     }
     if (n >= 9) {
         sqlite3_bind_int(st, 9, op->admin_value ? 1 : 0);
+    }
+    if (n >= 10) {
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)version);
+        sqlite3_bind_text(st, 11, origin, -1, SQLITE_TRANSIENT);
     }
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -394,8 +409,66 @@ static const char *op_name(const nn_catalog_op *op) {
         return "DROP USER";
     case NN_CATALOG_SET_ADMIN:
         return op->admin_value ? "GRANT" : "REVOKE";
+    case NN_CATALOG_MERGE:
+        return "MERGE";
+    case NN_CATALOG_EXPORT:
+        return "EXPORT";
     }
     return "?";
+}
+
+static uint64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The statement's writes, each stamping the row with (version, origin). */
+static int write_versioned(nn_mysql_catalog *cat, const nn_catalog_op *op, uint64_t version,
+                           const char *origin) {
+    int rc = 0;
+    if (op->kind == NN_CATALOG_CREATE) {
+        /* A tombstone of an earlier DROP gives way to the newer CREATE. */
+        rc = run_write(cat, "DELETE FROM tombstones WHERE user = ?1 AND host = ?2", op, 0, "");
+        if (rc == 0) {
+            rc = run_write(cat,
+                           "INSERT INTO users (user, host, plugin, auth_string, ssl_type, "
+                           "ssl_cipher, x509_issuer, x509_subject, admin, version, origin) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                           op, version, origin);
+        }
+        return rc;
+    }
+    if (op->kind == NN_CATALOG_DROP) {
+        rc = run_write(cat, "DELETE FROM users WHERE user = ?1 AND host = ?2", op, 0, "");
+        if (rc == 0) {
+            rc = run_write(cat,
+                           "INSERT OR REPLACE INTO tombstones (user, host, version, origin) "
+                           "VALUES (?1, ?2, ?10, ?11)",
+                           op, version, origin);
+        }
+        return rc;
+    }
+    if (op->kind == NN_CATALOG_SET_ADMIN) {
+        return run_write(cat,
+                         "UPDATE users SET admin = ?9, version = ?10, origin = ?11 "
+                         "WHERE user = ?1 AND host = ?2",
+                         op, version, origin);
+    }
+    if (op->set_auth) {
+        rc = run_write(cat,
+                       "UPDATE users SET plugin = ?3, auth_string = ?4, version = ?10, "
+                       "origin = ?11 WHERE user = ?1 AND host = ?2",
+                       op, version, origin);
+    }
+    if (rc == 0 && op->set_require) {
+        rc = run_write(cat,
+                       "UPDATE users SET ssl_type = ?5, ssl_cipher = ?6, x509_issuer = ?7, "
+                       "x509_subject = ?8, version = ?10, origin = ?11 "
+                       "WHERE user = ?1 AND host = ?2",
+                       op, version, origin);
+    }
+    return rc;
 }
 
 /* Runs one op in a transaction. Returns 1 if the catalog changed, 0 if not. */
@@ -419,29 +492,18 @@ static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
         rc = op->if_not_exists ? 1 : -EEXIST;
     } else if (op->kind != NN_CATALOG_CREATE && !exists) {
         rc = op->if_exists ? 1 : -ENOENT;
-    } else if (op->kind == NN_CATALOG_CREATE) {
-        rc = run_write(cat,
-                       "INSERT INTO users (user, host, plugin, auth_string, ssl_type, "
-                       "ssl_cipher, x509_issuer, x509_subject, admin) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                       op);
-    } else if (op->kind == NN_CATALOG_DROP) {
-        rc = run_write(cat, "DELETE FROM users WHERE user = ?1 AND host = ?2", op);
-    } else if (op->kind == NN_CATALOG_SET_ADMIN) {
-        rc = run_write(cat, "UPDATE users SET admin = ?9 WHERE user = ?1 AND host = ?2", op);
     } else {
-        if (op->set_auth) {
-            rc = run_write(cat,
-                           "UPDATE users SET plugin = ?3, auth_string = ?4 "
-                           "WHERE user = ?1 AND host = ?2",
-                           op);
+        /* The row's new version: after everything this node has made or merged. */
+        uint64_t version = 0;
+        char origin[sizeof(cat->origin)] = "";
+        if (!op->unversioned) {
+            version = nn_mysql_catalog_version_next(cat->last_version, wall_ms());
+            cat->last_version = version;
+            pthread_mutex_lock(&cat->listener_lock);
+            memcpy(origin, cat->origin, sizeof(origin));
+            pthread_mutex_unlock(&cat->listener_lock);
         }
-        if (rc == 0 && op->set_require) {
-            rc = run_write(cat,
-                           "UPDATE users SET ssl_type = ?5, ssl_cipher = ?6, x509_issuer = ?7, "
-                           "x509_subject = ?8 WHERE user = ?1 AND host = ?2",
-                           op);
-        }
+        rc = write_versioned(cat, op, version, origin);
     }
     if (rc < 0 || rc == 1) {
         exec(cat, "ROLLBACK");
@@ -467,6 +529,154 @@ static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
     return 1;
 }
 
+/* Catalog thread, after a commit: the digest that "catalog.digest" answers with. */
+static void digest_refresh(nn_mysql_catalog *cat) {
+    nn_mysql_catalog_digest d;
+    if (nn_mysql_repl_digest(cat->db, &d) < 0) {
+        nn_log(NN_LOG_ERROR, "mysql.catalog.digest", "path=%s error=\"%s\"", cat->path,
+               sqlite3_errmsg(cat->db));
+        return;
+    }
+    pthread_mutex_lock(&cat->lock);
+    cat->digest = d;
+    pthread_mutex_unlock(&cat->lock);
+}
+
+void nn_mysql_catalog_digest_get(nn_mysql_catalog *cat, nn_mysql_catalog_digest *out) {
+    pthread_mutex_lock(&cat->lock);
+    *out = cat->digest;
+    pthread_mutex_unlock(&cat->lock);
+}
+
+void nn_mysql_catalog_set_listener(nn_mysql_catalog *cat, const char *origin,
+                                   nn_mysql_catalog_listener fn, void *arg) {
+    pthread_mutex_lock(&cat->listener_lock);
+    cat->listener = fn;
+    cat->listener_arg = arg;
+    /* origin is read by the catalog thread under listener_lock too (apply_local). */
+    snprintf(cat->origin, sizeof(cat->origin), "%s", origin ? origin : "");
+    pthread_mutex_unlock(&cat->listener_lock);
+}
+
+/* Catalog thread: tells the listener what a local statement changed. */
+static void listener_notify(nn_mysql_catalog *cat, const nn_catalog_op *op) {
+    pthread_mutex_lock(&cat->listener_lock);
+    if (cat->listener != NULL) {
+        size_t len = 0;
+        uint8_t *change = nn_mysql_repl_row_encode(cat->db, op->user, op->host, &len);
+        if (change != NULL) {
+            cat->listener(cat->listener_arg, change, len);
+        } else {
+            nn_log(NN_LOG_ERROR, "mysql.catalog.change", "user=%s host=%s error=\"cannot "
+                   "encode the change\"", op->user, op->host);
+        }
+        free(change);
+    }
+    pthread_mutex_unlock(&cat->listener_lock);
+}
+
+/* Catalog thread: a change from another node, in one transaction. Returns 1 if the
+ * catalog changed. */
+static int merge(nn_mysql_catalog *cat, nn_catalog_op *op) {
+    op->changed = 0;
+    if (exec(cat, "BEGIN IMMEDIATE") < 0) {
+        op->result = -EIO;
+        snprintf(op->message, sizeof(op->message), "catalog unavailable");
+        return 0;
+    }
+    uint64_t max_seen = 0;
+    int rc = nn_mysql_repl_merge(cat->db, op->blob, op->blob_len, &max_seen, op->message,
+                                 sizeof(op->message));
+    if (rc <= 0) {
+        exec(cat, "ROLLBACK");
+        op->result = rc;
+        if (rc == 0 && max_seen > cat->last_version) {
+            cat->last_version = max_seen; /* seen, even if older rows lost */
+        }
+        return 0;
+    }
+    if (exec(cat, "COMMIT") < 0) {
+        exec(cat, "ROLLBACK");
+        op->result = -EIO;
+        snprintf(op->message, sizeof(op->message), "catalog commit failed");
+        return 0;
+    }
+    /* Our next change must be newer than anything we have seen. */
+    if (max_seen > cat->last_version) {
+        cat->last_version = max_seen;
+    }
+    op->result = 0;
+    op->changed = (size_t)rc;
+    nn_log(NN_LOG_INFO, "mysql.catalog.merge", "rows=%d", rc);
+    return 1;
+}
+
+static void merge_done(nn_task *task) {
+    nn_catalog_op *op = (nn_catalog_op *)task;
+    nn_mysql_catalog_apply_fn fn = (nn_mysql_catalog_apply_fn)op->done_fn;
+    fn(op->done_arg, op->result, op->changed, op->result == 0 ? "" : op->message);
+    free(op->blob);
+    free(op);
+}
+
+static void export_done(nn_task *task) {
+    nn_catalog_op *op = (nn_catalog_op *)task;
+    nn_mysql_catalog_snapshot_fn fn = (nn_mysql_catalog_snapshot_fn)op->done_fn;
+    void *arg = op->done_arg;
+    uint8_t *blob = op->result == 0 ? op->blob : NULL;
+    size_t len = op->result == 0 ? op->blob_len : 0;
+    int result = op->result;
+    if (result < 0) {
+        free(op->blob);
+    }
+    free(op);
+    fn(arg, result, blob, len); /* the callback owns blob */
+}
+
+static int queue_new(nn_mysql_catalog *cat, nn_catalog_op_kind kind, void *done_fn, void *arg,
+                     nn_catalog_op **out) {
+    (void)cat;
+    nn_catalog_op *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        return -ENOMEM;
+    }
+    op->kind = kind;
+    op->done_fn = done_fn;
+    op->done_arg = arg;
+    op->task.fn = kind == NN_CATALOG_MERGE ? merge_done : export_done;
+    *out = op;
+    return 0;
+}
+
+int nn_mysql_catalog_merge_submit(nn_mysql_catalog *cat, const uint8_t *bytes, size_t len,
+                                  nn_mysql_catalog_apply_fn done, void *arg) {
+    nn_catalog_op *op = NULL;
+    if (queue_new(cat, NN_CATALOG_MERGE, (void *)done, arg, &op) < 0) {
+        return -ENOMEM;
+    }
+    op->blob = malloc(len ? len : 1);
+    if (op->blob == NULL) {
+        free(op);
+        return -ENOMEM;
+    }
+    if (len != 0) {
+        memcpy(op->blob, bytes, len);
+    }
+    op->blob_len = len;
+    nn_mysql_catalog_submit(cat, op);
+    return 0;
+}
+
+int nn_mysql_catalog_export_submit(nn_mysql_catalog *cat, nn_mysql_catalog_snapshot_fn done,
+                                   void *arg) {
+    nn_catalog_op *op = NULL;
+    if (queue_new(cat, NN_CATALOG_EXPORT, (void *)done, arg, &op) < 0) {
+        return -ENOMEM;
+    }
+    nn_mysql_catalog_submit(cat, op);
+    return 0;
+}
+
 static void *catalog_thread(void *arg) {
     nn_mysql_catalog *cat = arg;
     for (;;) {
@@ -487,7 +697,17 @@ static void *catalog_thread(void *arg) {
         nn_mysql_users_ref(old);
         pthread_mutex_unlock(&cat->lock);
 
-        if (apply(cat, op) == 1) {
+        bool local = op->kind != NN_CATALOG_MERGE && op->kind != NN_CATALOG_EXPORT;
+        int changed = 0;
+        if (op->kind == NN_CATALOG_EXPORT) {
+            op->result = nn_mysql_repl_export(cat->db, &op->blob, &op->blob_len);
+        } else if (op->kind == NN_CATALOG_MERGE) {
+            changed = merge(cat, op);
+        } else {
+            changed = apply(cat, op);
+        }
+        if (changed == 1) {
+            digest_refresh(cat);
             nn_err err;
             nn_err_clear(&err);
             nn_mysql_users *u = snapshot_load(cat, old, &err);
@@ -498,7 +718,14 @@ static void *catalog_thread(void *arg) {
             }
         }
         nn_mysql_users_unref(old);
-        if (nn_loop_post(op->loop, &op->task) < 0) {
+        if (changed == 1 && local) {
+            /* Before the acknowledgement: a client that saw OK can count on the change
+             * having left for the peers. */
+            listener_notify(cat, op);
+        }
+        if (op->loop == NULL) {
+            op->task.fn(&op->task); /* merge and export complete here */
+        } else if (nn_loop_post(op->loop, &op->task) < 0) {
             /* The loop has exited (shutdown): nothing else touches the submitter's
              * objects any more, so its completion runs here and frees what it holds. */
             op->task.fn(&op->task);
@@ -557,6 +784,7 @@ static int bootstrap(nn_mysql_catalog *cat, nn_err *err) {
     snprintf(op.plugin, sizeof(op.plugin), NN_PLUGIN_SHA2);
     op.admin_value = true;
     op.require.type = NN_SSL_NONE;
+    op.unversioned = true; /* each node's own root, until someone changes it (mysql.h) */
     if (nn_mysql_sha2_auth_string(password, strlen(password), op.auth_string) < 0) {
         return nn_err_set(err, EIO, "cannot hash the root password");
     }
@@ -585,6 +813,7 @@ nn_mysql_catalog *nn_mysql_catalog_open(const char *data_dir, nn_err *err) {
         return NULL;
     }
     pthread_mutex_init(&cat->lock, NULL);
+    pthread_mutex_init(&cat->listener_lock, NULL);
     pthread_cond_init(&cat->cond, NULL);
     if (mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
         nn_err_set(err, errno, "%s: cannot create: %s", data_dir, strerror(errno));
@@ -609,7 +838,16 @@ nn_mysql_catalog *nn_mysql_catalog_open(const char *data_dir, nn_err *err) {
         nn_err_set(err, EIO, "%s: %s", cat->path, sqlite3_errmsg(cat->db));
         goto fail;
     }
+    if (nn_mysql_repl_schema(cat->db, err) < 0) {
+        nn_err_prefix(err, "%s", cat->path);
+        goto fail;
+    }
     if (bootstrap(cat, err) < 0) {
+        goto fail;
+    }
+    cat->last_version = nn_mysql_repl_max_version(cat->db);
+    if (nn_mysql_repl_digest(cat->db, &cat->digest) < 0) {
+        nn_err_set(err, EIO, "%s: %s", cat->path, sqlite3_errmsg(cat->db));
         goto fail;
     }
     cat->current = snapshot_load(cat, NULL, err);
@@ -648,6 +886,7 @@ void nn_mysql_catalog_close(nn_mysql_catalog *cat) {
         sqlite3_close(cat->db);
     }
     pthread_mutex_destroy(&cat->lock);
+    pthread_mutex_destroy(&cat->listener_lock);
     pthread_cond_destroy(&cat->cond);
     free(cat);
 }

@@ -132,4 +132,84 @@ nn_loop *nn_mysql_session_loop(const nn_mysql_session *ses);
 void nn_mysql_session_set_user_data(nn_mysql_session *ses, void *data);
 void *nn_mysql_session_user_data(const nn_mysql_session *ses);
 
+/* ------------------------------------------------- the cluster's user catalog
+ *
+ * The catalog is shared by the cluster: mysql/ says what changed and applies what other
+ * nodes changed; node/ carries the bytes over the mesh. Bytes are an opaque serialized
+ * change (proto/catalog.proto, nncat.Change): a set of account rows.
+ *
+ * Conflict rule, per (user, host) row, last writer wins:
+ *   - every row and every tombstone carries a version and an origin (the node name that
+ *     made the change). The version is a hybrid logical clock: a local change gets
+ *     max(wall_ms << 16, last + 1), where last is the largest version this node has made
+ *     or applied; so a change made after seeing another is always newer, whatever the
+ *     clocks say, and the low 16 bits count changes within one millisecond.
+ *   - a row from elsewhere replaces ours when (version, origin) is greater: version first,
+ *     then origin by strcmp. Otherwise it is ignored (equal = already have it).
+ *   - DROP USER leaves a tombstone with its version, so a late, older CREATE or ALTER of
+ *     the same account does not bring it back; a newer CREATE does. Tombstones are kept
+ *     (they are a few bytes).
+ *   - the root account that bootstrap makes has version 0 and origin "": each node keeps
+ *     its own until someone changes root, then the change replicates like any other.
+ *   - a row is replicated whole (state, not statement): two concurrent ALTERs of different
+ *     fields of one account keep the newer row entirely.
+ * Applied changes go through the catalog thread in one SQLite transaction each, like local
+ * statements: a login sees the catalog before or after a change, never half of it. Stored
+ * auth strings (hashes, never passwords) travel in the change: use rpc_tls to hide them. */
+
+/* Called on the catalog thread after a local statement's change has committed (and
+ * before the statement is acknowledged), with the change's bytes (borrowed for the call).
+ * Not called for changes applied with nn_mysql_server_catalog_apply (no echo). Must not
+ * block; may call nn_rpc_call() and the like. */
+typedef void (*nn_mysql_catalog_listener)(void *arg, const uint8_t *change, size_t len);
+
+/* Any thread. Sets the listener (NULL removes it) and origin, this node's name stamped on
+ * local changes (copied; at most 63 bytes; NULL = ""). When it returns, no call of a
+ * previous listener is running or will start. */
+void nn_mysql_server_set_catalog_listener(nn_mysql_server *srv, const char *origin,
+                                          nn_mysql_catalog_listener fn, void *arg);
+
+/* The outcome of an apply: result 0 (changed = rows that won and were written), or
+ * -EINVAL (bad bytes: nothing applied), -EIO (storage; nothing applied), -ECANCELED (the
+ * server is being freed). error is "" on success. Runs on the catalog thread. */
+typedef void (*nn_mysql_catalog_apply_fn)(void *arg, int result, size_t changed,
+                                          const char *error);
+
+/* Any thread, never blocks: queues a change (or a snapshot) from another node; it is
+ * merged row by row with the rule above, in one transaction, and done runs once it has
+ * committed (or failed). bytes are copied. Returns 0, or -EINVAL/-ENOMEM (done not run). */
+int nn_mysql_server_catalog_apply(nn_mysql_server *srv, const uint8_t *bytes, size_t len,
+                                  nn_mysql_catalog_apply_fn done, void *arg, nn_err *err);
+
+/* A full snapshot (every row and tombstone) for a node that joins or comes back: bytes
+ * (malloc'd, the callback owns them: free()) in the format apply takes, or NULL with
+ * result -EIO/-ENOMEM/-ECANCELED. Runs on the catalog thread. */
+typedef void (*nn_mysql_catalog_snapshot_fn)(void *arg, int result, uint8_t *bytes, size_t len);
+
+/* Any thread, never blocks: queues the export; done runs once. Returns 0 or -ENOMEM
+ * (done not run). */
+int nn_mysql_server_catalog_snapshot(nn_mysql_server *srv, nn_mysql_catalog_snapshot_fn done,
+                                     void *arg);
+
+/* Any thread, never blocks (a short lock, not SQLite): the digest of the committed
+ * catalog, SHA-256 over every (user, host, version, origin, dropped) in order, and the
+ * largest version. Two nodes with equal digests hold the same rows. */
+typedef struct nn_mysql_catalog_digest {
+    uint8_t sha256[32];
+    uint64_t max_version;
+    uint64_t rows; /* accounts + tombstones */
+} nn_mysql_catalog_digest;
+void nn_mysql_server_catalog_digest(nn_mysql_server *srv, nn_mysql_catalog_digest *out);
+
+/* The digest as nncat.Digest bytes (what "catalog.digest" answers), and back. encode
+ * returns a malloc'd buffer or NULL; decode returns 0 or -EINVAL. */
+uint8_t *nn_mysql_catalog_digest_encode(const nn_mysql_catalog_digest *d, size_t *len);
+int nn_mysql_catalog_digest_decode(const uint8_t *bytes, size_t len, nn_mysql_catalog_digest *out);
+
+/* The ordering of versions, for tests and for tools: >0 when (va, oa) is newer than
+ * (vb, ob), 0 when equal, <0 when older. */
+int nn_mysql_catalog_version_cmp(uint64_t va, const char *oa, uint64_t vb, const char *ob);
+/* The next local version after last at wall clock wall_ms. */
+uint64_t nn_mysql_catalog_version_next(uint64_t last, uint64_t wall_ms);
+
 #endif

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <sqlite3.h>
+
 #include "mysql/mysql.h"
 
 /* ------------------------------------------------------------- constants */
@@ -261,10 +263,13 @@ typedef enum nn_catalog_op_kind {
     NN_CATALOG_ALTER,
     NN_CATALOG_DROP,
     NN_CATALOG_SET_ADMIN,
+    NN_CATALOG_MERGE,  /* rows from another node (nn_mysql_server_catalog_apply) */
+    NN_CATALOG_EXPORT, /* a full snapshot (nn_mysql_server_catalog_snapshot) */
 } nn_catalog_op_kind;
 
 /* A write for the catalog thread. The caller fills the request, the catalog thread the
- * result, then posts task to loop (the submitter's) with nn_loop_post(). */
+ * result, then posts task to loop (the submitter's) with nn_loop_post(); with loop NULL
+ * (merge, export) task runs on the catalog thread itself. */
 typedef struct nn_catalog_op {
     nn_task task; /* first: fn runs on loop with the result */
     nn_loop *loop;
@@ -283,8 +288,16 @@ typedef struct nn_catalog_op {
     bool hash_password;
     char password[256];
     nn_ssl_require require;
+    /* bootstrap: the row gets version 0 and no origin (see mysql.h) */
+    bool unversioned;
+    /* merge: the change's bytes (owned); export: the snapshot's bytes (owned) */
+    uint8_t *blob;
+    size_t blob_len;
+    size_t changed; /* merge: rows written */
+    void *done_fn;  /* merge/export: the caller's nn_mysql_catalog_*_fn */
+    void *done_arg;
     /* results */
-    int result; /* 0, -EEXIST, -ENOENT, -EIO */
+    int result; /* 0, -EEXIST, -ENOENT, -EIO, -EINVAL (merge: bad bytes) */
     bool noop;  /* IF [NOT] EXISTS made it a no-op */
     char message[512];
     struct nn_catalog_op *next_queued;
@@ -299,6 +312,34 @@ void nn_mysql_catalog_submit(nn_mysql_catalog *cat, nn_catalog_op *op);
 nn_mysql_users *nn_mysql_catalog_users_get0(nn_mysql_catalog *cat, nn_loop *loop);
 /* Any thread: a referenced snapshot (unref when done). */
 nn_mysql_users *nn_mysql_catalog_users_get(nn_mysql_catalog *cat);
+/* Any thread: see nn_mysql_server_set_catalog_listener / _catalog_digest. */
+void nn_mysql_catalog_set_listener(nn_mysql_catalog *cat, const char *origin,
+                                   nn_mysql_catalog_listener fn, void *arg);
+void nn_mysql_catalog_digest_get(nn_mysql_catalog *cat, nn_mysql_catalog_digest *out);
+/* Any thread: queue a merge / an export (see nn_mysql_server_catalog_apply/_snapshot).
+ * 0 or -ENOMEM. */
+int nn_mysql_catalog_merge_submit(nn_mysql_catalog *cat, const uint8_t *bytes, size_t len,
+                                  nn_mysql_catalog_apply_fn done, void *arg);
+int nn_mysql_catalog_export_submit(nn_mysql_catalog *cat, nn_mysql_catalog_snapshot_fn done,
+                                   void *arg);
+
+/* catalog_repl.c: the replicated rows in SQLite (catalog thread only). Tables: users
+ * (with version, origin) and tombstones (user, host, version, origin). */
+/* Adds the version columns and the tombstones table to a catalog made before them. */
+int nn_mysql_repl_schema(sqlite3 *db, nn_err *err);
+/* The largest version in the catalog (rows and tombstones), or 0. */
+uint64_t nn_mysql_repl_max_version(sqlite3 *db);
+/* The digest of what is committed. 0 or -EIO. */
+int nn_mysql_repl_digest(sqlite3 *db, nn_mysql_catalog_digest *out);
+/* The row (or tombstone) of user@host as a change; malloc'd bytes or NULL. */
+uint8_t *nn_mysql_repl_row_encode(sqlite3 *db, const char *user, const char *host, size_t *len);
+/* Every row and tombstone as a change. 0, -EIO or -ENOMEM. */
+int nn_mysql_repl_export(sqlite3 *db, uint8_t **out, size_t *len);
+/* Merges a change inside the caller's transaction. *max_seen gets the largest version
+ * the change carries (the clock moves past it). Returns the number of rows written, or
+ * -EINVAL (message says why; nothing written) or -EIO. */
+int nn_mysql_repl_merge(sqlite3 *db, const uint8_t *bytes, size_t len, uint64_t *max_seen,
+                        char *message, size_t message_cap);
 
 /* ------------------------------------------------------------- server */
 

@@ -93,6 +93,35 @@ void nn_mysql_server_set_handler(nn_mysql_server *srv, const nn_mysql_handler *h
     srv->handler_arg = arg;
 }
 
+void nn_mysql_server_set_catalog_listener(nn_mysql_server *srv, const char *origin,
+                                          nn_mysql_catalog_listener fn, void *arg) {
+    nn_mysql_catalog_set_listener(srv->catalog, origin, fn, arg);
+}
+
+int nn_mysql_server_catalog_apply(nn_mysql_server *srv, const uint8_t *bytes, size_t len,
+                                  nn_mysql_catalog_apply_fn done, void *arg, nn_err *err) {
+    if (bytes == NULL && len != 0) {
+        return nn_err_set(err, EINVAL, "catalog change: no bytes");
+    }
+    if (done == NULL) {
+        return nn_err_set(err, EINVAL, "catalog change: no completion callback");
+    }
+    if (nn_mysql_catalog_merge_submit(srv->catalog, bytes ? bytes : (const uint8_t *)"", len,
+                                      done, arg) < 0) {
+        return nn_err_set(err, ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int nn_mysql_server_catalog_snapshot(nn_mysql_server *srv, nn_mysql_catalog_snapshot_fn done,
+                                     void *arg) {
+    return nn_mysql_catalog_export_submit(srv->catalog, done, arg);
+}
+
+void nn_mysql_server_catalog_digest(nn_mysql_server *srv, nn_mysql_catalog_digest *out) {
+    nn_mysql_catalog_digest_get(srv->catalog, out);
+}
+
 void nn_mysql_server_free(nn_mysql_server *srv) {
     if (srv == NULL) {
         return;

@@ -1,2 +1,5 @@
 nn_unit_test(test_mysql SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mysql.c
              LIBS nn_mysql BoringSSL::crypto)
+# The replicated catalog's version and merge rule (two catalogs in temp dirs, no network).
+nn_unit_test(test_mysql_catalog_repl SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mysql_catalog_repl.c
+             LIBS nn_mysql nn_proto BoringSSL::crypto)
