@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "node/catalog_sync_internal.h"
 #include "node/node.h"
 
 /* The reload RPC runs its work here, off the workers: reading files and loading
@@ -25,6 +26,7 @@ struct nn_node {
     nn_mysql_server *mysql;
     nn_server *server;
     nn_rpc *rpc;
+    nn_catalog_sync *catalog_sync; /* the user catalog shared over the mesh */
     nn_rpc_node *rpc_nodes;
     int mysql_listener;
     int rpc_listener;
@@ -269,6 +271,10 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
         nn_err_set(err, EEXIST, "rpc: cannot register node.reload");
         goto fail;
     }
+    node->catalog_sync = nn_catalog_sync_new(node->mysql, node->rpc, cfg, err);
+    if (node->catalog_sync == NULL) {
+        goto fail;
+    }
 
     nn_listener_config lc;
     nn_mysql_server_listener(node->mysql, self->host, self->mysql_port, &lc);
@@ -312,6 +318,10 @@ int nn_node_start(nn_node *node, nn_err *err) {
         nn_err_prefix(err, "rpc");
         return rc;
     }
+    rc = nn_catalog_sync_start(node->catalog_sync, err);
+    if (rc < 0) {
+        return rc;
+    }
     const nn_config_node *self = nn_config_self(&node->boot);
     nn_log(NN_LOG_INFO, "node.ready",
            "node=%s cluster=%s mysql_port=%u rpc_port=%u workers=%u mysql_tls=%s rpc_tls=%s",
@@ -330,6 +340,7 @@ void nn_node_stop(nn_node *node, uint64_t drain_ms) {
     nn_log(NN_LOG_INFO, "node.stopping", "node=%s drain_ms=%llu", self->name,
            (unsigned long long)drain_ms);
     control_stop(node);
+    nn_catalog_sync_stop(node->catalog_sync);
     if (node->started) {
         nn_rpc_goodbye(node->rpc);
         nn_server_stop(node->server, NN_MS(drain_ms));
@@ -346,6 +357,7 @@ void nn_node_free(nn_node *node) {
         nn_node_stop(node, 0);
     }
     control_stop(node);
+    nn_catalog_sync_free(node->catalog_sync);
     /* The server first: its timer heaps still list timers that live inside the rpc (a
      * channel's reconnect timer armed when its peer went away), and freeing a heap marks
      * each of them unarmed. nn_rpc_free() touches no loop, so it may come after. */
