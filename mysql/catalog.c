@@ -17,38 +17,7 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
-#include "mysql/mysql_internal.h"
-
-struct nn_mysql_catalog {
-    sqlite3 *db;
-    char path[600];
-    pthread_t thread;
-    bool thread_started;
-    pthread_mutex_t lock; /* the op queue and `current`; never taken on a login */
-    pthread_cond_t cond;
-    nn_catalog_op *head;
-    nn_catalog_op *tail;
-    bool stopping;
-    nn_mysql_users *current;
-    /* Bumped with every published change: a worker whose view is older (its update task
-     * not run yet) takes the current one at once, so a statement's acknowledgement is
-     * never followed by a login that misses it. */
-    atomic_uint_fast64_t generation;
-    /* One slot per worker loop, each written only on its loop (or under lock on the first
-     * use from that loop). */
-    _Atomic(nn_mysql_users **) loop_users;
-    uint32_t loop_count;
-    nn_server *net;
-    /* Replication (see mysql.h): the clock, written on the catalog thread only; the digest
-     * of what is committed, under lock; the listener, called under listener_lock so that
-     * removing it waits for a call in progress. */
-    uint64_t last_version;
-    nn_mysql_catalog_digest digest;
-    pthread_mutex_t listener_lock;
-    char origin[64];
-    nn_mysql_catalog_listener listener;
-    void *listener_arg;
-};
+#include "mysql/catalog_internal.h"
 
 typedef struct snap_task {
     nn_task task;
@@ -59,62 +28,8 @@ typedef struct snap_task {
 
 /* -------------------------------------------------------------- snapshots */
 
-static void account_free(nn_mysql_account *a) {
-    free(a->user);
-    free(a->host);
-    free(a->plugin);
-    free(a->auth_string);
-    nn_ssl_require_clear(&a->require);
-    free(atomic_load(&a->sha2_cache));
-}
-
-void nn_mysql_users_ref(nn_mysql_users *u) {
-    atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
-}
-
-void nn_mysql_users_unref(nn_mysql_users *u) {
-    if (u == NULL || atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) != 1) {
-        return;
-    }
-    for (size_t i = 0; i < u->count; i++) {
-        account_free(&u->accounts[i]);
-    }
-    free(u->accounts);
-    free(u);
-}
-
 static bool host_is_pattern(const char *host) {
     return strpbrk(host, "%_") != NULL;
-}
-
-bool nn_mysql_host_match(const char *pattern, const char *peer_host) {
-    if (strcmp(pattern, "localhost") == 0) {
-        return strcmp(peer_host, "127.0.0.1") == 0 || strcmp(peer_host, "::1") == 0 ||
-               strcmp(peer_host, "localhost") == 0;
-    }
-    return nn_sql_like(pattern, peer_host);
-}
-
-const nn_mysql_account *nn_mysql_users_match(const nn_mysql_users *u, const char *user,
-                                             const char *peer_host) {
-    for (size_t i = 0; i < u->count; i++) {
-        const nn_mysql_account *a = &u->accounts[i];
-        if (strcmp(a->user, user) == 0 && nn_mysql_host_match(a->host, peer_host)) {
-            return a;
-        }
-    }
-    return NULL;
-}
-
-const nn_mysql_account *nn_mysql_users_find(const nn_mysql_users *u, const char *user,
-                                            const char *host) {
-    for (size_t i = 0; i < u->count; i++) {
-        const nn_mysql_account *a = &u->accounts[i];
-        if (strcmp(a->user, user) == 0 && strcasecmp(a->host, host) == 0) {
-            return a;
-        }
-    }
-    return NULL;
 }
 
 /* MySQL's order: literal hosts before patterns, longer (more specific) first. */
@@ -301,7 +216,7 @@ nn_mysql_users *nn_mysql_catalog_users_get(nn_mysql_catalog *cat) {
 
 /* ------------------------------------------------------------------ writes */
 
-static int exec(nn_mysql_catalog *cat, const char *sql) {
+int nn_mysql_catalog_exec(nn_mysql_catalog *cat, const char *sql) {
     char *msg = NULL;
     if (sqlite3_exec(cat->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         nn_log(NN_LOG_ERROR, "mysql.catalog", "path=%s sql=\"%s\" error=\"%s\"", cat->path, sql,
@@ -473,7 +388,7 @@ static int write_versioned(nn_mysql_catalog *cat, const nn_catalog_op *op, uint6
 
 /* Runs one op in a transaction. Returns 1 if the catalog changed, 0 if not. */
 static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
-    if (exec(cat, "BEGIN IMMEDIATE") < 0) {
+    if (nn_mysql_catalog_exec(cat, "BEGIN IMMEDIATE") < 0) {
         op->result = -EIO;
         snprintf(op->message, sizeof(op->message), "catalog unavailable");
         return 0;
@@ -506,7 +421,7 @@ static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
         rc = write_versioned(cat, op, version, origin);
     }
     if (rc < 0 || rc == 1) {
-        exec(cat, "ROLLBACK");
+        nn_mysql_catalog_exec(cat, "ROLLBACK");
         op->noop = rc == 1;
         op->result = rc == 1 ? 0 : rc;
         if (rc < 0) {
@@ -517,8 +432,8 @@ static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
     }
     /* COMMIT returns once the WAL is synced (synchronous=FULL): only then is the
      * statement acknowledged. */
-    if (exec(cat, "COMMIT") < 0) {
-        exec(cat, "ROLLBACK");
+    if (nn_mysql_catalog_exec(cat, "COMMIT") < 0) {
+        nn_mysql_catalog_exec(cat, "ROLLBACK");
         op->result = -EIO;
         snprintf(op->message, sizeof(op->message), "catalog commit failed");
         return 0;
@@ -527,154 +442,6 @@ static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
     nn_log(NN_LOG_INFO, "mysql.catalog.write", "op=\"%s\" user=%s host=%s", op_name(op), op->user,
            op->host);
     return 1;
-}
-
-/* Catalog thread, after a commit: the digest that "catalog.digest" answers with. */
-static void digest_refresh(nn_mysql_catalog *cat) {
-    nn_mysql_catalog_digest d;
-    if (nn_mysql_repl_digest(cat->db, &d) < 0) {
-        nn_log(NN_LOG_ERROR, "mysql.catalog.digest", "path=%s error=\"%s\"", cat->path,
-               sqlite3_errmsg(cat->db));
-        return;
-    }
-    pthread_mutex_lock(&cat->lock);
-    cat->digest = d;
-    pthread_mutex_unlock(&cat->lock);
-}
-
-void nn_mysql_catalog_digest_get(nn_mysql_catalog *cat, nn_mysql_catalog_digest *out) {
-    pthread_mutex_lock(&cat->lock);
-    *out = cat->digest;
-    pthread_mutex_unlock(&cat->lock);
-}
-
-void nn_mysql_catalog_set_listener(nn_mysql_catalog *cat, const char *origin,
-                                   nn_mysql_catalog_listener fn, void *arg) {
-    pthread_mutex_lock(&cat->listener_lock);
-    cat->listener = fn;
-    cat->listener_arg = arg;
-    /* origin is read by the catalog thread under listener_lock too (apply_local). */
-    snprintf(cat->origin, sizeof(cat->origin), "%s", origin ? origin : "");
-    pthread_mutex_unlock(&cat->listener_lock);
-}
-
-/* Catalog thread: tells the listener what a local statement changed. */
-static void listener_notify(nn_mysql_catalog *cat, const nn_catalog_op *op) {
-    pthread_mutex_lock(&cat->listener_lock);
-    if (cat->listener != NULL) {
-        size_t len = 0;
-        uint8_t *change = nn_mysql_repl_row_encode(cat->db, op->user, op->host, &len);
-        if (change != NULL) {
-            cat->listener(cat->listener_arg, change, len);
-        } else {
-            nn_log(NN_LOG_ERROR, "mysql.catalog.change", "user=%s host=%s error=\"cannot "
-                   "encode the change\"", op->user, op->host);
-        }
-        free(change);
-    }
-    pthread_mutex_unlock(&cat->listener_lock);
-}
-
-/* Catalog thread: a change from another node, in one transaction. Returns 1 if the
- * catalog changed. */
-static int merge(nn_mysql_catalog *cat, nn_catalog_op *op) {
-    op->changed = 0;
-    if (exec(cat, "BEGIN IMMEDIATE") < 0) {
-        op->result = -EIO;
-        snprintf(op->message, sizeof(op->message), "catalog unavailable");
-        return 0;
-    }
-    uint64_t max_seen = 0;
-    int rc = nn_mysql_repl_merge(cat->db, op->blob, op->blob_len, &max_seen, op->message,
-                                 sizeof(op->message));
-    if (rc <= 0) {
-        exec(cat, "ROLLBACK");
-        op->result = rc;
-        if (rc == 0 && max_seen > cat->last_version) {
-            cat->last_version = max_seen; /* seen, even if older rows lost */
-        }
-        return 0;
-    }
-    if (exec(cat, "COMMIT") < 0) {
-        exec(cat, "ROLLBACK");
-        op->result = -EIO;
-        snprintf(op->message, sizeof(op->message), "catalog commit failed");
-        return 0;
-    }
-    /* Our next change must be newer than anything we have seen. */
-    if (max_seen > cat->last_version) {
-        cat->last_version = max_seen;
-    }
-    op->result = 0;
-    op->changed = (size_t)rc;
-    nn_log(NN_LOG_INFO, "mysql.catalog.merge", "rows=%d", rc);
-    return 1;
-}
-
-static void merge_done(nn_task *task) {
-    nn_catalog_op *op = (nn_catalog_op *)task;
-    nn_mysql_catalog_apply_fn fn = (nn_mysql_catalog_apply_fn)op->done_fn;
-    fn(op->done_arg, op->result, op->changed, op->result == 0 ? "" : op->message);
-    free(op->blob);
-    free(op);
-}
-
-static void export_done(nn_task *task) {
-    nn_catalog_op *op = (nn_catalog_op *)task;
-    nn_mysql_catalog_snapshot_fn fn = (nn_mysql_catalog_snapshot_fn)op->done_fn;
-    void *arg = op->done_arg;
-    uint8_t *blob = op->result == 0 ? op->blob : NULL;
-    size_t len = op->result == 0 ? op->blob_len : 0;
-    int result = op->result;
-    if (result < 0) {
-        free(op->blob);
-    }
-    free(op);
-    fn(arg, result, blob, len); /* the callback owns blob */
-}
-
-static int queue_new(nn_mysql_catalog *cat, nn_catalog_op_kind kind, void *done_fn, void *arg,
-                     nn_catalog_op **out) {
-    (void)cat;
-    nn_catalog_op *op = calloc(1, sizeof(*op));
-    if (op == NULL) {
-        return -ENOMEM;
-    }
-    op->kind = kind;
-    op->done_fn = done_fn;
-    op->done_arg = arg;
-    op->task.fn = kind == NN_CATALOG_MERGE ? merge_done : export_done;
-    *out = op;
-    return 0;
-}
-
-int nn_mysql_catalog_merge_submit(nn_mysql_catalog *cat, const uint8_t *bytes, size_t len,
-                                  nn_mysql_catalog_apply_fn done, void *arg) {
-    nn_catalog_op *op = NULL;
-    if (queue_new(cat, NN_CATALOG_MERGE, (void *)done, arg, &op) < 0) {
-        return -ENOMEM;
-    }
-    op->blob = malloc(len ? len : 1);
-    if (op->blob == NULL) {
-        free(op);
-        return -ENOMEM;
-    }
-    if (len != 0) {
-        memcpy(op->blob, bytes, len);
-    }
-    op->blob_len = len;
-    nn_mysql_catalog_submit(cat, op);
-    return 0;
-}
-
-int nn_mysql_catalog_export_submit(nn_mysql_catalog *cat, nn_mysql_catalog_snapshot_fn done,
-                                   void *arg) {
-    nn_catalog_op *op = NULL;
-    if (queue_new(cat, NN_CATALOG_EXPORT, (void *)done, arg, &op) < 0) {
-        return -ENOMEM;
-    }
-    nn_mysql_catalog_submit(cat, op);
-    return 0;
 }
 
 static void *catalog_thread(void *arg) {
@@ -702,12 +469,12 @@ static void *catalog_thread(void *arg) {
         if (op->kind == NN_CATALOG_EXPORT) {
             op->result = nn_mysql_repl_export(cat->db, &op->blob, &op->blob_len);
         } else if (op->kind == NN_CATALOG_MERGE) {
-            changed = merge(cat, op);
+            changed = nn_mysql_catalog_merge(cat, op);
         } else {
             changed = apply(cat, op);
         }
         if (changed == 1) {
-            digest_refresh(cat);
+            nn_mysql_catalog_digest_refresh(cat);
             nn_err err;
             nn_err_clear(&err);
             nn_mysql_users *u = snapshot_load(cat, old, &err);
@@ -721,7 +488,7 @@ static void *catalog_thread(void *arg) {
         if (changed == 1 && local) {
             /* Before the acknowledgement: a client that saw OK can count on the change
              * having left for the peers. */
-            listener_notify(cat, op);
+            nn_mysql_catalog_listener_notify(cat, op);
         }
         if (op->loop == NULL) {
             op->task.fn(&op->task); /* merge and export complete here */
@@ -829,12 +596,14 @@ nn_mysql_catalog *nn_mysql_catalog_open(const char *data_dir, nn_err *err) {
     sqlite3_busy_timeout(cat->db, 5000);
     /* WAL + synchronous=FULL: a commit is on disk when it returns, and a crash leaves the
      * old or the new catalog. */
-    if (exec(cat, "PRAGMA journal_mode=WAL") < 0 || exec(cat, "PRAGMA synchronous=FULL") < 0 ||
-        exec(cat, "CREATE TABLE IF NOT EXISTS users ("
-                  " user TEXT NOT NULL, host TEXT NOT NULL, plugin TEXT NOT NULL,"
-                  " auth_string TEXT NOT NULL, ssl_type INTEGER NOT NULL DEFAULT 0,"
-                  " ssl_cipher TEXT, x509_issuer TEXT, x509_subject TEXT,"
-                  " admin INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, host))") < 0) {
+    if (nn_mysql_catalog_exec(cat, "PRAGMA journal_mode=WAL") < 0 ||
+        nn_mysql_catalog_exec(cat, "PRAGMA synchronous=FULL") < 0 ||
+        nn_mysql_catalog_exec(cat,
+                              "CREATE TABLE IF NOT EXISTS users ("
+                              " user TEXT NOT NULL, host TEXT NOT NULL, plugin TEXT NOT NULL,"
+                              " auth_string TEXT NOT NULL, ssl_type INTEGER NOT NULL DEFAULT 0,"
+                              " ssl_cipher TEXT, x509_issuer TEXT, x509_subject TEXT,"
+                              " admin INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, host))") < 0) {
         nn_err_set(err, EIO, "%s: %s", cat->path, sqlite3_errmsg(cat->db));
         goto fail;
     }

@@ -9,7 +9,7 @@
 
 #include <openssl/sha.h>
 
-#include "mysql/mysql_internal.h"
+#include "mysql/catalog_internal.h"
 #include "proto/catalog.pb-c.h"
 
 #define PRESENT_CIPHER 1u
@@ -102,7 +102,8 @@ int nn_mysql_repl_digest(sqlite3 *db, nn_mysql_catalog_digest *out) {
         /* NUL-separated, so that ("ab", "c") and ("a", "bc") differ. */
         for (int col = 0; col < 2; col++) {
             const unsigned char *t = sqlite3_column_text(st, col);
-            SHA256_Update(&sha, t ? t : (const unsigned char *)"", t ? strlen((const char *)t) + 1 : 1);
+            SHA256_Update(&sha, t ? t : (const unsigned char *)"",
+                          t ? strlen((const char *)t) + 1 : 1);
         }
         const unsigned char *origin = sqlite3_column_text(st, 3);
         SHA256_Update(&sha, origin ? origin : (const unsigned char *)"",
@@ -190,8 +191,8 @@ static int encode_rows(sqlite3_stmt *st, uint8_t **out, size_t *out_len) {
         }
         Nncat__AccountRow *r = &rows[change.n_rows++];
         nncat__account_row__init(r);
-        char **fields[] = {&r->user,        &r->host,        &r->origin,      &r->plugin,
-                           &r->auth_string, &r->ssl_cipher,  &r->x509_issuer, &r->x509_subject};
+        char **fields[] = {&r->user,        &r->host,       &r->origin,      &r->plugin,
+                           &r->auth_string, &r->ssl_cipher, &r->x509_issuer, &r->x509_subject};
         int cols[] = {0, 1, 3, 5, 6, 8, 9, 10};
         for (size_t i = 0; i < 8; i++) {
             char *copy = strdup(text_or_empty(st, cols[i]));
@@ -242,10 +243,10 @@ static int encode_rows(sqlite3_stmt *st, uint8_t **out, size_t *out_len) {
     return result;
 }
 
-#define ROW_COLUMNS                                                                           \
-    "SELECT user, host, version, origin, 0, plugin, auth_string, ssl_type, ssl_cipher, "      \
+#define ROW_COLUMNS                                                                                \
+    "SELECT user, host, version, origin, 0, plugin, auth_string, ssl_type, ssl_cipher, "           \
     "x509_issuer, x509_subject, admin FROM users"
-#define TOMBSTONE_COLUMNS                                                                     \
+#define TOMBSTONE_COLUMNS                                                                          \
     "SELECT user, host, version, origin, 1, '', '', 0, NULL, NULL, NULL, 0 FROM tombstones"
 
 uint8_t *nn_mysql_repl_row_encode(sqlite3 *db, const char *user, const char *host, size_t *len) {
@@ -416,8 +417,8 @@ int nn_mysql_repl_merge(sqlite3 *db, const uint8_t *bytes, size_t len, uint64_t 
         const Nncat__AccountRow *r = change->rows[i];
         uint64_t have_version = 0;
         char have_origin[64];
-        int have = local_version(db, r->user, r->host, &have_version, have_origin,
-                                 sizeof(have_origin));
+        int have =
+            local_version(db, r->user, r->host, &have_version, have_origin, sizeof(have_origin));
         if (have < 0) {
             written = -EIO;
             break;
@@ -440,4 +441,156 @@ int nn_mysql_repl_merge(sqlite3 *db, const uint8_t *bytes, size_t len, uint64_t 
     }
     nncat__change__free_unpacked(change, NULL);
     return written;
+}
+
+/* ------------------------------------------------ the catalog thread's part */
+
+/* Catalog thread, after a commit: the digest that "catalog.digest" answers with. */
+void nn_mysql_catalog_digest_refresh(nn_mysql_catalog *cat) {
+    nn_mysql_catalog_digest d;
+    if (nn_mysql_repl_digest(cat->db, &d) < 0) {
+        nn_log(NN_LOG_ERROR, "mysql.catalog.digest", "path=%s error=\"%s\"", cat->path,
+               sqlite3_errmsg(cat->db));
+        return;
+    }
+    pthread_mutex_lock(&cat->lock);
+    cat->digest = d;
+    pthread_mutex_unlock(&cat->lock);
+}
+
+void nn_mysql_catalog_digest_get(nn_mysql_catalog *cat, nn_mysql_catalog_digest *out) {
+    pthread_mutex_lock(&cat->lock);
+    *out = cat->digest;
+    pthread_mutex_unlock(&cat->lock);
+}
+
+void nn_mysql_catalog_set_listener(nn_mysql_catalog *cat, const char *origin,
+                                   nn_mysql_catalog_listener fn, void *arg) {
+    pthread_mutex_lock(&cat->listener_lock);
+    cat->listener = fn;
+    cat->listener_arg = arg;
+    /* origin is read by the catalog thread under listener_lock too (apply_local). */
+    snprintf(cat->origin, sizeof(cat->origin), "%s", origin ? origin : "");
+    pthread_mutex_unlock(&cat->listener_lock);
+}
+
+/* Catalog thread: tells the listener what a local statement changed. */
+void nn_mysql_catalog_listener_notify(nn_mysql_catalog *cat, const nn_catalog_op *op) {
+    pthread_mutex_lock(&cat->listener_lock);
+    if (cat->listener != NULL) {
+        size_t len = 0;
+        uint8_t *change = nn_mysql_repl_row_encode(cat->db, op->user, op->host, &len);
+        if (change != NULL) {
+            cat->listener(cat->listener_arg, change, len);
+        } else {
+            nn_log(NN_LOG_ERROR, "mysql.catalog.change",
+                   "user=%s host=%s error=\"cannot "
+                   "encode the change\"",
+                   op->user, op->host);
+        }
+        free(change);
+    }
+    pthread_mutex_unlock(&cat->listener_lock);
+}
+
+/* Catalog thread: a change from another node, in one transaction. Returns 1 if the
+ * catalog changed. */
+int nn_mysql_catalog_merge(nn_mysql_catalog *cat, nn_catalog_op *op) {
+    op->changed = 0;
+    if (nn_mysql_catalog_exec(cat, "BEGIN IMMEDIATE") < 0) {
+        op->result = -EIO;
+        snprintf(op->message, sizeof(op->message), "catalog unavailable");
+        return 0;
+    }
+    uint64_t max_seen = 0;
+    int rc = nn_mysql_repl_merge(cat->db, op->blob, op->blob_len, &max_seen, op->message,
+                                 sizeof(op->message));
+    if (rc <= 0) {
+        nn_mysql_catalog_exec(cat, "ROLLBACK");
+        op->result = rc;
+        if (rc == 0 && max_seen > cat->last_version) {
+            cat->last_version = max_seen; /* seen, even if older rows lost */
+        }
+        return 0;
+    }
+    if (nn_mysql_catalog_exec(cat, "COMMIT") < 0) {
+        nn_mysql_catalog_exec(cat, "ROLLBACK");
+        op->result = -EIO;
+        snprintf(op->message, sizeof(op->message), "catalog commit failed");
+        return 0;
+    }
+    /* Our next change must be newer than anything we have seen. */
+    if (max_seen > cat->last_version) {
+        cat->last_version = max_seen;
+    }
+    op->result = 0;
+    op->changed = (size_t)rc;
+    nn_log(NN_LOG_INFO, "mysql.catalog.merge", "rows=%d", rc);
+    return 1;
+}
+
+static void merge_done(nn_task *task) {
+    nn_catalog_op *op = (nn_catalog_op *)task;
+    nn_mysql_catalog_apply_fn fn = (nn_mysql_catalog_apply_fn)op->done_fn;
+    fn(op->done_arg, op->result, op->changed, op->result == 0 ? "" : op->message);
+    free(op->blob);
+    free(op);
+}
+
+static void export_done(nn_task *task) {
+    nn_catalog_op *op = (nn_catalog_op *)task;
+    nn_mysql_catalog_snapshot_fn fn = (nn_mysql_catalog_snapshot_fn)op->done_fn;
+    void *arg = op->done_arg;
+    uint8_t *blob = op->result == 0 ? op->blob : NULL;
+    size_t len = op->result == 0 ? op->blob_len : 0;
+    int result = op->result;
+    if (result < 0) {
+        free(op->blob);
+    }
+    free(op);
+    fn(arg, result, blob, len); /* the callback owns blob */
+}
+
+static int queue_new(nn_mysql_catalog *cat, nn_catalog_op_kind kind, void *done_fn, void *arg,
+                     nn_catalog_op **out) {
+    (void)cat;
+    nn_catalog_op *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        return -ENOMEM;
+    }
+    op->kind = kind;
+    op->done_fn = done_fn;
+    op->done_arg = arg;
+    op->task.fn = kind == NN_CATALOG_MERGE ? merge_done : export_done;
+    *out = op;
+    return 0;
+}
+
+int nn_mysql_catalog_merge_submit(nn_mysql_catalog *cat, const uint8_t *bytes, size_t len,
+                                  nn_mysql_catalog_apply_fn done, void *arg) {
+    nn_catalog_op *op = NULL;
+    if (queue_new(cat, NN_CATALOG_MERGE, (void *)done, arg, &op) < 0) {
+        return -ENOMEM;
+    }
+    op->blob = malloc(len ? len : 1);
+    if (op->blob == NULL) {
+        free(op);
+        return -ENOMEM;
+    }
+    if (len != 0) {
+        memcpy(op->blob, bytes, len);
+    }
+    op->blob_len = len;
+    nn_mysql_catalog_submit(cat, op);
+    return 0;
+}
+
+int nn_mysql_catalog_export_submit(nn_mysql_catalog *cat, nn_mysql_catalog_snapshot_fn done,
+                                   void *arg) {
+    nn_catalog_op *op = NULL;
+    if (queue_new(cat, NN_CATALOG_EXPORT, (void *)done, arg, &op) < 0) {
+        return -ENOMEM;
+    }
+    nn_mysql_catalog_submit(cat, op);
+    return 0;
 }

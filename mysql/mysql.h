@@ -172,8 +172,7 @@ void nn_mysql_server_set_catalog_listener(nn_mysql_server *srv, const char *orig
 /* The outcome of an apply: result 0 (changed = rows that won and were written), or
  * -EINVAL (bad bytes: nothing applied), -EIO (storage; nothing applied), -ECANCELED (the
  * server is being freed). error is "" on success. Runs on the catalog thread. */
-typedef void (*nn_mysql_catalog_apply_fn)(void *arg, int result, size_t changed,
-                                          const char *error);
+typedef void (*nn_mysql_catalog_apply_fn)(void *arg, int result, size_t changed, const char *error);
 
 /* Any thread, never blocks: queues a change (or a snapshot) from another node; it is
  * merged row by row with the rule above, in one transaction, and done runs once it has

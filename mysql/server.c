@@ -106,8 +106,8 @@ int nn_mysql_server_catalog_apply(nn_mysql_server *srv, const uint8_t *bytes, si
     if (done == NULL) {
         return nn_err_set(err, EINVAL, "catalog change: no completion callback");
     }
-    if (nn_mysql_catalog_merge_submit(srv->catalog, bytes ? bytes : (const uint8_t *)"", len,
-                                      done, arg) < 0) {
+    if (nn_mysql_catalog_merge_submit(srv->catalog, bytes ? bytes : (const uint8_t *)"", len, done,
+                                      arg) < 0) {
         return nn_err_set(err, ENOMEM, "out of memory");
     }
     return 0;

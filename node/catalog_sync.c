@@ -99,8 +99,7 @@ static void served_free(served *s) {
 static void apply_answered(void *arg, int result, size_t changed, const char *error) {
     served *s = arg;
     if (result < 0) {
-        nn_log(NN_LOG_WARN, "node.catalog.apply.refused", "peer=%s error=\"%s\"", s->caller,
-               error);
+        nn_log(NN_LOG_WARN, "node.catalog.apply.refused", "peer=%s error=\"%s\"", s->caller, error);
         nn_rpc_reply_error(s->req, (uint32_t)-result, "catalog: %s", error);
     } else {
         char reply[32];
@@ -224,8 +223,8 @@ static void pull_peer(nn_catalog_sync *sync, const char *peer) {
     nn_rpc_status st = nn_rpc_call_sync(sync->rpc, peer, "catalog.digest", NULL, 0,
                                         DIGEST_TIMEOUT_MS, &reply, &reply_len, &err);
     if (st != NN_RPC_OK) {
-        nn_log(NN_LOG_DEBUG, "node.catalog.digest.failed", "peer=%s status=%s error=\"%s\"",
-               peer, nn_rpc_status_name(st), err.msg);
+        nn_log(NN_LOG_DEBUG, "node.catalog.digest.failed", "peer=%s status=%s error=\"%s\"", peer,
+               nn_rpc_status_name(st), err.msg);
         return;
     }
     nn_mysql_catalog_digest theirs;
@@ -241,11 +240,11 @@ static void pull_peer(nn_catalog_sync *sync, const char *peer) {
         return;
     }
     reply = NULL;
-    st = nn_rpc_call_sync(sync->rpc, peer, "catalog.snapshot", NULL, 0, SNAPSHOT_TIMEOUT_MS,
-                          &reply, &reply_len, &err);
+    st = nn_rpc_call_sync(sync->rpc, peer, "catalog.snapshot", NULL, 0, SNAPSHOT_TIMEOUT_MS, &reply,
+                          &reply_len, &err);
     if (st != NN_RPC_OK) {
-        nn_log(NN_LOG_INFO, "node.catalog.snapshot.failed", "peer=%s status=%s error=\"%s\"",
-               peer, nn_rpc_status_name(st), err.msg);
+        nn_log(NN_LOG_INFO, "node.catalog.snapshot.failed", "peer=%s status=%s error=\"%s\"", peer,
+               nn_rpc_status_name(st), err.msg);
         return;
     }
     merge_snapshot(sync, peer, reply, reply_len);
