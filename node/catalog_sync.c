@@ -251,12 +251,19 @@ static void pull_peer(nn_catalog_sync *sync, const char *peer) {
     free(reply);
 }
 
+static bool stop_requested(nn_catalog_sync *sync) {
+    pthread_mutex_lock(&sync->lock);
+    bool stopping = sync->stopping;
+    pthread_mutex_unlock(&sync->lock);
+    return stopping;
+}
+
 static void *sync_main(void *arg) {
     nn_catalog_sync *sync = arg;
     pthread_mutex_lock(&sync->lock);
     while (!sync->stopping) {
         pthread_mutex_unlock(&sync->lock);
-        for (size_t i = 0; i < sync->peer_count; i++) {
+        for (size_t i = 0; i < sync->peer_count && !stop_requested(sync); i++) {
             pull_peer(sync, sync->peers[i]);
         }
         struct timespec deadline;

@@ -33,7 +33,10 @@ fail() {
     exit 1
 }
 
-# Six distinct free ports below the ephemeral range (see node_cases.sh for why).
+"$src/deploy/gen-certs" "$work/certs" n1 n2 n3 >/dev/null 2>&1 || fail "gen-certs failed"
+# pick_ports_and_configure: six distinct free ports below the ephemeral range (see
+# node_cases.sh for why) and the cluster config that uses them.
+pick_ports_and_configure() {
 read -r -a ports <<<"$("$py" -c '
 import random, socket
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
@@ -49,9 +52,8 @@ while len(socks) < 6:
         continue
     socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))')"
-declare -A mysql_port=([n1]=${ports[0]} [n2]=${ports[2]} [n3]=${ports[4]})
+declare -gA mysql_port=([n1]=${ports[0]} [n2]=${ports[2]} [n3]=${ports[4]})
 
-"$src/deploy/gen-certs" "$work/certs" n1 n2 n3 >/dev/null 2>&1 || fail "gen-certs failed"
 cat >"$work/cluster.yaml" <<EOF
 cluster: { name: catalogtest, id: 77 }
 nodes:
@@ -64,12 +66,17 @@ security:
   key_file: certs/%n-key.pem
   mysql_tls: on
   rpc_tls: require
+  tool_subjects: ["/C=CN/O=nodenet/CN=nodenet-admin"]
+  admin_cert_file: certs/admin-cert.pem
+  admin_key_file: certs/admin-key.pem
 node:
   workers: 2
   data_dir: data/%n
   heartbeat_ms: 500
   call_timeout_ms: 3000
 EOF
+}
+pick_ports_and_configure
 
 # wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds or SECONDS pass.
 wait_for() {
@@ -82,15 +89,27 @@ wait_for() {
 }
 log_has() { grep -q -- "$2" "$work/$1.log" 2>/dev/null; }
 
-start_node() { # start_node NAME: appends to NAME.log, waits for a new node.ready
+# start_node NAME: appends to NAME.log, waits for a new node.ready. A port taken between
+# the pick and the bind (another test on the machine) ends the start with status 75, for
+# start_cluster to pick new ports.
+start_node() {
     local before=0
     [ -f "$work/$1.log" ] && before=$(grep -c " node.ready node=$1 " "$work/$1.log" || true)
     NODENET_ROOT_PASSWORD=root-pw "$nodenet" --config "$work/cluster.yaml" --node "$1" \
         >>"$work/$1.log" 2>&1 &
     pid[$1]=$!
-    wait_for 20 ready_again "$1" "$before" || fail "$1 did not log node.ready"
+    local deadline=$((SECONDS + 20))
+    until [ "$(grep -c " node.ready node=$1 " "$work/$1.log" || true)" -gt "$before" ]; do
+        if gone "${pid[$1]}"; then
+            wait "${pid[$1]}" 2>/dev/null || true
+            unset "pid[$1]"
+            grep -q "Address already in use" "$work/$1.log" && return 75
+            fail "$1 exited before node.ready"
+        fi
+        [ $SECONDS -lt $deadline ] || fail "$1 did not log node.ready"
+        sleep 0.1
+    done
 }
-ready_again() { [ "$(grep -c " node.ready node=$1 " "$work/$1.log" || true)" -gt "$2" ]; }
 
 stop_node() { # SIGTERM, then wait (bounded) for the exit
     kill -TERM "${pid[$1]}"
@@ -135,9 +154,23 @@ cannot_login() {
 }
 
 start_cluster() {
-    start_node n1
-    start_node n2
-    start_node n3
+    local attempt n rc
+    for attempt in 1 2 3; do
+        rc=0
+        for n in n1 n2 n3; do
+            start_node "$n" || { rc=$?; break; }
+        done
+        [ $rc -eq 0 ] && return 0
+        for n in "${!pid[@]}"; do
+            kill -KILL "${pid[$n]}" 2>/dev/null || true
+            wait "${pid[$n]}" 2>/dev/null || true
+            unset "pid[$n]"
+        done
+        rm -rf "$work/data" "$work"/n?.log
+        echo "ports taken, new ones (attempt $attempt)"
+        pick_ports_and_configure
+    done
+    fail "no free ports after 3 attempts"
 }
 
 subject="/C=CN/O=nodenet/CN=mysql-client"
@@ -197,7 +230,7 @@ drop_user_reaches_all_and_stays_dropped)
     for n in n1 n3; do
         wait_for 20 cannot_login "$n" carol carol-pw || fail "carol still logs in on $n"
     done
-    start_node n2
+    start_node n2 || fail "n2 could not restart: its port was taken"
     wait_for 20 cannot_login n2 carol carol-pw || fail "n2 kept carol after its restart"
     wait_for 20 log_has n2 "node.catalog.sync peer=" || fail "n2 logged no catalog sync"
     # The tombstone wins everywhere: n2's older row did not bring carol back.
@@ -218,13 +251,24 @@ node_down_during_create_catches_up_after_restart)
         >/dev/null || fail "CREATE USER while n3 is down"
     wait_for 20 can_login n2 dave dave-pw || fail "dave did not reach n2"
     root_sql n2 "DROP USER IF EXISTS 'nobody'@'%'" >/dev/null || fail "no-op DROP"
-    start_node n3
+    start_node n3 || fail "n3 could not restart: its port was taken"
     wait_for 20 can_login n3 dave dave-pw || fail "n3 did not catch up after its restart"
     out=$(without_cert n3 dave dave-pw) && fail "no certificate passed on n3: $out"
     log_has n3 "node.catalog.sync peer=" || fail "n3 logged no catalog sync"
     stop_node n1
     stop_node n2
     stop_node n3
+    check_logs
+    ;;
+
+services_refuse_tool_clients)
+    # catalog_tool_probe sits next to nodenet in the build's bin dir.
+    start_cluster
+    out=$("$bin/catalog_tool_probe" "${ports[1]}" "$work/certs/ca.pem" \
+        "$work/certs/admin-cert.pem" "$work/certs/admin-key.pem" n1 2>&1) ||
+        fail "a tool client reached the catalog services: $out"
+    echo "$out" | grep -q "catalog.apply: denied" || fail "catalog.apply not denied: $out"
+    stop_node n1
     check_logs
     ;;
 
