@@ -278,6 +278,12 @@ nn_stream *nn_loop_connect(nn_loop *loop, const struct sockaddr *addr, socklen_t
 const uint8_t *nn_stream_input(nn_stream *s, size_t *len);
 /* Consumes n bytes of the input (n <= the length nn_stream_input() returned). */
 void nn_stream_consume(nn_stream *s, size_t n);
+/* A hint from on_readable: the protocol cannot consume anything until the input holds
+ * `total` bytes (a frame whose header gave its length). The input buffer is sized for them
+ * at once rather than grown by doubling (a copy of the content at every step) as they
+ * arrive. Without effect when total is not more than the input already holds. Returns 0,
+ * or -ENOMEM (nothing changed; the input still grows as bytes arrive). */
+int nn_stream_input_reserve(nn_stream *s, size_t total);
 
 /* Queues plaintext for sending (copied; a layer transforms it first). Output is flushed
  * with one send SQE when the current callback round ends. Returns 0, or -EPIPE once the
@@ -320,6 +326,13 @@ typedef struct nn_stream_layer_ops {
     int (*write)(void *layer, nn_stream *s, const struct iovec *iov, int iovcnt, nn_err *err);
     /* Graceful close requested: queue any closing bytes with nn_stream_layer_send(). */
     void (*shutdown)(void *layer, nn_stream *s);
+    /* Optional: net/ is about to hand the output to the kernel (at the end of every
+     * callback round, before each send): turn whatever plaintext write() held back into raw
+     * bytes with nn_stream_layer_send() now. A layer with this op may hold plaintext across
+     * write() calls of one round (TLS seals many small writes into one record); it must not
+     * hold more than 16 KiB, which nn_stream_output_pending() does not count. Return 0, or
+     * negative with err filled to close the stream (NN_CLOSE_LAYER). */
+    int (*flush)(void *layer, nn_stream *s, nn_err *err);
     /* The stream is being freed. */
     void (*free)(void *layer);
 } nn_stream_layer_ops;

@@ -111,8 +111,23 @@ void nn_stream_consume(nn_stream *s, size_t n) {
     nn_buf_consume(&s->in, n);
 }
 
+int nn_stream_input_reserve(nn_stream *s, size_t total) {
+    /* In view mode `in` is empty and the view's remainder is copied into it afterwards. */
+    size_t have = s->view != NULL ? s->view_len : s->in.len;
+    if (total <= have) {
+        return 0;
+    }
+    if (s->view == NULL && s->in.off > 0 && s->in.len > 0) {
+        /* Slide the partial message to the front so the reservation is total, not off+total. */
+        memmove(s->in.data, s->in.data + s->in.off, s->in.len);
+        s->in.off = 0;
+    }
+    return nn_buf_reserve(&s->in, total - s->in.len);
+}
+
 static void trim_input(nn_stream *s) {
-    if (s->in.len == 0 && s->in.data != NULL) {
+    /* Not while a view's remainder is still to be copied in (a reservation waits for it). */
+    if (s->in.len == 0 && s->in.data != NULL && (s->view == NULL || s->view_len == 0)) {
         nn_buf_free(&s->in);
     }
 }
@@ -292,9 +307,23 @@ static void on_send(nn_stream *s, struct io_uring_cqe *cqe) {
     }
 }
 
+/* Writes at least this large size the output once up front instead of letting it double
+ * (and copy what it holds) as they are appended. */
+#define WRITE_RESERVE_MIN 65536
+/* A layer's output may exceed its input: TLS adds 22 bytes per 16 KiB record. */
+#define LAYER_GROWTH(n) ((n) / 512 + 256)
+
 int nn_stream_writev(nn_stream *s, const struct iovec *iov, int iovcnt) {
     if (s->state != STREAM_OPEN && s->state != STREAM_CONNECTING) {
         return -EPIPE;
+    }
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        total += iov[i].iov_len;
+    }
+    if (total >= WRITE_RESERVE_MIN) {
+        /* Only a hint: without the room the output grows as it is appended. */
+        (void)nn_buf_reserve(&s->out, s->layer_ops != NULL ? total + LAYER_GROWTH(total) : total);
     }
     if (s->layer_ops != NULL) {
         nn_err err;
@@ -485,6 +514,19 @@ static void finalize(nn_stream *s) {
     nn_buf_free(&s->out);
 }
 
+/* The round's writes are done: a layer that held plaintext back (TLS, to seal many small
+ * writes into one record) turns it into output now, before it is sent. */
+static void layer_flush(nn_stream *s) {
+    if (s->layer_ops == NULL || s->layer_ops->flush == NULL) {
+        return;
+    }
+    nn_err err;
+    nn_err_clear(&err);
+    if (s->layer_ops->flush(s->layer, s, &err) < 0) {
+        nn_stream_abort(s, NN_CLOSE_LAYER, err.msg[0] ? err.msg : "layer flush failed");
+    }
+}
+
 void nn_stream_service(nn_stream *s) {
     if (s->state == STREAM_CLOSED) {
         return;
@@ -495,6 +537,9 @@ void nn_stream_service(nn_stream *s) {
         if (!s->recv_armed && s->state == STREAM_OPEN) {
             recv_arm(s);
         }
+    }
+    if (s->state == STREAM_OPEN || (s->state == STREAM_CLOSING && !s->abort_pending)) {
+        layer_flush(s);
     }
     if (s->state == STREAM_OPEN || (s->state == STREAM_CLOSING && !s->abort_pending)) {
         send_submit(s);

@@ -128,7 +128,16 @@ int nn_tls_engine_start(nn_tls_engine *e, nn_err *err);
 int nn_tls_engine_input(nn_tls_engine *e, const uint8_t *data, size_t len, nn_err *err);
 /* Plaintext from the protocol; queued until the handshake completes. */
 int nn_tls_engine_write(nn_tls_engine *e, const struct iovec *iov, int iovcnt, nn_err *err);
-/* Sends close_notify (once). */
+/* Plaintext from the protocol, sealed later: the queue is sealed by nn_tls_engine_flush(),
+ * by nn_tls_engine_write() or nn_tls_engine_shutdown() (it goes first), or at once when it
+ * holds a full record, so many small writes share records and the queue never holds more
+ * than one record's plaintext (16 KiB). Whole records of a large write are sealed straight
+ * from the caller's bytes. Before the handshake completes it behaves as nn_tls_engine_write(). */
+int nn_tls_engine_queue(nn_tls_engine *e, const struct iovec *iov, int iovcnt, nn_err *err);
+/* Seals what nn_tls_engine_queue() holds (nothing before the handshake completes or after a
+ * failure, which was reported where it happened). 0, or negative if sealing fails. */
+int nn_tls_engine_flush(nn_tls_engine *e, nn_err *err);
+/* Sends close_notify (once), after whatever was queued. */
 void nn_tls_engine_shutdown(nn_tls_engine *e);
 nn_tls_engine_state nn_tls_engine_state_get(const nn_tls_engine *e);
 void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out);

@@ -23,6 +23,11 @@
 #define READ_CHUNK 16384
 /* SSL_write takes an int; larger writes go in slices. */
 #define WRITE_SLICE (1u << 20)
+/* The most plaintext one TLS record carries (RFC 8446 5.1): queued writes are sealed in
+ * records this full, and a queue this full is sealed at once. */
+#define RECORD_PLAINTEXT 16384
+/* The queue's first allocation: a typical round's replies fit without a realloc. */
+#define QUEUE_FIRST_CAP 2048
 
 struct nn_tls_engine {
     nn_tls_engine_state state;
@@ -36,7 +41,9 @@ struct nn_tls_engine {
     void *io_arg;
     const uint8_t *in; /* the slice the BIO reads from, during nn_tls_engine_input() */
     size_t in_len;
-    uint8_t *pending; /* plaintext written before the handshake completed */
+    /* Plaintext not sealed yet: written before the handshake completed (any amount), or
+     * queued by nn_tls_engine_queue() since the last flush (under one record). */
+    uint8_t *pending;
     size_t pending_len;
     size_t pending_cap;
     char failure[320];
@@ -310,6 +317,87 @@ int nn_tls_engine_input(nn_tls_engine *e, const uint8_t *data, size_t len, nn_er
     return rc;
 }
 
+static int pending_append(nn_tls_engine *e, const uint8_t *data, size_t len, nn_err *err) {
+    if (len > SIZE_MAX - e->pending_len) {
+        return nn_err_set(err, ENOMEM, "tls: out of memory");
+    }
+    if (e->pending_len + len > e->pending_cap) {
+        size_t cap = e->pending_cap > 0 ? e->pending_cap : QUEUE_FIRST_CAP;
+        while (cap < e->pending_len + len) {
+            cap = cap > SIZE_MAX / 2 ? e->pending_len + len : cap * 2;
+        }
+        uint8_t *grown = realloc(e->pending, cap);
+        if (grown == NULL) {
+            return nn_err_set(err, ENOMEM, "tls: out of memory");
+        }
+        e->pending = grown;
+        e->pending_cap = cap;
+    }
+    memcpy(e->pending + e->pending_len, data, len);
+    e->pending_len += len;
+    return 0;
+}
+
+/* Seals the queue; keeps its storage only while it is small, so an idle session holds
+ * little. */
+static int pending_seal(nn_tls_engine *e, nn_err *err) {
+    if (e->pending_len == 0) {
+        return 0;
+    }
+    int rc = write_now(e, e->pending, e->pending_len, err);
+    e->pending_len = 0;
+    if (e->pending_cap > QUEUE_FIRST_CAP) {
+        free(e->pending);
+        e->pending = NULL;
+        e->pending_cap = 0;
+    }
+    return rc;
+}
+
+int nn_tls_engine_queue(nn_tls_engine *e, const struct iovec *iov, int iovcnt, nn_err *err) {
+    if (e->state != NN_TLS_ENGINE_OPEN || e->shutdown_sent) {
+        return nn_tls_engine_write(e, iov, iovcnt, err); /* same errors, same pre-handshake queue */
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        const uint8_t *data = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        while (len > 0) {
+            if (e->pending_len == 0 && len >= RECORD_PLAINTEXT) {
+                /* Whole records straight from the caller's bytes: no copy into the queue. */
+                size_t whole = len - len % RECORD_PLAINTEXT;
+                int rc = write_now(e, data, whole, err);
+                if (rc < 0) {
+                    return rc;
+                }
+                data += whole;
+                len -= whole;
+                continue;
+            }
+            size_t room = RECORD_PLAINTEXT - e->pending_len;
+            size_t take = len < room ? len : room;
+            int rc = pending_append(e, data, take, err);
+            if (rc < 0) {
+                return rc;
+            }
+            data += take;
+            len -= take;
+            if (e->pending_len == RECORD_PLAINTEXT && (rc = pending_seal(e, err)) < 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+int nn_tls_engine_flush(nn_tls_engine *e, nn_err *err) {
+    /* Before the handshake completes the queue waits for it; after a failure (reported
+     * where it happened, and the alert is already queued) nothing more is sealed. */
+    if (e->state != NN_TLS_ENGINE_OPEN && e->state != NN_TLS_ENGINE_CLOSED) {
+        return 0;
+    }
+    return pending_seal(e, err);
+}
+
 int nn_tls_engine_write(nn_tls_engine *e, const struct iovec *iov, int iovcnt, nn_err *err) {
     if (e->state == NN_TLS_ENGINE_FAILED) {
         return nn_err_set(err, EPROTO, "%s", e->failure);
@@ -317,36 +405,23 @@ int nn_tls_engine_write(nn_tls_engine *e, const struct iovec *iov, int iovcnt, n
     if (e->state == NN_TLS_ENGINE_CLOSED || e->shutdown_sent) {
         return nn_err_set(err, EPIPE, "tls: the session is closed");
     }
+    if (e->state == NN_TLS_ENGINE_OPEN) {
+        int rc = pending_seal(e, err); /* what was queued goes first */
+        if (rc < 0) {
+            return rc;
+        }
+    }
     for (int i = 0; i < iovcnt; i++) {
         const uint8_t *data = iov[i].iov_base;
         size_t len = iov[i].iov_len;
         if (len == 0) {
             continue;
         }
-        if (e->state == NN_TLS_ENGINE_OPEN) {
-            int rc = write_now(e, data, len, err);
-            if (rc < 0) {
-                return rc;
-            }
-            continue;
+        int rc = e->state == NN_TLS_ENGINE_OPEN ? write_now(e, data, len, err)
+                                                 : pending_append(e, data, len, err);
+        if (rc < 0) {
+            return rc;
         }
-        if (len > SIZE_MAX - e->pending_len) {
-            return nn_err_set(err, ENOMEM, "tls: out of memory");
-        }
-        if (e->pending_len + len > e->pending_cap) {
-            size_t cap = e->pending_cap > 0 ? e->pending_cap : 1024;
-            while (cap < e->pending_len + len) {
-                cap = cap > SIZE_MAX / 2 ? e->pending_len + len : cap * 2;
-            }
-            uint8_t *grown = realloc(e->pending, cap);
-            if (grown == NULL) {
-                return nn_err_set(err, ENOMEM, "tls: out of memory");
-            }
-            e->pending = grown;
-            e->pending_cap = cap;
-        }
-        memcpy(e->pending + e->pending_len, data, len);
-        e->pending_len += len;
     }
     return 0;
 }
@@ -357,8 +432,11 @@ void nn_tls_engine_shutdown(nn_tls_engine *e) {
     }
     e->shutdown_sent = true;
     /* close_notify only means something on an established session; mid-handshake or after
-     * a failure the stream just closes. */
+     * a failure the stream just closes. What was queued goes before it. */
     if (e->state == NN_TLS_ENGINE_OPEN || e->state == NN_TLS_ENGINE_CLOSED) {
+        if (pending_seal(e, NULL) < 0) {
+            return;
+        }
         SSL_shutdown(e->ssl);
         ERR_clear_error();
     }

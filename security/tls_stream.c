@@ -4,6 +4,8 @@
  * its plaintext is written in place into the stream's input (deliver_space/commit), and
  * the end of the handshake becomes NN_STREAM_EV_SECURE. A failure returned from the input
  * hook makes net/ close the stream with NN_CLOSE_LAYER and the engine's "tls: ..." why.
+ * The protocol's writes are queued and sealed when net/ flushes (end of the callback round),
+ * so a round's many small frames or MySQL packets travel in one record, not one each.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -75,7 +77,13 @@ static int layer_input(void *layer, nn_stream *s, const uint8_t *data, size_t le
 static int layer_write(void *layer, nn_stream *s, const struct iovec *iov, int iovcnt,
                        nn_err *err) {
     tls_layer *l = layer;
-    return nn_tls_engine_write(l->engine, iov, iovcnt, err);
+    return nn_tls_engine_queue(l->engine, iov, iovcnt, err);
+}
+
+/* net/ is about to send: seal what this round queued (one record for many small writes). */
+static int layer_flush(void *layer, nn_stream *s, nn_err *err) {
+    tls_layer *l = layer;
+    return nn_tls_engine_flush(l->engine, err);
 }
 
 static void layer_shutdown(void *layer, nn_stream *s) {
@@ -94,6 +102,7 @@ static const nn_stream_layer_ops tls_layer_ops = {
     .input = layer_input,
     .write = layer_write,
     .shutdown = layer_shutdown,
+    .flush = layer_flush,
     .free = layer_free,
 };
 
