@@ -170,8 +170,9 @@ void nn_mysql_server_set_catalog_listener(nn_mysql_server *srv, const char *orig
                                           nn_mysql_catalog_listener fn, void *arg);
 
 /* The outcome of an apply: result 0 (changed = rows that won and were written), or
- * -EINVAL (bad bytes: nothing applied), -EIO (storage; nothing applied), -ECANCELED (the
- * server is being freed). error is "" on success. Runs on the catalog thread. */
+ * -EINVAL (bad bytes: nothing applied), -EIO (storage; nothing applied). error is "" on
+ * success. Runs on the catalog thread; every queued apply completes before
+ * nn_mysql_server_free() returns. */
 typedef void (*nn_mysql_catalog_apply_fn)(void *arg, int result, size_t changed, const char *error);
 
 /* Any thread, never blocks: queues a change (or a snapshot) from another node; it is
@@ -182,7 +183,7 @@ int nn_mysql_server_catalog_apply(nn_mysql_server *srv, const uint8_t *bytes, si
 
 /* A full snapshot (every row and tombstone) for a node that joins or comes back: bytes
  * (malloc'd, the callback owns them: free()) in the format apply takes, or NULL with
- * result -EIO/-ENOMEM/-ECANCELED. Runs on the catalog thread. */
+ * result -EIO/-ENOMEM. Runs on the catalog thread, like apply's callback. */
 typedef void (*nn_mysql_catalog_snapshot_fn)(void *arg, int result, uint8_t *bytes, size_t len);
 
 /* Any thread, never blocks: queues the export; done runs once. Returns 0 or -ENOMEM
