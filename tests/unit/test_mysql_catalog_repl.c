@@ -428,6 +428,49 @@ static void concurrent_changes_converge_and_bad_bytes_are_refused(void) {
     node_close(&b, true);
 }
 
+/* A users.db written before replication (no version columns, no tombstones): it opens, its
+ * rows count as version 0, and the next change versions them. */
+static void catalog_from_before_replication_is_upgraded(void) {
+    char dir[] = "/tmp/nn-cat-unit.XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char path[300];
+    snprintf(path, sizeof(path), "%s/users.db", dir);
+    sqlite3 *db = NULL;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+    char old_hash[42];
+    nn_mysql_native_auth_string("old-pw", 6, old_hash);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE users (user TEXT NOT NULL, host TEXT NOT NULL, plugin TEXT NOT NULL,"
+             " auth_string TEXT NOT NULL, ssl_type INTEGER NOT NULL DEFAULT 0, ssl_cipher TEXT,"
+             " x509_issuer TEXT, x509_subject TEXT, admin INTEGER NOT NULL DEFAULT 0,"
+             " PRIMARY KEY (user, host));"
+             "INSERT INTO users VALUES ('olduser', '%%', '%s', '%s', 0, NULL, NULL, NULL, 1);",
+             NN_PLUGIN_NATIVE, old_hash);
+    CU_ASSERT_EQUAL_FATAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    node n;
+    memset(&n, 0, sizeof(n));
+    snprintf(n.dir, sizeof(n.dir), "%s", dir);
+    waiter_init(&n.w);
+    nn_err err;
+    nn_err_clear(&err);
+    n.cat = nn_mysql_catalog_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n.cat);
+    nn_mysql_catalog_set_listener(n.cat, "n1", on_change, &n);
+    CU_ASSERT_TRUE(auth_is(&n, "olduser", old_hash));
+    nn_mysql_catalog_digest d;
+    nn_mysql_catalog_digest_get(n.cat, &d);
+    CU_ASSERT_EQUAL(d.rows, 1); /* no second bootstrap: the catalog was not empty */
+    CU_ASSERT_EQUAL(d.max_version, 0);
+    CU_ASSERT_EQUAL(local_op(&n, NN_CATALOG_ALTER, "olduser", "new-pw", NULL), 0);
+    nn_mysql_catalog_digest_get(n.cat, &d);
+    CU_ASSERT_TRUE(d.max_version > 0);
+    CU_ASSERT_EQUAL(n.changes, 1);
+    node_close(&n, true);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) {
         return 1;
@@ -439,6 +482,8 @@ int main(void) {
                 change_reaches_the_other_catalog_and_drop_leaves_a_tombstone);
     CU_add_test(s, "concurrent_changes_converge_and_bad_bytes_are_refused",
                 concurrent_changes_converge_and_bad_bytes_are_refused);
+    CU_add_test(s, "catalog_from_before_replication_is_upgraded",
+                catalog_from_before_replication_is_upgraded);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
