@@ -251,7 +251,7 @@ rollout_off_prefer_require_loses_no_call)
                 [ "$o" = "$n" ] && continue
                 before=$(log_count "$work/run/$o.log" " rpc.drive.start node=$o ")
                 "$admin" --config "$(cat "$work/run/$o.config")" --node "$o" drive --rate 200 --size 128 \
-                    --seconds 6 --json >"$work/drive-$mode-$n-$o.json" 2>"$work/drive-$mode-$n-$o.err" &
+                    --seconds 9 --json >"$work/drive-$mode-$n-$o.json" 2>"$work/drive-$mode-$n-$o.err" &
                 drv+=("$o:$!")
                 pids+=("$!")
                 wait_for log_grew "$work/run/$o.log" " rpc.drive.start node=$o " "$before" ||
@@ -400,7 +400,7 @@ EOF_PY
         for n in "${names[@]}"; do
             before=$(log_count "$work/$n.log" " rpc.drive.start node=$n ")
             "$admin" --config "$work/$prev.yaml" --node "$n" drive --rate 150 --size 128 \
-                --seconds 10 --json >"$work/drive-$mode-$n.json" 2>"$work/drive-$mode-$n.err" &
+                --seconds 16 --json >"$work/drive-$mode-$n.json" 2>"$work/drive-$mode-$n.err" &
             drv+=($!)
             pids+=($!)
             wait_for log_grew "$work/$n.log" " rpc.drive.start node=$n " "$before" ||
