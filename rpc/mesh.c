@@ -123,6 +123,8 @@ nn_rpc *nn_rpc_new_internal(const nn_rpc_config *cfg, nn_server *srv, nn_securit
         return NULL;
     }
     rpc->srv = srv;
+    /* Set before any worker can read it (node.info runs on workers). */
+    rpc->started_ns = nn_now_ns();
     rpc->sec = sec;
     rpc->tool_mode = tool_mode;
     rpc->cluster_id = cfg->cluster_id;
@@ -284,7 +286,6 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err) {
     if (atomic_exchange(&rpc->started, true)) {
         return nn_err_set(err, EALREADY, "rpc already started");
     }
-    rpc->started_ns = nn_now_ns();
     post_to_channels(rpc, nn_rpc_channel_start);
     nn_log(NN_LOG_INFO, "rpc.start", "node=%s peers=%zu rpc_tls=%s", rpc->self, rpc->node_count - 1,
            nn_rpc_tls_mode_name((nn_rpc_tls_mode)atomic_load(&rpc->tls)));

@@ -94,7 +94,6 @@ nn_rpc_tool *nn_rpc_tool_connect(const nn_rpc_tool_config *cfg, nn_err *err) {
     t->ch = &t->rpc->chans[0];
     t->ch->is_tool = true;
     atomic_store(&t->rpc->started, true);
-    t->rpc->started_ns = nn_now_ns();
     start_task *st = calloc(1, sizeof(*st));
     if (st == NULL) {
         nn_err_set(err, ENOMEM, "out of memory");
