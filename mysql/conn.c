@@ -222,7 +222,17 @@ static void cache_sha2(nn_mysql_session *ses, const char *pw, size_t pw_len) {
 static void verify_response(nn_mysql_session *ses, const uint8_t *data, size_t len) {
     const nn_mysql_account *a = ses->account;
     if (a == NULL) {
-        deny(ses, "no such account");
+        /* Answer as for a caching_sha2 account that is not cached, as MySQL does with its
+         * stand-in account, so that replies do not tell which user names exist; the
+         * denial comes once the password has been sent. */
+        if (len == 0 || (len == 1 && data[0] == 0) || len != 32) {
+            deny(ses, "no such account");
+            return;
+        }
+        nn_mysql_put_u8(&ses->out, 0x01);
+        nn_mysql_put_u8(&ses->out, 0x04);
+        nn_mysql_conn_send_out(ses);
+        ses->state = ST_AUTH_FULL;
         return;
     }
     if (strcmp(a->plugin, NN_PLUGIN_NATIVE) == 0) {
@@ -288,6 +298,10 @@ static void on_full_auth(nn_mysql_session *ses, const uint8_t *data, size_t len)
     if (pw_len > 0 && data[pw_len - 1] == 0) {
         pw_len--;
     }
+    if (ses->account == NULL) {
+        deny(ses, "no such account");
+        return;
+    }
     if (nn_mysql_sha2_check(ses->account->auth_string, (const char *)data, pw_len)) {
         cache_sha2(ses, (const char *)data, pw_len);
         login_ok(ses);
@@ -304,7 +318,7 @@ static void on_rsa_password(nn_mysql_session *ses, const uint8_t *data, size_t l
         deny(ses, "RSA-encrypted password did not decrypt");
         return;
     }
-    bool ok = nn_mysql_sha2_check(ses->account->auth_string, pw, pw_len);
+    bool ok = ses->account != NULL && nn_mysql_sha2_check(ses->account->auth_string, pw, pw_len);
     if (ok) {
         cache_sha2(ses, pw, pw_len);
     }
@@ -312,7 +326,8 @@ static void on_rsa_password(nn_mysql_session *ses, const uint8_t *data, size_t l
     if (ok) {
         login_ok(ses);
     } else {
-        deny(ses, "wrong password (caching_sha2_password full auth, RSA)");
+        deny(ses, ses->account == NULL ? "no such account"
+                                       : "wrong password (caching_sha2_password full auth, RSA)");
     }
 }
 
@@ -423,7 +438,8 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
     nn_mysql_users_ref(users);
     ses->users = users;
     ses->account = nn_mysql_users_match(users, ses->user, ses->host);
-    const char *want = ses->account ? ses->account->plugin : plugin;
+    /* An unknown user is answered as an account of the default plugin would be. */
+    const char *want = ses->account ? ses->account->plugin : NN_PLUGIN_SHA2;
     if (strcmp(want, plugin) != 0 ||
         (strcmp(plugin, NN_PLUGIN_NATIVE) != 0 && strcmp(plugin, NN_PLUGIN_SHA2) != 0)) {
         if (!(caps & NN_CLIENT_PLUGIN_AUTH)) {
@@ -432,9 +448,6 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
                            "server; consider upgrading MySQL client",
                            "client cannot switch auth plugin");
             return false;
-        }
-        if (ses->account == NULL) {
-            want = NN_PLUGIN_SHA2;
         }
         /* AuthSwitchRequest: the plugin the account uses, with our scramble. */
         nn_mysql_put_u8(&ses->out, 0xfe);

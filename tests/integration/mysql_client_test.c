@@ -214,6 +214,21 @@ static size_t handshake_response(uint8_t *p, const char *user, bool with_plugin)
     return n;
 }
 
+/* A HandshakeResponse41 naming caching_sha2_password with a 32-byte (garbage) scramble. */
+static size_t handshake_response_sha2(uint8_t *p, const char *user) {
+    size_t n = handshake_response(p, user, false);
+    n--; /* drop the empty auth response */
+    uint32_t caps;
+    memcpy(&caps, p, 4);
+    caps |= 0x00080000u; /* plugin auth */
+    memcpy(p, &caps, 4);
+    p[n++] = 32;
+    memset(p + n, 0x5a, 32);
+    n += 32;
+    strcpy((char *)p + n, "caching_sha2_password");
+    return n + strlen("caching_sha2_password") + 1;
+}
+
 static uint16_t err_code(const uint8_t *p, int len) {
     return len >= 3 && p[0] == 0xff ? (uint16_t)(p[1] | (p[2] << 8)) : 0;
 }
@@ -258,6 +273,23 @@ static void raw_cases(int max_connections, int idle_ms) {
     int fd = raw_connect();
     int len = read_packet(fd, buf, sizeof(buf), &seq, 5000);
     CHECK("greeting_v10", len > 0 && buf[0] == 10 && seq == 0);
+    /* An unknown user is answered as an uncached caching_sha2 account is (perform full
+     * authentication), so that replies do not tell which user names exist; the denial comes
+     * once the password is in. */
+    {
+        int ufd = raw_connect();
+        uint8_t useq = 0;
+        read_packet(ufd, buf, sizeof(buf), &useq, 5000);
+        uint8_t uresp[256];
+        size_t un = handshake_response_sha2(uresp, "no_such_user_here");
+        send_packet(ufd, 1, uresp, un);
+        int ulen = read_packet(ufd, buf, sizeof(buf), &useq, 5000);
+        CHECK("unknown_user_gets_full_auth_request", ulen == 2 && buf[0] == 0x01 && buf[1] == 0x04);
+        send_packet(ufd, (uint8_t)(useq + 1), (const uint8_t *)"guess\0", 6);
+        ulen = read_packet(ufd, buf, sizeof(buf), &useq, 5000);
+        CHECK("unknown_user_denied_after_password", err_code(buf, ulen) == 1045);
+        close(ufd);
+    }
     uint8_t resp[256];
     size_t n = handshake_response(resp, "nopw", true);
     send_packet(fd, 5, resp, n);
