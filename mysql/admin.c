@@ -480,7 +480,7 @@ static bool auth_string_valid(const char *plugin, const char *s) {
     if (strcmp(plugin, NN_PLUGIN_NATIVE) == 0) {
         return strlen(s) == 41 && s[0] == '*' && strspn(s + 1, "0123456789ABCDEFabcdef") == 40;
     }
-    return strncmp(s, "$P$", 3) == 0 && strlen(s) < 128;
+    return strlen(s) < 128 && nn_mysql_sha2_auth_string_valid(s);
 }
 
 static void run_user_ddl(nn_mysql_session *ses, nn_sql_stmt *st) {

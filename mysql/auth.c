@@ -173,16 +173,19 @@ int nn_mysql_sha2_auth_string(const char *pw, size_t pw_len, char out[128]) {
     return 0;
 }
 
-bool nn_mysql_sha2_check(const char *auth_string, const char *pw, size_t pw_len) {
-    if (auth_string[0] == '\0') {
-        return pw_len == 0;
-    }
+/* The check runs on a worker before login, so the cost an unauthenticated client can
+ * ask for is bounded: at most twice the iterations we store ourselves. */
+#define SHA2_MAX_ITERATIONS (2 * SHA2_ITERATIONS)
+
+/* Splits "$P$<iterations>$<salt hex>$<hash hex>"; false when the form is wrong. */
+static bool sha2_parse(const char *auth_string, unsigned long *iterations, uint8_t *salt,
+                       uint8_t *hash) {
     if (strncmp(auth_string, "$P$", 3) != 0) {
         return false;
     }
     char *end = NULL;
-    unsigned long iterations = strtoul(auth_string + 3, &end, 10);
-    if (end == NULL || *end != '$' || iterations == 0 || iterations > 1000000) {
+    *iterations = strtoul(auth_string + 3, &end, 10);
+    if (end == NULL || *end != '$' || *iterations == 0 || *iterations > SHA2_MAX_ITERATIONS) {
         return false;
     }
     const char *salt_hex = end + 1;
@@ -191,10 +194,25 @@ bool nn_mysql_sha2_check(const char *auth_string, const char *pw, size_t pw_len)
         strlen(dollar + 1) != 64) {
         return false;
     }
+    return hex_decode(salt_hex, SHA2_SALT_LEN, salt) && hex_decode(dollar + 1, 32, hash);
+}
+
+bool nn_mysql_sha2_auth_string_valid(const char *auth_string) {
+    unsigned long iterations;
+    uint8_t salt[SHA2_SALT_LEN];
+    uint8_t hash[32];
+    return auth_string[0] == '\0' || sha2_parse(auth_string, &iterations, salt, hash);
+}
+
+bool nn_mysql_sha2_check(const char *auth_string, const char *pw, size_t pw_len) {
+    if (auth_string[0] == '\0') {
+        return pw_len == 0;
+    }
+    unsigned long iterations;
     uint8_t salt[SHA2_SALT_LEN];
     uint8_t want[32];
     uint8_t got[32];
-    if (!hex_decode(salt_hex, SHA2_SALT_LEN, salt) || !hex_decode(dollar + 1, 32, want) ||
+    if (!sha2_parse(auth_string, &iterations, salt, want) ||
         pbkdf2(pw, pw_len, salt, sizeof(salt), (unsigned)iterations, got) < 0) {
         return false;
     }

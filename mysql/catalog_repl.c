@@ -288,7 +288,7 @@ static bool auth_string_plausible(const char *plugin, const char *s) {
     if (strcmp(plugin, NN_PLUGIN_NATIVE) == 0) {
         return strlen(s) == 41 && s[0] == '*' && strspn(s + 1, "0123456789ABCDEFabcdef") == 40;
     }
-    return strncmp(s, "$P$", 3) == 0;
+    return nn_mysql_sha2_auth_string_valid(s);
 }
 
 /* Why a row from elsewhere cannot be stored, or NULL. */

@@ -121,6 +121,9 @@ bool nn_mysql_sha2_verify_fast(const uint8_t stage2[32], const uint8_t *nonce, c
  * "" for "". Needs room for 128 bytes. Returns 0 or -EIO (no randomness). */
 int nn_mysql_sha2_auth_string(const char *pw, size_t pw_len, char out[128]);
 bool nn_mysql_sha2_check(const char *auth_string, const char *pw, size_t pw_len);
+/* Whether a stored caching_sha2 form is well formed, with an iteration count a login may
+ * afford (IDENTIFIED WITH ... AS and rows from peers are checked with it). */
+bool nn_mysql_sha2_auth_string_valid(const char *auth_string);
 
 /* Fills out with n random bytes that are printable, NUL-free and not '$' (MySQL's
  * scramble must survive being a C string). Returns 0 or -EIO. */

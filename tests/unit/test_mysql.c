@@ -196,6 +196,15 @@ static void sha2_stored_hash_is_salted_and_checks(void) {
     CU_ASSERT_EQUAL(nn_mysql_sha2_auth_string("", 0, a), 0);
     CU_ASSERT_STRING_EQUAL(a, "");
     CU_ASSERT_TRUE(nn_mysql_sha2_check("", "", 0));
+    /* A stored form that asks for a million iterations would let one login attempt stall
+     * a worker: refused as a form, and never checked. */
+    CU_ASSERT_TRUE(nn_mysql_sha2_auth_string_valid(b));
+    CU_ASSERT_TRUE(nn_mysql_sha2_auth_string_valid(""));
+    char heavy[160];
+    snprintf(heavy, sizeof(heavy), "$P$1000000$%s", strchr(b + 3, '$') + 1);
+    CU_ASSERT_FALSE(nn_mysql_sha2_auth_string_valid(heavy));
+    CU_ASSERT_FALSE(nn_mysql_sha2_check(heavy, "pw", 2));
+    CU_ASSERT_FALSE(nn_mysql_sha2_auth_string_valid("$P$5000$zz$zz"));
 }
 
 static void scramble_is_printable_and_fresh(void) {
