@@ -138,8 +138,10 @@ static void tasks_run(nn_loop *loop) {
 }
 
 int nn_loop_post(nn_loop *loop, nn_task *task) {
-    atomic_fetch_add_explicit(&loop->posting, 1, memory_order_acq_rel);
-    if (atomic_load_explicit(&loop->exited, memory_order_acquire)) {
+    /* With the exit path below this is a store-then-load handshake on two flags: only
+     * sequential consistency keeps both sides from missing each other's store. */
+    atomic_fetch_add(&loop->posting, 1);
+    if (atomic_load(&loop->exited)) {
         atomic_fetch_sub_explicit(&loop->posting, 1, memory_order_acq_rel);
         return -ESHUTDOWN;
     }
@@ -330,8 +332,8 @@ static void *loop_main(void *arg) {
 
     /* Late posts get -ESHUTDOWN; the ones that raced in still run, so that no task
      * (and no caller waiting on one) is lost. */
-    atomic_store_explicit(&loop->exited, 1, memory_order_release);
-    while (atomic_load_explicit(&loop->posting, memory_order_acquire) != 0) {
+    atomic_store(&loop->exited, 1);
+    while (atomic_load(&loop->posting) != 0) {
     }
     tasks_run(loop);
     return NULL;
@@ -444,6 +446,7 @@ int nn_server_start(nn_server *srv, nn_err *err) {
         nn_loop *loop = &srv->loops[spawned];
         int rc = pthread_create(&loop->thread, NULL, loop_main, loop);
         if (rc != 0) {
+            loop->thread = 0; /* unspecified after a failure: nothing to join */
             break;
         }
     }
@@ -461,8 +464,8 @@ int nn_server_start(nn_server *srv, nn_err *err) {
         }
     }
     if (failed < 0) {
-        /* A half-started server is not left running: stop the workers that came up. */
-        srv->workers = spawned;
+        /* A half-started server is not left running: stop the workers that came up. Loops
+         * that never ran have no thread to join (thread == 0) and are freed as usual. */
         nn_server_stop(srv, 0);
         nn_server_wait(srv);
         return nn_err_set(err, -failed, "%s", why);
