@@ -58,6 +58,10 @@ static void append_san(char *sans, size_t cap, const char *tag, const char *valu
         return; /* would break the list's format; no node name has a comma */
     }
     size_t used = strlen(sans);
+    size_t need = (used > 0 ? 1 : 0) + strlen(tag) + 1 + strlen(value);
+    if (used + need >= cap) {
+        return; /* whole entries only: a cut one ("DNS:n1" of "DNS:n12") would name another */
+    }
     snprintf(sans + used, cap - used, "%s%s:%s", used > 0 ? "," : "", tag, value);
 }
 
@@ -74,8 +78,11 @@ void nn_sec_cert_describe(X509 *cert, char *subject, size_t subject_cap, char *i
     }
     if (cn != NULL && cn_cap > 0) {
         cn[0] = '\0';
-        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                      (int)cn_cap) < 0) {
+        int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                          (int)cn_cap);
+        /* A CN with a NUL inside ("n1\0x") or one cut to fit would compare equal to a name
+         * it is not: such a CN names nothing. */
+        if (n < 0 || (size_t)n >= cn_cap || strlen(cn) != (size_t)n) {
             cn[0] = '\0';
         }
     }
@@ -432,8 +439,12 @@ nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation,
     int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < sk_X509_num(cas); i++) {
         if (check_validity(sk_X509_value(cas, i), st->key_name[NN_SEC_F_CA], st->path[NN_SEC_F_CA],
-                           "CA certificate", now, err) < 0 ||
-            !X509_STORE_add_cert(trust, sk_X509_value(cas, i))) {
+                           "CA certificate", now, err) < 0) {
+            goto out;
+        }
+        if (!X509_STORE_add_cert(trust, sk_X509_value(cas, i))) {
+            nn_err_set(err, ENOMEM, "%s: %s: cannot add CA certificate %zu to the trust store",
+                       st->key_name[NN_SEC_F_CA], st->path[NN_SEC_F_CA], i + 1);
             goto out;
         }
     }

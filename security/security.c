@@ -294,6 +294,7 @@ static void watch_check(nn_security *sec) {
     if (changed) {
         nn_log(NN_LOG_INFO, "security.files_changed", "action=reload");
         nn_err err;
+        nn_err_clear(&err);
         /* A failure is logged by the reload and the old store stays; the watcher tries
          * again when the files change again, not on every tick. */
         nn_security_reload(sec, NULL, &err);

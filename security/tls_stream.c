@@ -77,6 +77,12 @@ static int layer_input(void *layer, nn_stream *s, const uint8_t *data, size_t le
 static int layer_write(void *layer, nn_stream *s, const struct iovec *iov, int iovcnt,
                        nn_err *err) {
     tls_layer *l = layer;
+    if (nn_tls_engine_state_get(l->engine) == NN_TLS_ENGINE_CLOSED) {
+        /* The peer closed its side and ours answered: a late write ends the stream
+         * gracefully, so that the close_notify already queued is still sent. */
+        nn_stream_close(s, NN_CLOSE_PEER, "tls: the peer sent close_notify");
+        return 0;
+    }
     return nn_tls_engine_queue(l->engine, iov, iovcnt, err);
 }
 
