@@ -179,6 +179,26 @@ void nn_rpc_conn_send_goodbye(rpc_conn *c) {
     }
 }
 
+static uint64_t inbound_idle_ns(nn_rpc *rpc);
+
+/* An inbound connection's next deadline: idle time from `from_ns`, but never past the
+ * drain bound of a plaintext connection under rpc_tls=require. */
+static uint64_t inbound_deadline(const rpc_conn *c, uint64_t from_ns) {
+    uint64_t idle = from_ns + inbound_idle_ns(c->rpc);
+    if (c->plaintext_until_ns != 0 && c->plaintext_until_ns < idle) {
+        idle = c->plaintext_until_ns;
+    }
+    return idle;
+}
+
+void nn_rpc_conn_limit_plaintext(rpc_conn *c, uint64_t until_ns) {
+    if (c->stream == NULL || c->state == CONN_CLOSING || c->plaintext_until_ns != 0) {
+        return;
+    }
+    c->plaintext_until_ns = until_ns;
+    nn_stream_set_deadline(c->stream, until_ns);
+}
+
 void nn_rpc_conn_send_renew(rpc_conn *c) {
     if (c->renew_sent || c->goodbye_sent || c->stream == NULL || c->state != CONN_READY) {
         return;
@@ -424,6 +444,10 @@ static void inbound_hello(rpc_conn *c, Nnrpc__Envelope *env) {
                rpc->self, NN_RPC_PROTOCOL_VERSION);
     } else if (atomic_load(&rpc->stopping)) {
         refuse(c, NN_RPC_E_PEER_DOWN, "%s is stopping", rpc->self);
+    } else if (!c->encrypted &&
+               (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_REQUIRE) {
+        /* Sniffed as plaintext before a reload turned require on. */
+        refuse(c, NN_RPC_E_REFUSED, "plaintext connections are refused (rpc_tls=require)");
     } else if (h->cluster_id != rpc->cluster_id &&
                !(h->role == NNRPC__ROLE__ROLE_TOOL && h->cluster_id == 0)) {
         refuse(c, NN_RPC_E_REFUSED, "cluster id %llu ('%s') is not this cluster's %llu ('%s')",
@@ -662,7 +686,7 @@ static void on_readable(nn_stream *s) {
             outbound_frame(c, env);
             nn_rpc_envelope_free(env, &c->budget);
         } else {
-            nn_stream_set_deadline(s, c->last_rx_ns + inbound_idle_ns(c->rpc));
+            nn_stream_set_deadline(s, inbound_deadline(c, c->last_rx_ns));
             inbound_frame(c, env);
         }
     }
@@ -690,9 +714,13 @@ static void on_deadline(nn_stream *s) {
         nn_stream_close(s, NN_CLOSE_DEADLINE, "deadline");
         return;
     }
+    if (c->plaintext_until_ns != 0 && nn_now_ns() >= c->plaintext_until_ns) {
+        nn_rpc_conn_close(c, "plaintext connection past its drain after rpc_tls became require");
+        return;
+    }
     if (c->state == CONN_READY || c->state == CONN_DRAINING) {
         if (!c->outbound && c->requests > 0) {
-            nn_stream_set_deadline(s, nn_now_ns() + inbound_idle_ns(c->rpc));
+            nn_stream_set_deadline(s, inbound_deadline(c, nn_now_ns()));
             return;
         }
         nn_rpc_conn_close(c, "idle");

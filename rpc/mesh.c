@@ -336,13 +336,21 @@ static void goodbye_inbound(nn_rpc *rpc, rpc_conn *head) {
 static void reevaluate_inbound(nn_rpc *rpc, rpc_conn *head) {
     bool require = (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_REQUIRE;
     uint64_t generation = rpc->sec != NULL ? nn_security_generation(rpc->sec) : 0;
+    uint64_t drain_until = nn_now_ns() + NN_MS(atomic_load(&rpc->call_timeout_ms));
     for (rpc_conn *c = head->next_in; c != head; c = c->next_in) {
+        if (require && !c->encrypted && c->state == CONN_READY && !c->counted_node) {
+            /* A plaintext tool: nothing to move, it reconnects with TLS if it can. */
+            nn_rpc_conn_close(c, "plaintext connections are refused (rpc_tls=require)");
+            continue;
+        }
         if (!c->counted_node || c->state != CONN_READY) {
             continue;
         }
         if (require && !c->encrypted) {
-            /* Its owner reconnects, and the new connection meets rpc_tls=require. */
+            /* Its owner reconnects, and the new connection meets rpc_tls=require; the
+             * plaintext one serves what is in flight for one call timeout at most. */
             nn_rpc_conn_send_goodbye(c);
+            nn_rpc_conn_limit_plaintext(c, drain_until);
         } else if (c->encrypted && c->tls_generation != generation) {
             /* Make-before-break on the owner's side: it dials anew (and sees our new
              * certificate), moves its calls over, then retires this connection. */

@@ -134,6 +134,7 @@ struct rpc_conn {
     size_t requests;  /* requests being handled */
     bool goodbye_sent;
     bool renew_sent;
+    uint64_t plaintext_until_ns; /* rpc_tls became require: closed at this time, 0 = never */
     bool counted_node;           /* counted in rpc->inbound_nodes */
     rpc_conn *next_in, *prev_in; /* the loop's inbound list */
 };
@@ -280,6 +281,9 @@ extern const nn_stream_handler nn_rpc_stream_handler;
 int nn_rpc_conn_send(rpc_conn *c, Nnrpc__Envelope *env, nn_err *err);
 void nn_rpc_conn_close(rpc_conn *c, const char *why);
 void nn_rpc_conn_send_goodbye(rpc_conn *c);
+/* A plaintext inbound connection under rpc_tls=require: closed at until_ns at the latest
+ * (its owner was told goodbye and moves its calls to a TLS connection before then). */
+void nn_rpc_conn_limit_plaintext(rpc_conn *c, uint64_t until_ns);
 void nn_rpc_conn_send_renew(rpc_conn *c);
 rpc_conn *nn_rpc_conn_connect(rpc_channel *ch, bool tls, nn_err *err);
 

@@ -623,6 +623,49 @@ def case_reconfigure(tmp):
     return c
 
 
+def case_require_reload_cuts_plaintext(tmp):
+    """SIGHUP prefer -> require: a plaintext tool connection is cut at once, and a
+    connection sniffed as plaintext before the reload has its hello refused after it."""
+    c = Cluster(tmp, names=("n1",))
+    c.start("n1", "prefer")
+    port = c.ports["n1"][1]
+    tool = Tool(port)
+    check(not pb_one(tool.call_env("ping"), 3) & 4, "plaintext tool ping under prefer")
+    # Sniffed as plaintext (the frame magic), hello not sent yet.
+    early = socket.create_connection(("127.0.0.1", port), timeout=30)
+    early.sendall(b"NNRP")
+    before = c.log("n1").count("rpc.reconfigure")
+    os.replace(c.config("n1", "require"), c.config("n1", "prefer"))
+    c.modes["n1"] = "require"
+    c.procs["n1"].send_signal(signal.SIGHUP)
+    wait_for("n1 reloaded to require", lambda: c.log("n1").count("rpc.reconfigure") > before)
+
+    def tool_cut():
+        try:
+            tool.sock.settimeout(0.05)
+            return tool.sock.recv(65536) == b""
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+    wait_for("plaintext tool cut off under require", tool_cut)
+    hello = pb_field(1, 7) + pb_field(4, 1) + pb_field(6, 1)
+    body = pb_field(2, "hello") + pb_field(3, 1) + pb_field(8, hello)
+    early.sendall(b"\x01\x00\x00\x00" + struct.pack(">I", len(body)) + body)
+    reply = b""
+    try:
+        while True:
+            chunk = early.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    except ConnectionResetError:
+        pass
+    check(b"plaintext connections are refused" in reply,
+          "late plaintext hello under require was not refused: %r" % reply[:200])
+    return c
+
+
 def case_heartbeat_sigstop(tmp):
     """A peer frozen with SIGSTOP (no FIN, no RST) is called down by the heartbeat within
     3 heartbeat periods (rpc.h), its calls fail peer_down instead of hanging, calls between
@@ -770,6 +813,7 @@ def case_pool_steady_state(tmp):
 
 
 CASES = {
+    "require_reload_cuts_plaintext": case_require_reload_cuts_plaintext,
     "heartbeat_sigstop": case_heartbeat_sigstop,
     "cert_reload": case_cert_reload,
     "pool_steady_state": case_pool_steady_state,
