@@ -836,7 +836,7 @@ static void on_close(nn_stream *s, int reason, const char *why) {
              * fall back to plaintext. */
             status = NN_RPC_E_REFUSED;
             snprintf(msg, sizeof(msg), "TLS handshake with %s failed: %s", c->peer, why ? why : "");
-        } else if (reason == NN_CLOSE_CONNECT || (reason < 0 && c->state == CONN_CONNECTING)) {
+        } else if (reason == NN_CLOSE_CONNECT || (reason < 0 && was == CONN_CONNECTING)) {
             snprintf(msg, sizeof(msg), "connect to %s failed: %s", c->peer, why ? why : "");
         } else {
             snprintf(msg, sizeof(msg), "connection to %s lost: %s", c->peer, why ? why : "");
