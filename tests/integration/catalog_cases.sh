@@ -230,6 +230,9 @@ drop_user_reaches_all_and_stays_dropped)
     for n in n1 n3; do
         wait_for 20 cannot_login "$n" carol carol-pw || fail "carol still logs in on $n"
     done
+    # The push to n2 waits for it up to call_timeout_ms: let it fail first, so that what n2
+    # learns after its restart comes from the catch-up sync, the path under test.
+    wait_for 20 log_has n3 "node.catalog.push.failed peer=n2" || fail "n3's push to the stopped n2 did not fail"
     start_node n2 || fail "n2 could not restart: its port was taken"
     wait_for 20 cannot_login n2 carol carol-pw || fail "n2 kept carol after its restart"
     wait_for 20 log_has n2 "node.catalog.sync peer=" || fail "n2 logged no catalog sync"
@@ -251,6 +254,7 @@ node_down_during_create_catches_up_after_restart)
         >/dev/null || fail "CREATE USER while n3 is down"
     wait_for 20 can_login n2 dave dave-pw || fail "dave did not reach n2"
     root_sql n2 "DROP USER IF EXISTS 'nobody'@'%'" >/dev/null || fail "no-op DROP"
+    wait_for 20 log_has n1 "node.catalog.push.failed peer=n3" || fail "n1's push to the stopped n3 did not fail"
     start_node n3 || fail "n3 could not restart: its port was taken"
     wait_for 20 can_login n3 dave dave-pw || fail "n3 did not catch up after its restart"
     out=$(without_cert n3 dave dave-pw) && fail "no certificate passed on n3: $out"
