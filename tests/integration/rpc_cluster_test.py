@@ -247,9 +247,13 @@ def certs(tmp, name="certs"):
     return path
 
 
+CLUSTERS = []  # every Cluster made, so that run_case stops their nodes whatever happens
+
+
 class Cluster:
     def __init__(self, tmp, names=("n1", "n2"), call_timeout_ms=5000, heartbeat_ms=1000,
                  max_frame=67108864):
+        CLUSTERS.append(self)
         self.tmp = tmp
         self.names = list(names)
         ports = free_ports(2 * len(names))
@@ -370,11 +374,11 @@ SANITIZER_MARKS = ("==ERROR: ", "WARNING: ThreadSanitizer", "runtime error: ")
 
 def run_case(fn):
     tmp = tempfile.mkdtemp(prefix="nn-rpc-")
-    cluster = None
     try:
-        cluster = fn(tmp)
+        fn(tmp)
     finally:
-        if isinstance(cluster, Cluster):
+        # Every cluster the case made, also when it failed or raised midway.
+        for cluster in CLUSTERS:
             cluster.stop_all()
     # Sanitized builds: a report in any node's log fails the case.
     for root, _, files in os.walk(tmp):
