@@ -227,6 +227,18 @@ int nn_mysql_catalog_exec(nn_mysql_catalog *cat, const char *sql) {
     return 0;
 }
 
+int nn_mysql_catalog_commit(nn_mysql_catalog *cat, nn_catalog_op *op) {
+    /* COMMIT returns once the WAL is synced (synchronous=FULL): only then is the
+     * statement acknowledged. */
+    if (nn_mysql_catalog_exec(cat, "COMMIT") < 0) {
+        nn_mysql_catalog_exec(cat, "ROLLBACK");
+        op->result = -EIO;
+        snprintf(op->message, sizeof(op->message), "catalog commit failed");
+        return -EIO;
+    }
+    return 0;
+}
+
 static int bind_opt(sqlite3_stmt *st, int i, const char *s) {
     return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
 }
@@ -430,12 +442,7 @@ static int apply(nn_mysql_catalog *cat, nn_catalog_op *op) {
         }
         return 0;
     }
-    /* COMMIT returns once the WAL is synced (synchronous=FULL): only then is the
-     * statement acknowledged. */
-    if (nn_mysql_catalog_exec(cat, "COMMIT") < 0) {
-        nn_mysql_catalog_exec(cat, "ROLLBACK");
-        op->result = -EIO;
-        snprintf(op->message, sizeof(op->message), "catalog commit failed");
+    if (nn_mysql_catalog_commit(cat, op) < 0) {
         return 0;
     }
     op->result = 0;

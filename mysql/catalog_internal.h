@@ -37,6 +37,9 @@ struct nn_mysql_catalog {
 
 /* Runs sql; logs and returns -EIO on failure. Catalog thread (or open). */
 int nn_mysql_catalog_exec(nn_mysql_catalog *cat, const char *sql);
+/* Commits the open transaction; on failure rolls back, fills op's result and message and
+ * returns -EIO. A statement is acknowledged only after this returns 0. */
+int nn_mysql_catalog_commit(nn_mysql_catalog *cat, nn_catalog_op *op);
 /* Catalog thread, after a commit: recomputes the digest "catalog.digest" answers with. */
 void nn_mysql_catalog_digest_refresh(nn_mysql_catalog *cat);
 /* Catalog thread: tells the listener what the local statement op changed. */

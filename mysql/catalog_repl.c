@@ -513,10 +513,7 @@ int nn_mysql_catalog_merge(nn_mysql_catalog *cat, nn_catalog_op *op) {
         }
         return 0;
     }
-    if (nn_mysql_catalog_exec(cat, "COMMIT") < 0) {
-        nn_mysql_catalog_exec(cat, "ROLLBACK");
-        op->result = -EIO;
-        snprintf(op->message, sizeof(op->message), "catalog commit failed");
+    if (nn_mysql_catalog_commit(cat, op) < 0) {
         return 0;
     }
     /* Our next change must be newer than anything we have seen. */
