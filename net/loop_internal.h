@@ -91,6 +91,7 @@ struct nn_stream {
     stream_op connect_op;
     struct nn_stream *next, *prev;   /* the loop's list of live streams */
     struct nn_stream *dirty_next;    /* the loop's list of streams to service */
+    struct nn_stream *closed_next;   /* the loop's list of closed streams not yet freed */
     char close_why[128];
     char peer_host[INET6_ADDRSTRLEN];
     struct sockaddr_storage *connect_addr; /* while the connect SQE is in flight */
@@ -130,6 +131,7 @@ struct nn_loop {
     nn_timer_heap timers;
     nn_stream *streams;
     nn_stream *dirty;
+    nn_stream *closed; /* finalized streams waiting for their last SQEs */
     uint64_t live_streams; /* allocated and not yet freed */
     nn_loop_counters counters;
     listen_slot slots[NN_MAX_LISTENERS];

@@ -490,6 +490,8 @@ static void cancel_op(nn_stream *s, stream_op *op) {
 static void finalize(nn_stream *s) {
     nn_loop *loop = s->loop;
     s->state = STREAM_CLOSED;
+    s->closed_next = loop->closed;
+    loop->closed = s;
     nn_loop_timer_cancel(loop, &s->deadline);
     if (s->recv_armed) {
         cancel_op(s, &s->recv_op);
