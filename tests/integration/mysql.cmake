@@ -31,3 +31,9 @@ if(NN_MARIADB_CLI)
                                        $<TARGET_FILE:mysql_fixture>)
     set_tests_properties(mysql_engine PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+
+# The command surface an engine gets (typed results, multi-statements, a 1 GiB result to a
+# slow reader, a client that pipelines and never reads), with PyMySQL against the fixture.
+add_test(NAME mysql_surface COMMAND /usr/bin/python3 ${_nn_mysql_it}/mysql_surface_test.py
+                                    $<TARGET_FILE:mysql_fixture>)
+set_tests_properties(mysql_surface PROPERTIES LABELS integration TIMEOUT 600 SKIP_RETURN_CODE 77)
