@@ -188,9 +188,11 @@ static void login_ok(nn_mysql_session *ses) {
 }
 
 /* COM_CHANGE_USER: user, auth response, database, [charset], [plugin], [attributes]. The new
- * account is authenticated from scratch: an AuthSwitchRequest with a fresh scramble (never
- * the login's), then the password, then the SSL requirement against this session's TLS
- * facts, as at login. A failure is 1045 and the end of the session, as MySQL does. */
+ * account is authenticated from scratch: an AuthSwitchRequest to its plugin, then the
+ * password, then the SSL requirement against this session's TLS facts, as at login. The
+ * scramble stays the connection's: clients (libmariadb, libmysql) answer a switch during a
+ * change of user with it, as MySQL's server expects. A failure is 1045 and the end of the
+ * session, as MySQL does. */
 void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t len) {
     nn_mysql_cursor c;
     nn_mysql_cursor_init(&c, p, len);
@@ -233,10 +235,6 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
     ses->changing_user = true;
     ses->used_password = true;
     nn_stream_set_deadline(ses->stream, nn_now_ns() + NN_MS(ses->settings->handshake_timeout_ms));
-    if (nn_mysql_scramble_new(ses->scramble, sizeof(ses->scramble)) < 0) {
-        conn_close(ses, NN_CLOSE_LOCAL, "no randomness for a scramble");
-        return;
-    }
     nn_mysql_users *users = nn_mysql_catalog_users_get0(ses->srv->catalog, ses->loop);
     nn_mysql_users_ref(users);
     ses->users = users;

@@ -223,8 +223,9 @@ typedef struct nn_mysql_handler {
     void (*prepare)(void *arg, nn_mysql_session *ses, nn_mysql_stmt *stmt, const char *sql,
                     size_t len);
     /* COM_STMT_EXECUTE with the statement's parameters (count = its param count; long data
-     * already joined). Answer like query; the layer sends binary rows. NULL =
-     * nn_mysql_admin_execute. */
+     * already joined; values borrowed for the call: an engine that answers later copies
+     * what it needs). Answer like query; the layer sends binary rows (or keeps them for a
+     * cursor the client asked for). NULL = nn_mysql_admin_execute. */
     void (*execute)(void *arg, nn_mysql_session *ses, nn_mysql_stmt *stmt,
                     const nn_mysql_value *params, uint32_t count);
     /* The statement is gone (COM_STMT_CLOSE, a reset, a change of user, the end of the
