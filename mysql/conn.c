@@ -174,6 +174,7 @@ static void login_ok(nn_mysql_session *ses) {
     }
     ses->state = ST_COMMAND;
     ses->logged_in = true;
+    nn_mysql_process_add(ses);
     nn_mysql_conn_send_ok(ses, 0x00, 0, 0, NULL);
     if (ses->z_want != 0) {
         /* The login's OK is the last uncompressed packet. */
@@ -224,6 +225,8 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
             (void)keep_attrs(ses, &ac);
         }
     }
+    /* Out of the process list while its user changes (a listing reads these strings). */
+    nn_mysql_process_remove(ses);
     memcpy(ses->user, user, user_len);
     ses->user[user_len] = '\0';
     for (size_t i = 0; i <= user_len; i++) {
@@ -736,6 +739,7 @@ static void on_close(nn_stream *s, int reason, const char *why) {
     nn_log(NN_LOG_DEBUG, "mysql.conn.close", "conn=%llu host=%s state=%s reason=%d why=\"%s\"",
            (unsigned long long)ses->id, ses->host, state_name(ses->state), reason, why ? why : "");
     atomic_fetch_sub(&ses->srv->threads_connected, 1);
+    nn_mysql_process_remove(ses);
     ses->stream = NULL;
     auth_done(ses);
     if (ses->writable_fn != NULL) {

@@ -380,6 +380,18 @@ typedef struct nn_mysql_settings {
     struct nn_mysql_settings *older; /* kept until free: readers never see a freed copy */
 } nn_mysql_settings;
 
+/* A logged-in session in the server's process list (mysql/process.c). */
+typedef struct nn_mysql_proc {
+    struct nn_mysql_proc *next, *prev;
+    nn_mysql_session *ses;
+    nn_loop *loop;
+    uint64_t id;
+    uint16_t port;
+    bool listed;
+    _Atomic uint8_t command;   /* the running command, 0 = none */
+    _Atomic uint64_t since_ns; /* when it started (or the last one ended) */
+} nn_mysql_proc;
+
 struct nn_mysql_server {
     _Atomic(nn_mysql_settings *) settings;
     pthread_mutex_t reconfigure_lock; /* reconfigure only, never on a worker path */
@@ -394,6 +406,8 @@ struct nn_mysql_server {
     atomic_uint_fast64_t connections; /* accepted, for SHOW STATUS */
     atomic_uint_fast64_t threads_connected;
     atomic_uint_fast64_t questions; /* commands received, for COM_STATISTICS */
+    pthread_mutex_t process_lock;   /* the process list: logins, logouts, listings, KILL */
+    nn_mysql_proc *processes;
     uint64_t started_ns;
 };
 

@@ -104,8 +104,7 @@ void nn_mysql_session_set_database(nn_mysql_session *ses, const char *db, size_t
     if (len >= sizeof(ses->database)) {
         len = sizeof(ses->database) - 1;
     }
-    memcpy(ses->database, db, len);
-    ses->database[len] = '\0';
+    nn_mysql_process_set_database(ses, db, len);
     if (ses->caps & NN_CLIENT_SESSION_TRACK) {
         /* SESSION_TRACK_SCHEMA: type, then the entry's length, then the name. */
         nn_buf entry = {0};

@@ -133,6 +133,7 @@ struct nn_mysql_session {
     char **qattr_names;
     uint32_t qattr_count;
     uint8_t *qattr_blob; /* owned copy of the bytes the values point into */
+    nn_mysql_proc proc; /* in the server's process list while logged in */
     /* Prepared statements. */
     nn_mysql_stmt **stmts;
     uint32_t stmt_count;
@@ -196,6 +197,17 @@ void nn_mysql_session_writable_fire(nn_mysql_session *ses);
  * that got COM_STMT_SEND_LONG_DATA. 0 or -EPROTO. */
 int nn_mysql_params_decode(nn_mysql_cursor *c, uint32_t n, const uint8_t *null_bitmap,
                            const uint8_t *types, nn_buf *long_data, nn_mysql_value *out);
+/* process.c: the process list and KILL. */
+void nn_mysql_process_add(nn_mysql_session *ses);
+void nn_mysql_process_remove(nn_mysql_session *ses);
+void nn_mysql_process_command(nn_mysql_session *ses, uint8_t command);
+/* Sets ses->database (under the list's lock while the session is listed). */
+void nn_mysql_process_set_database(nn_mysql_session *ses, const char *db, size_t len);
+void nn_mysql_process_kill(nn_mysql_session *ses, uint64_t id, bool connection);
+/* KILL, SHOW PROCESSLIST, SELECT * FROM information_schema.PROCESSLIST: runs it (unless
+ * describe_only) and returns its result's column count; -1 when sql is none of these. */
+int nn_mysql_process_statement(nn_mysql_session *ses, const char *sql, size_t len,
+                               bool describe_only);
 /* admin_stmt.c: the next statements of a multi-statement text, after an answer part. */
 void nn_mysql_admin_multi_continue(nn_mysql_session *ses);
 /* The session's attributes blob is freed and query attributes dropped. */
