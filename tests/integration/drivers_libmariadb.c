@@ -1,0 +1,208 @@
+/* tests/integration/drivers_libmariadb.c: libmariadb (mysql_query and mysql_stmt_*) against a
+ * bare node, for tests/integration/drivers_test.sh. Its own executable: it links libmariadb
+ * (and so OpenSSL 3), never a nodenet library.
+ *
+ * Environment: NN_PORT, NN_CERTS (ca.pem, client-cert.pem, client-key.pem), NN_OTHER_CA,
+ * NN_USER / NN_PASSWORD (a REQUIRE X509 account), NN_MODE (text | prepared).
+ * Prints "ok NAME" / "FAIL NAME"; exits 1 on a failure, 77 when the server answers
+ * COM_STMT_PREPARE with 1047 (unless NN_DRIVERS_REQUIRE_PREPARED=1). */
+#include <mysql.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failed;
+
+static void check(const char *name, bool cond, const char *detail) {
+    printf("%s %s%s%s\n", cond ? "ok  " : "FAIL", name, detail ? ": " : "", detail ? detail : "");
+    if (!cond) {
+        failed++;
+    }
+}
+
+static const char *env(const char *name) {
+    const char *v = getenv(name);
+    if (v == NULL) {
+        fprintf(stderr, "%s is not set\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+static MYSQL *connect_x509(const char *ca) {
+    char cert[512];
+    char key[512];
+    snprintf(cert, sizeof(cert), "%s/client-cert.pem", env("NN_CERTS"));
+    snprintf(key, sizeof(key), "%s/client-key.pem", env("NN_CERTS"));
+    MYSQL *m = mysql_init(NULL);
+    my_bool verify = 1;
+    unsigned timeout = 10;
+    mysql_optionsv(m, MYSQL_OPT_SSL_CA, ca);
+    mysql_optionsv(m, MYSQL_OPT_SSL_CERT, cert);
+    mysql_optionsv(m, MYSQL_OPT_SSL_KEY, key);
+    mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
+    if (!mysql_real_connect(m, "127.0.0.1", env("NN_USER"), env("NN_PASSWORD"), NULL,
+                            (unsigned)atoi(env("NN_PORT")), NULL, 0)) {
+        printf("    connect: %u %s\n", mysql_errno(m), mysql_error(m));
+        mysql_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Runs sql and returns the first row's column col (static copy), or NULL; *type gets the
+ * column's type. */
+static const char *first_value(MYSQL *m, const char *sql, unsigned col,
+                               enum enum_field_types *type) {
+    static char value[512];
+    if (mysql_query(m, sql) != 0) {
+        printf("    %s: %u %s\n", sql, mysql_errno(m), mysql_error(m));
+        return NULL;
+    }
+    MYSQL_RES *res = mysql_store_result(m);
+    if (res == NULL) {
+        return NULL;
+    }
+    MYSQL_ROW row = mysql_fetch_row(res);
+    const char *out = NULL;
+    if (row != NULL && col < mysql_num_fields(res) && row[col] != NULL) {
+        snprintf(value, sizeof(value), "%s", row[col]);
+        out = value;
+        if (type != NULL) {
+            *type = mysql_fetch_field_direct(res, col)->type;
+        }
+    }
+    mysql_free_result(res);
+    return out;
+}
+
+static bool equals(const char *got, const char *want) {
+    return got != NULL && strcmp(got, want) == 0;
+}
+
+static void text_cases(MYSQL *m) {
+    enum enum_field_types type = MYSQL_TYPE_NULL;
+    const char *v = first_value(m, "SELECT CURRENT_USER()", 0, NULL);
+    check("current_user_is_the_x509_account", equals(v, "drv@%"), v);
+    v = first_value(m, "SELECT 1+1", 0, &type);
+    check("arithmetic_on_literals", equals(v, "2") && type == MYSQL_TYPE_LONGLONG, v);
+    v = first_value(m, "SELECT 7 DIV 2, 7/2", 1, &type);
+    check("division_is_decimal", equals(v, "3.5000") && type == MYSQL_TYPE_NEWDECIMAL, v);
+    v = first_value(m, "SHOW STATUS LIKE 'Ssl_version'", 1, NULL);
+    check("session_is_tls", v != NULL && strncmp(v, "TLSv1.", 6) == 0, v);
+    v = first_value(m, "SELECT @@session.autocommit AS ac, @@global.max_allowed_packet AS map", 1,
+                    NULL);
+    check("session_and_global_variables", v != NULL && atol(v) > 0, v);
+    v = first_value(m, "SHOW COLLATION LIKE 'utf8mb4_0900_ai_ci'", 2, NULL);
+    check("show_collation", equals(v, "255"), v);
+    check(
+        "set_names_collate",
+        mysql_query(m, "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci") == 0 &&
+            equals(first_value(m, "SELECT @@collation_connection", 0, NULL), "utf8mb4_unicode_ci"),
+        mysql_error(m));
+    check("set_character_set_results_null",
+          mysql_query(m, "SET character_set_results = NULL") == 0 &&
+              first_value(m, "SELECT 1, @@character_set_results", 1, NULL) == NULL,
+          mysql_error(m));
+    check("mysql_set_character_set", mysql_set_character_set(m, "utf8mb4") == 0, mysql_error(m));
+}
+
+/* Returns -1 when the server has no prepared statements (1047), else 0. */
+static int prepared_cases(MYSQL *m) {
+    MYSQL_STMT *st = mysql_stmt_init(m);
+    const char *sql = "SELECT ? + 1 AS n, ? AS s";
+    if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+        unsigned e = mysql_stmt_errno(st);
+        printf("    prepare: %u %s\n", e, mysql_stmt_error(st));
+        mysql_stmt_close(st);
+        if (e == 1047 && getenv("NN_DRIVERS_REQUIRE_PREPARED") == NULL) {
+            return -1;
+        }
+        check("stmt_prepare", false, NULL);
+        return 0;
+    }
+    check("stmt_prepare", true, NULL);
+    check("stmt_param_count", mysql_stmt_param_count(st) == 2, NULL);
+    for (long long round = 0; round < 2; round++) {
+        long long n = 41 + round * 100;
+        char s[32];
+        snprintf(s, sizeof(s), "hello %lld", round);
+        unsigned long s_len = strlen(s);
+        MYSQL_BIND in[2];
+        memset(in, 0, sizeof(in));
+        in[0].buffer_type = MYSQL_TYPE_LONGLONG;
+        in[0].buffer = &n;
+        in[1].buffer_type = MYSQL_TYPE_STRING;
+        in[1].buffer = s;
+        in[1].buffer_length = s_len;
+        in[1].length = &s_len;
+        check("stmt_bind_param", mysql_stmt_bind_param(st, in) == 0, mysql_stmt_error(st));
+        check("stmt_execute", mysql_stmt_execute(st) == 0, mysql_stmt_error(st));
+        long long got_n = 0;
+        char got_s[64] = "";
+        unsigned long got_len = 0;
+        my_bool null_n = 0;
+        my_bool null_s = 0;
+        MYSQL_BIND out[2];
+        memset(out, 0, sizeof(out));
+        out[0].buffer_type = MYSQL_TYPE_LONGLONG;
+        out[0].buffer = &got_n;
+        out[0].is_null = &null_n;
+        out[1].buffer_type = MYSQL_TYPE_STRING;
+        out[1].buffer = got_s;
+        out[1].buffer_length = sizeof(got_s) - 1;
+        out[1].length = &got_len;
+        out[1].is_null = &null_s;
+        check("stmt_bind_result", mysql_stmt_bind_result(st, out) == 0, mysql_stmt_error(st));
+        int rc = mysql_stmt_fetch(st);
+        got_s[got_len < sizeof(got_s) ? got_len : sizeof(got_s) - 1] = '\0';
+        check("stmt_fetch_row", rc == 0 && !null_n && got_n == n + 1 && strcmp(got_s, s) == 0,
+              got_s);
+        check("stmt_one_row", mysql_stmt_fetch(st) == MYSQL_NO_DATA, NULL);
+        mysql_stmt_free_result(st);
+    }
+    mysql_stmt_close(st);
+
+    /* NULL parameters, and a statement without parameters. */
+    st = mysql_stmt_init(m);
+    sql = "SELECT ? IS NULL, @@version_comment";
+    check("stmt_prepare_null", mysql_stmt_prepare(st, sql, strlen(sql)) == 0, mysql_stmt_error(st));
+    MYSQL_BIND in;
+    memset(&in, 0, sizeof(in));
+    in.buffer_type = MYSQL_TYPE_NULL;
+    mysql_stmt_bind_param(st, &in);
+    check("stmt_execute_null", mysql_stmt_execute(st) == 0, mysql_stmt_error(st));
+    check("stmt_store_result", mysql_stmt_store_result(st) == 0, mysql_stmt_error(st));
+    check("stmt_null_rows", mysql_stmt_num_rows(st) == 1, NULL);
+    mysql_stmt_close(st);
+    return 0;
+}
+
+int main(void) {
+    char ca[512];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", env("NN_CERTS"));
+    MYSQL *wrong = connect_x509(env("NN_OTHER_CA"));
+    check("server_certificate_is_verified", wrong == NULL, "connected with another CA");
+    if (wrong != NULL) {
+        mysql_close(wrong);
+    }
+    MYSQL *m = connect_x509(ca);
+    check("x509_login_over_verified_tls", m != NULL, NULL);
+    if (m == NULL) {
+        return 1;
+    }
+    int rc = 0;
+    if (strcmp(env("NN_MODE"), "prepared") == 0) {
+        rc = prepared_cases(m);
+    } else {
+        text_cases(m);
+    }
+    mysql_close(m);
+    if (rc < 0) {
+        return 77;
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,106 @@
+// tests/integration/drivers_mysql2.js: node's mysql2, query() and execute(), against a bare
+// node, for drivers_test.sh.
+// Environment: NN_PORT, NN_CERTS, NN_OTHER_CA, NN_USER, NN_PASSWORD (REQUIRE X509), NN_MODE.
+// Prints "ok NAME" / "FAIL NAME"; exits 1 on a failure, 77 when execute() gets 1047 (no
+// prepared statements on the server yet) unless NN_DRIVERS_REQUIRE_PREPARED=1.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const mysql = require('mysql2/promise');
+
+const env = process.env;
+const certs = env.NN_CERTS;
+let failed = 0;
+
+function check(name, cond, detail) {
+  console.log(`${cond ? 'ok  ' : 'FAIL'} ${name}${cond ? '' : ' ' + JSON.stringify(detail)}`);
+  if (!cond) {
+    failed++;
+  }
+}
+
+function options(caFile) {
+  return {
+    host: '127.0.0.1', port: Number(env.NN_PORT), user: env.NN_USER, password: env.NN_PASSWORD,
+    connectTimeout: 10000,
+    ssl: {
+      ca: fs.readFileSync(caFile),
+      cert: fs.readFileSync(path.join(certs, 'client-cert.pem')),
+      key: fs.readFileSync(path.join(certs, 'client-key.pem')),
+      rejectUnauthorized: true,
+    },
+  };
+}
+
+async function text(c) {
+  const [st] = await c.query("SHOW STATUS LIKE 'Ssl_version'");
+  check('session_is_tls', st.length === 1 && /^TLSv1\./.test(st[0].Value), st);
+  const [u] = await c.query('SELECT CURRENT_USER() AS u');
+  check('current_user_is_the_x509_account', u[0].u === 'drv@%', u);
+  const [a] = await c.query('SELECT 1+1 AS two, 7/2 AS half');
+  check('arithmetic_on_literals', Number(a[0].two) === 2 && a[0].half === '3.5000', a);
+  const [p] = await c.query('SELECT ? + 1 AS n, ? AS s, ? AS z', [41, "it's", null]);
+  check('client_side_parameters', Number(p[0].n) === 42 && p[0].s === "it's" && p[0].z === null, p);
+  const [v] = await c.query(
+    'SELECT @@session.auto_increment_increment AS aii, @@global.max_allowed_packet AS map');
+  check('session_and_global_variables', Number(v[0].aii) === 1 && Number(v[0].map) > 0, v);
+  const [col] = await c.query("SHOW COLLATION LIKE 'utf8mb4_general_ci'");
+  check('show_collation', col.length === 1 && Number(col[0].Id) === 45, col);
+  await c.query("SET NAMES utf8mb4 COLLATE utf8mb4_bin, sql_mode = concat(@@sql_mode, ',ANSI_QUOTES')");
+  const [n] = await c.query('SELECT @@collation_connection AS c, @@sql_mode AS m');
+  check('set_names_and_concat', n[0].c === 'utf8mb4_bin' && /ANSI_QUOTES$/.test(n[0].m), n);
+  await c.ping();
+  check('ping', true);
+}
+
+async function prepared(c) {
+  for (let round = 0; round < 2; round++) {
+    let r;
+    try {
+      [r] = await c.execute('SELECT ? + 1 AS n, ? AS s', [41 + round, `hello ${round}`]);
+    } catch (e) {
+      if (e.errno === 1047 && !env.NN_DRIVERS_REQUIRE_PREPARED) {
+        console.log(`    execute: ${e.errno} ${e.message}`);
+        return false;
+      }
+      throw e;
+    }
+    check(`execute_round_${round}`, Number(r[0].n) === 42 + round && r[0].s === `hello ${round}`, r);
+  }
+  const [z] = await c.execute('SELECT ? AS z, CONNECTION_ID() AS id', [null]);
+  check('execute_null_parameter', z[0].z === null && Number(z[0].id) > 0, z);
+  const [w] = await c.execute('SELECT @@version_comment AS vc');
+  check('execute_without_parameters', w[0].vc === 'nodenet', w);
+  return true;
+}
+
+async function main() {
+  let wrong = null;
+  try {
+    wrong = await mysql.createConnection(options(env.NN_OTHER_CA));
+  } catch (e) {
+    console.log(`    refused as expected: ${e.code}`);
+  }
+  check('server_certificate_is_verified', wrong === null, 'connected with another CA');
+  if (wrong) {
+    await wrong.end();
+  }
+  const c = await mysql.createConnection(options(path.join(certs, 'ca.pem')));
+  check('x509_login_over_verified_tls', true);
+  let supported = true;
+  try {
+    if (env.NN_MODE === 'prepared') {
+      supported = await prepared(c);
+    } else {
+      await text(c);
+    }
+  } finally {
+    await c.end();
+  }
+  process.exit(!supported ? 77 : failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.log(`FAIL ${e.code || ''} ${e.errno || ''} ${e.message}`);
+  process.exit(1);
+});
