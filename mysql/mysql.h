@@ -109,11 +109,6 @@ typedef enum nn_mysql_type {
     NN_MYSQL_TYPE_LONGLONG = 0x08,
     NN_MYSQL_TYPE_DOUBLE = 0x05,
     NN_MYSQL_TYPE_VAR_STRING = 0xfd,
-    NN_MYSQL_TYPE_NULL = 0x06,
-    NN_MYSQL_TYPE_DATE = 0x0a,
-    NN_MYSQL_TYPE_TIME = 0x0b,
-    NN_MYSQL_TYPE_DATETIME = 0x0c,
-    NN_MYSQL_TYPE_NEWDECIMAL = 0xf6,
 } nn_mysql_type;
 
 int nn_mysql_session_result_begin(nn_mysql_session *ses, uint32_t column_count);

@@ -296,6 +296,11 @@ typedef struct nn_sql_param {
 } nn_sql_param;
 /* SQL LIKE with % and _, case-insensitive, backslash escapes. */
 bool nn_sql_like(const char *pattern, const char *text);
+/* The administrative handler (admin.c) answers a parsed statement with params[0, n) bound to
+ * its '?' (n == st->param_count; a text query has none). Takes over st's contents (clear it
+ * after, as usual). */
+void nn_mysql_admin_execute(nn_mysql_session *ses, nn_sql_stmt *st, const nn_sql_param *params,
+                            size_t n);
 
 /* ------------------------------------------------------------- catalog */
 
@@ -446,10 +451,6 @@ struct nn_mysql_server {
 const nn_stream_handler *nn_mysql_conn_handler(void);
 /* The admin handler's state lives in the server; these run on the session's loop. */
 void nn_mysql_admin_init_db(nn_mysql_session *ses, const char *db, size_t len);
-/* Answers a parsed statement with params[0, n) bound to its '?' (n == st->param_count;
- * a text query has none). Takes over st's contents (clear it after, as usual). */
-void nn_mysql_admin_execute(nn_mysql_session *ses, nn_sql_stmt *st, const nn_sql_param *params,
-                            size_t n);
 nn_mysql_server *nn_mysql_session_server(const nn_mysql_session *ses);
 const nn_mysql_account *nn_mysql_session_account(const nn_mysql_session *ses);
 bool nn_mysql_session_may_manage_users(nn_mysql_session *ses);
