@@ -83,6 +83,8 @@ static bool equals(const char *got, const char *want) {
     return got != NULL && strcmp(got, want) == 0;
 }
 
+static void answer_cases_run(MYSQL *m);
+
 static void text_cases(MYSQL *m) {
     enum enum_field_types type = MYSQL_TYPE_NULL;
     const char *v = first_value(m, "SELECT CURRENT_USER()", 0, NULL);
@@ -108,6 +110,101 @@ static void text_cases(MYSQL *m) {
               first_value(m, "SELECT 1, @@character_set_results", 1, NULL) == NULL,
           mysql_error(m));
     check("mysql_set_character_set", mysql_set_character_set(m, "utf8mb4") == 0, mysql_error(m));
+    answer_cases_run(m);
+}
+
+/* The admin handler's answers, typed: what a client reads for each (value, column type) or
+ * which error. want == NULL means SQL NULL. */
+typedef struct answer_case {
+    const char *sql;
+    unsigned col;
+    const char *want;
+    enum enum_field_types type; /* MYSQL_TYPE_GEOMETRY: any */
+    unsigned error;             /* nonzero: the statement must fail with it */
+} answer_case;
+
+static const answer_case answer_cases[] = {
+    {"SELECT 1+1", 0, "2", MYSQL_TYPE_LONGLONG, 0},
+    {"SELECT 7/2", 0, "3.5000", MYSQL_TYPE_NEWDECIMAL, 0},
+    {"SELECT 1/3", 0, "0.3333", MYSQL_TYPE_NEWDECIMAL, 0},
+    {"SELECT 1.5+1", 0, "2.5", MYSQL_TYPE_NEWDECIMAL, 0},
+    {"SELECT 2.5*2", 0, "5.0", MYSQL_TYPE_NEWDECIMAL, 0},
+    {"SELECT 1e0+1", 0, "2", MYSQL_TYPE_DOUBLE, 0},
+    {"SELECT '3' + 4", 0, "7", MYSQL_TYPE_DOUBLE, 0},
+    {"SELECT 10 MOD 3, -7 DIV 2", 1, "-3", MYSQL_TYPE_LONGLONG, 0},
+    {"SELECT 1/0", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
+    {"SELECT 9223372036854775807 + 1", 0, NULL, MYSQL_TYPE_GEOMETRY, 1690},
+    {"SELECT 18446744073709551615", 0, "18446744073709551615", MYSQL_TYPE_LONGLONG, 0},
+    {"SELECT 1 = 1, 'a' = 'A ', 2 < 1", 1, "1", MYSQL_TYPE_LONGLONG, 0},
+    {"SELECT NULL IS NULL, NULL = 1", 1, NULL, MYSQL_TYPE_GEOMETRY, 0},
+    {"SELECT concat('a', 1, 2.50)", 0, "a12.50", MYSQL_TYPE_VAR_STRING, 0},
+    {"SELECT concat('a', NULL)", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
+    {"SELECT concat_ws(',', 'a', NULL, 'b')", 0, "a,b", MYSQL_TYPE_VAR_STRING, 0},
+    {"SELECT coalesce(NULL, NULL, 3), ifnull(NULL, 'x')", 1, "x", MYSQL_TYPE_VAR_STRING, 0},
+    {"SELECT upper('abc'), length('h\xc3\xa9'), char_length('h\xc3\xa9')", 0, "ABC",
+     MYSQL_TYPE_VAR_STRING, 0},
+    {"SELECT if(1 > 2, 'y', 'n'), 3 IN (1, 2, 3), 'abc' LIKE 'A%'", 2, "1", MYSQL_TYPE_LONGLONG, 0},
+    {"SELECT CONNECTION_ID() > 0 AND USER() = 'drv@127.0.0.1'", 0, "1", MYSQL_TYPE_LONGLONG, 0},
+    {"SELECT @@sql_select_limit", 0, "18446744073709551615", MYSQL_TYPE_LONGLONG, 0},
+    {"SELECT @never_set", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
+    {"SET @x = 5, @s := concat('s', @x)", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
+    {"SELECT @x + 1, @s", 0, "6", MYSQL_TYPE_LONGLONG, 0},
+    {"SELECT 'a' AS x FROM DUAL WHERE 1 = 0", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
+    {"SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
+    {"SELECT @@transaction_isolation, @@tx_isolation", 1, "SERIALIZABLE", MYSQL_TYPE_VAR_STRING, 0},
+    {"SET sql_mode = concat(@@sql_mode, ',strict_trans_tables'), autocommit = OFF", 0, NULL,
+     MYSQL_TYPE_GEOMETRY, 0},
+    {"SELECT @@sql_mode = 'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+     "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', @@autocommit",
+     0, "1", MYSQL_TYPE_LONGLONG, 0},
+    {"SHOW VARIABLES WHERE Variable_name IN ('autocommit', 'nothing')", 1, "OFF",
+     MYSQL_TYPE_VAR_STRING, 0},
+    {"SHOW COLLATION WHERE Id = 33 OR Id = 255", 0, "utf8mb3_general_ci", MYSQL_TYPE_VAR_STRING, 0},
+    {"SHOW CHARACTER SET LIKE 'latin1'", 2, "latin1_swedish_ci", MYSQL_TYPE_VAR_STRING, 0},
+    {"SELECT nosuchfunc(1)", 0, NULL, MYSQL_TYPE_GEOMETRY, 1235},
+    {"SELECT 1 FROM t", 0, NULL, MYSQL_TYPE_GEOMETRY, 1235},
+    {"SHOW ENGINES", 0, NULL, MYSQL_TYPE_GEOMETRY, 1235},
+    {"SELECT nocolumn", 0, NULL, MYSQL_TYPE_GEOMETRY, 1054},
+    {"SET NAMES nosuch", 0, NULL, MYSQL_TYPE_GEOMETRY, 1115},
+    {"SET NAMES utf8mb4 COLLATE latin1_bin", 0, NULL, MYSQL_TYPE_GEOMETRY, 1253},
+    {"SET autocommit = 5", 0, NULL, MYSQL_TYPE_GEOMETRY, 1231},
+    {"SET wait_timeout = 'long'", 0, NULL, MYSQL_TYPE_GEOMETRY, 1232},
+    {"SET sql_mode = NULL", 0, NULL, MYSQL_TYPE_GEOMETRY, 1231},
+    {"SET GLOBAL autocommit = 1", 0, NULL, MYSQL_TYPE_GEOMETRY, 1227},
+    {"SET nosuchvar = 1", 0, NULL, MYSQL_TYPE_GEOMETRY, 1193},
+};
+
+static void answer_cases_run(MYSQL *m) {
+    for (size_t i = 0; i < sizeof(answer_cases) / sizeof(answer_cases[0]); i++) {
+        const answer_case *t = &answer_cases[i];
+        char detail[600];
+        int rc = mysql_query(m, t->sql);
+        if (t->error != 0) {
+            snprintf(detail, sizeof(detail), "%s: got %u %s", t->sql, mysql_errno(m),
+                     mysql_error(m));
+            check("admin_error", rc != 0 && mysql_errno(m) == t->error, detail);
+            continue;
+        }
+        if (rc != 0) {
+            snprintf(detail, sizeof(detail), "%s: %u %s", t->sql, mysql_errno(m), mysql_error(m));
+            check("admin_answer", false, detail);
+            continue;
+        }
+        MYSQL_RES *res = mysql_store_result(m);
+        if (res == NULL) {
+            check("admin_ok", mysql_field_count(m) == 0, t->sql); /* SET: an OK */
+            continue;
+        }
+        MYSQL_ROW row = mysql_fetch_row(res);
+        const char *got = row != NULL && t->col < mysql_num_fields(res) ? row[t->col] : NULL;
+        enum enum_field_types type = mysql_fetch_field_direct(res, t->col)->type;
+        bool ok = t->want == NULL ? got == NULL : got != NULL && strcmp(got, t->want) == 0;
+        ok = ok && (t->type == MYSQL_TYPE_GEOMETRY || type == t->type);
+        snprintf(detail, sizeof(detail), "%s: got %s (type %d)", t->sql, got ? got : "NULL",
+                 (int)type);
+        check("admin_answer", ok, detail);
+        mysql_free_result(res);
+    }
 }
 
 /* Returns -1 when the server has no prepared statements (1047), else 0. */
