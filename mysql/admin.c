@@ -1473,6 +1473,19 @@ static void run_select(nn_mysql_session *ses, const nn_sql_stmt *st, const eval_
     }
 }
 
+static void run_do(nn_mysql_session *ses, const nn_sql_stmt *st, const eval_ctx *base) {
+    eval_ctx c = *base;
+    for (size_t i = 0; i < st->item_count; i++) {
+        val v;
+        if (eval(&c, &st->items[i], &v) < 0) {
+            answer_eval_error(ses, &c);
+            return;
+        }
+        val_free(&v);
+    }
+    nn_mysql_session_ok(ses, 0, 0, NULL);
+}
+
 /* ------------------------------------------------------------------ SET */
 
 /* One checked assignment, ready to apply: up to four session variables. */
@@ -2166,6 +2179,9 @@ void nn_mysql_admin_execute(nn_mysql_session *ses, nn_sql_stmt *stmt, const nn_s
         break;
     case NN_SQL_SHOW_CHARSET:
         show_charset(ses, &st, &base);
+        break;
+    case NN_SQL_DO:
+        run_do(ses, &st, &base);
         break;
     case NN_SQL_UNSUPPORTED:
         nn_mysql_session_error(ses, ER_NOT_SUPPORTED_YET, "42000",

@@ -161,7 +161,8 @@ typedef enum nn_sql_kind {
     NN_SQL_GRANT_CREATE_USER,
     NN_SQL_REVOKE_CREATE_USER,
     NN_SQL_USE,
-    NN_SQL_TRANSACTION, /* BEGIN, START TRANSACTION, COMMIT, ROLLBACK: accepted, no-op */
+    NN_SQL_TRANSACTION, /* BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT: no-op */
+    NN_SQL_DO,          /* DO e, ...: items evaluated, answered OK */
     NN_SQL_UNSUPPORTED, /* well-formed, outside the subset: error 1235 naming `unsupported` */
 } nn_sql_kind;
 

@@ -1232,6 +1232,16 @@ static void parse_show(parser *p, nn_sql_stmt *st) {
 
 /* ------------------------------------------------------------ statements */
 
+/* SAVEPOINT, RELEASE SAVEPOINT, ROLLBACK TO: a name, accepted (the admin handler has no
+ * transactions to keep savepoints of). */
+static void parse_savepoint_name(parser *p) {
+    if (p->tok.kind != TOK_WORD && p->tok.kind != TOK_QUOTED) {
+        fail(p, p->tok.start, "expected a savepoint name");
+        return;
+    }
+    next(p);
+}
+
 int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos, nn_err *err) {
     memset(out, 0, sizeof(*out));
     parser p = {.src = sql, .len = len, .err = err};
@@ -1275,6 +1285,41 @@ int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos,
                accept_word(&p, "ROLLBACK")) {
         out->kind = NN_SQL_TRANSACTION;
         accept_word(&p, "WORK");
+        if (accept_word(&p, "TO")) {
+            /* ROLLBACK TO [SAVEPOINT] name */
+            accept_word(&p, "SAVEPOINT");
+            parse_savepoint_name(&p);
+        } else {
+            /* [AND [NO] CHAIN] [[NO] RELEASE] */
+            if (accept_word(&p, "AND")) {
+                accept_word(&p, "NO");
+                expect_word(&p, "CHAIN");
+            }
+            if (!accept_word(&p, "RELEASE") && accept_word(&p, "NO")) {
+                expect_word(&p, "RELEASE");
+            }
+        }
+        expect_end(&p);
+    } else if (accept_word(&p, "SAVEPOINT")) {
+        out->kind = NN_SQL_TRANSACTION;
+        parse_savepoint_name(&p);
+        expect_end(&p);
+    } else if (accept_word(&p, "RELEASE")) {
+        out->kind = NN_SQL_TRANSACTION;
+        if (expect_word(&p, "SAVEPOINT")) {
+            parse_savepoint_name(&p);
+            expect_end(&p);
+        }
+    } else if (accept_word(&p, "DO")) {
+        /* DO e[, e]: evaluated for its effects (none here but errors), answered OK */
+        out->kind = NN_SQL_DO;
+        do {
+            if (out->item_count == NN_SQL_MAX_ITEMS) {
+                fail(&p, p.tok.start, "too many expressions");
+                break;
+            }
+            parse_expr(&p, &out->items[out->item_count++]);
+        } while (!p.bad && accept_punct(&p, ','));
         expect_end(&p);
     } else if (accept_word(&p, "START")) {
         out->kind = NN_SQL_TRANSACTION;

@@ -566,6 +566,20 @@ static void sql_driver_connect_statements(void) {
     CU_ASSERT_EQUAL_FATAL(parse("START TRANSACTION READ ONLY", &st, &pos), 0);
     CU_ASSERT_EQUAL(st.kind, NN_SQL_TRANSACTION);
     nn_sql_stmt_clear(&st);
+    const char *transactions[] = {
+        "SAVEPOINT `s1`",      "RELEASE SAVEPOINT s1",           "ROLLBACK TO SAVEPOINT s1",
+        "ROLLBACK WORK TO s1", "COMMIT AND NO CHAIN NO RELEASE", "ROLLBACK RELEASE"};
+    for (size_t i = 0; i < sizeof(transactions) / sizeof(transactions[0]); i++) {
+        CU_ASSERT_EQUAL(parse(transactions[i], &st, &pos), 0);
+        CU_ASSERT_EQUAL(st.kind, NN_SQL_TRANSACTION);
+        nn_sql_stmt_clear(&st);
+    }
+    CU_ASSERT_EQUAL(parse("SAVEPOINT", &st, &pos), -EINVAL);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("DO 1, sleep(0)", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_DO);
+    CU_ASSERT_EQUAL(st.item_count, 2);
+    nn_sql_stmt_clear(&st);
 }
 
 static void sql_fuzzish_inputs_do_not_crash(void) {
