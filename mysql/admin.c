@@ -466,6 +466,7 @@ static int val_string_copy(eval_ctx *c, val *v, const char *s, size_t len) {
 
 static __int128 pow10_128(int n) {
     __int128 r = 1;
+    n = n > 38 ? 38 : n; /* callers stay below; 10^38 still fits */
     while (n-- > 0) {
         r *= 10;
     }
@@ -502,10 +503,11 @@ static void val_number(val *v, const char *text) {
             point = true;
             continue;
         }
-        if (*p < '0' || *p > '9' || (dec = dec * 10 + (*p - '0'), !dec_fits(dec))) {
+        if (*p < '0' || *p > '9' || dec >= pow10_128(37)) {
             val_double(v, strtod(text, NULL)); /* hex, or too many digits */
             return;
         }
+        dec = dec * 10 + (*p - '0');
         scale += point;
     }
     if (negative) {
@@ -618,10 +620,16 @@ static int val_truth(const val *v) {
 
 static int eval(eval_ctx *c, const nn_sql_expr *e, val *out);
 
-/* Rounds dec (at scale from) to scale to, half away from zero. */
-static __int128 dec_rescale(__int128 dec, int from, int to) {
+/* dec (at scale from) at scale to: rounded half away from zero when to < from; *overflow
+ * set (and 0 returned) when it does not fit. */
+static __int128 dec_rescale_checked(__int128 dec, int from, int to, bool *overflow) {
     if (to >= from) {
-        return dec * pow10_128(to - from);
+        __int128 r;
+        if (__builtin_mul_overflow(dec, pow10_128(to - from), &r) || !dec_fits(r)) {
+            *overflow = true;
+            return 0;
+        }
+        return r;
     }
     __int128 div = pow10_128(from - to);
     __int128 q = dec / div;
@@ -669,7 +677,7 @@ static int arith(eval_ctx *c, nn_sql_op op, const val *a, const val *b, val *out
         default: /* DIV */
             if (y == 0) {
                 val_null(out, NN_MYSQL_TYPE_LONGLONG);
-            } else if (fabs(x / y) >= 9.2e18) {
+            } else if (!(fabs(x / y) < 9.2e18)) { /* also NaN */
                 return eval_fail(c, ER_DATA_OUT_OF_RANGE, "22003", "BIGINT value is out of range");
             } else {
                 val_int(out, (int64_t)(x / y));
@@ -727,15 +735,16 @@ static int arith(eval_ctx *c, nn_sql_op op, const val *a, const val *b, val *out
     switch (op) {
     case NN_OP_ADD:
     case NN_OP_SUB:
-        x = dec_rescale(x, sx, scale);
-        y = dec_rescale(y, sy, scale);
-        r = op == NN_OP_ADD ? x + y : x - y;
+        x = dec_rescale_checked(x, sx, scale, &overflow);
+        y = dec_rescale_checked(y, sy, scale, &overflow);
+        overflow = overflow || (op == NN_OP_ADD ? __builtin_add_overflow(x, y, &r)
+                                                : __builtin_sub_overflow(x, y, &r));
         break;
     case NN_OP_MUL:
         overflow = __builtin_mul_overflow(x, y, &r);
         scale = sx + sy;
         if (scale > DECIMAL_MAX_SCALE) {
-            r = dec_rescale(r, scale, DECIMAL_MAX_SCALE);
+            r = dec_rescale_checked(r, scale, DECIMAL_MAX_SCALE, &overflow);
             scale = DECIMAL_MAX_SCALE;
         }
         break;
@@ -747,16 +756,16 @@ static int arith(eval_ctx *c, nn_sql_op op, const val *a, const val *b, val *out
             return 0;
         }
         if (op == NN_OP_MOD) {
-            x = dec_rescale(x, sx, scale);
-            y = dec_rescale(y, sy, scale);
-            r = x % y;
+            x = dec_rescale_checked(x, sx, scale, &overflow);
+            y = dec_rescale_checked(y, sy, scale, &overflow);
+            r = overflow || y == 0 ? 0 : x % y;
             break;
         }
         if (op == NN_OP_INTDIV) {
-            x = dec_rescale(x, sx, scale);
-            y = dec_rescale(y, sy, scale);
-            r = x / y;
-            if (r > INT64_MAX || r < INT64_MIN) {
+            x = dec_rescale_checked(x, sx, scale, &overflow);
+            y = dec_rescale_checked(y, sy, scale, &overflow);
+            r = overflow || y == 0 ? 0 : x / y;
+            if (overflow || r > INT64_MAX || r < INT64_MIN) {
                 return eval_fail(c, ER_DATA_OUT_OF_RANGE, "22003", "BIGINT value is out of range");
             }
             val_int(out, (int64_t)r);
@@ -828,9 +837,12 @@ static int compare(const val *a, const val *b) {
         val_to_dec(a, &x, &sx);
         val_to_dec(b, &y, &sy);
         int s = sx > sy ? sx : sy;
-        x = dec_rescale(x, sx, s);
-        y = dec_rescale(y, sy, s);
-        return x < y ? -1 : x > y;
+        bool overflow = false;
+        x = dec_rescale_checked(x, sx, s, &overflow);
+        y = dec_rescale_checked(y, sy, s, &overflow);
+        if (!overflow) {
+            return x < y ? -1 : x > y;
+        }
     }
     double x = val_to_double(a);
     double y = val_to_double(b);
@@ -1343,10 +1355,11 @@ static int eval(eval_ctx *c, const nn_sql_expr *e, val *out) {
             memset(out, 0, sizeof(*out));
             out->kind = V_UINT;
             out->type = NN_MYSQL_TYPE_LONGLONG;
-            out->u = ~(a.kind == V_UINT ? a.u : (uint64_t)(int64_t)val_to_double(&a));
-            if (a.kind == V_INT) {
-                out->u = ~(uint64_t)a.i;
-            }
+            double d = val_to_double(&a);
+            out->u = a.kind == V_UINT   ? ~a.u
+                     : a.kind == V_INT  ? ~(uint64_t)a.i
+                     : fabs(d) < 9.2e18 ? ~(uint64_t)(int64_t)d
+                                        : 0; /* MySQL saturates; out of range here is 0 */
         } else {
             val zero;
             val_int(&zero, 0);
@@ -1487,6 +1500,11 @@ static void run_do(nn_mysql_session *ses, const nn_sql_stmt *st, const eval_ctx 
 }
 
 /* ------------------------------------------------------------------ SET */
+
+/* What one session may make the node keep (a session holds at most 256 variables): a
+ * system variable's value is short in MySQL too; a user variable holds up to 64 KiB here. */
+#define SYSVAR_VALUE_MAX 1024
+#define USERVAR_VALUE_MAX 65536
 
 /* One checked assignment, ready to apply: up to four session variables. */
 typedef struct pending_set {
@@ -1640,6 +1658,11 @@ static int check_sysvar(eval_ctx *c, const nn_sql_assign *a, pending_set *ps) {
                                  strlen(co->charset));
             }
         }
+    } else if (len > SYSVAR_VALUE_MAX) {
+        rc = eval_fail(c, ER_WRONG_VALUE_FOR_VAR, "42000",
+                       "Variable '%s' can't be set to the value of '%.32s...' (longer than %d "
+                       "bytes)",
+                       v->name, text, SYSVAR_VALUE_MAX);
     } else {
         rc = pending_add(c, ps, v->name, text, len);
         if (rc == 0 && strcmp(v->name, "sql_mode") == 0) {
@@ -1676,6 +1699,12 @@ static int check_uservar(eval_ctx *c, const nn_sql_assign *a, pending_set *ps) {
     char buf[64];
     size_t len;
     const char *text = val_cstr(&value, buf, sizeof(buf), &len);
+    if (len > USERVAR_VALUE_MAX) {
+        val_free(&value);
+        return eval_fail(c, ER_UNKNOWN_ERROR, "HY000",
+                         "user variable '%s' cannot hold more than %d bytes", a->name + 1,
+                         USERVAR_VALUE_MAX);
+    }
     char tag = value.kind == V_NULL     ? 'n'
                : value.kind == V_STRING ? 's'
                : value.kind == V_DOUBLE ? 'd'
