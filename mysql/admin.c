@@ -2178,12 +2178,12 @@ void nn_mysql_admin_query(nn_mysql_session *ses, const char *sql, size_t len) {
         nn_sql_stmt_clear(&st);
         return;
     }
-    nn_mysql_admin_execute(ses, &st, NULL, 0);
+    nn_mysql_admin_answer_parsed(ses, &st, NULL, 0);
     nn_sql_stmt_clear(&st);
 }
 
-void nn_mysql_admin_execute(nn_mysql_session *ses, nn_sql_stmt *stmt, const nn_sql_param *params,
-                            size_t n) {
+void nn_mysql_admin_answer_parsed(nn_mysql_session *ses, nn_sql_stmt *stmt,
+                                  const nn_sql_param *params, size_t n) {
     nn_sql_stmt st = *stmt; /* run_user_ddl may take the statement over */
     memset(stmt, 0, sizeof(*stmt));
     eval_ctx base = {.ses = ses, .params = params, .param_count = n};

@@ -300,8 +300,8 @@ bool nn_sql_like(const char *pattern, const char *text);
 /* The administrative handler (admin.c) answers a parsed statement with params[0, n) bound to
  * its '?' (n == st->param_count; a text query has none). Takes over st's contents (clear it
  * after, as usual). */
-void nn_mysql_admin_execute(nn_mysql_session *ses, nn_sql_stmt *st, const nn_sql_param *params,
-                            size_t n);
+void nn_mysql_admin_answer_parsed(nn_mysql_session *ses, nn_sql_stmt *st,
+                                  const nn_sql_param *params, size_t n);
 
 /* ------------------------------------------------------------- catalog */
 
