@@ -3,8 +3,7 @@
 # certificate (tests/integration/drivers_test.sh). drivers_<driver>_text: the connect path
 # and text queries (with the driver's client-side parameters); drivers_<driver>_prepared: the
 # driver's server-side prepared statements. Each skips (77) and says why when its driver is
-# not installed; a _prepared test also skips while the node answers COM_STMT_PREPARE with
-# 1047 (set NN_DRIVERS_REQUIRE_PREPARED=1 to make that a failure).
+# not installed.
 find_program(NN_MARIADB_CLI_FOR_DRIVERS NAMES mariadb mysql)
 if(TARGET nodenet AND NN_MARIADB_CLI_FOR_DRIVERS)
     set(_nn_drv_it ${CMAKE_CURRENT_SOURCE_DIR}/integration)

@@ -4,8 +4,7 @@
 // Environment: NN_PORT, NN_CERTS, NN_OTHER_CA, NN_USER, NN_PASSWORD (REQUIRE X509), NN_MODE.
 // text: mysqli query() and PDO with emulated prepares (parameters quoted into the text);
 // prepared: mysqli::prepare and PDO with ATTR_EMULATE_PREPARES false (COM_STMT_PREPARE).
-// Prints "ok NAME" / "FAIL NAME"; exits 1 on a failure, 77 when the server answers the
-// prepare with 1047 (unless NN_DRIVERS_REQUIRE_PREPARED=1).
+// Prints "ok NAME" / "FAIL NAME"; exits 1 on a failure.
 
 $failed = 0;
 function check($name, $cond, $detail = null) {
@@ -21,15 +20,6 @@ $port = (int)getenv('NN_PORT');
 $user = getenv('NN_USER');
 $pw = getenv('NN_PASSWORD');
 $prepared = getenv('NN_MODE') === 'prepared';
-$require = getenv('NN_DRIVERS_REQUIRE_PREPARED') !== false;
-
-function unsupported($code) {
-    global $require;
-    if ($code == 1047 && !$require) {
-        echo "    the server has no prepared statements yet (1047)\n";
-        exit(77);
-    }
-}
 
 function mysqli_x509($ca) {
     global $certs, $port, $user, $pw;
@@ -82,12 +72,7 @@ if (!$prepared) {
     check('mysqli_set_charset', $m->set_charset('utf8mb4'));
     check('mysqli_autocommit', $m->autocommit(false) && $m->commit() && $m->autocommit(true));
 } else {
-    try {
-        $st = $m->prepare('SELECT ? + 1 AS n, ? AS s');
-    } catch (mysqli_sql_exception $e) {
-        unsupported($e->getCode());
-        throw $e;
-    }
+    $st = $m->prepare('SELECT ? + 1 AS n, ? AS s');
     foreach ([0, 1] as $round) {
         $n = 41 + $round;
         $s = "hello $round";
@@ -110,13 +95,8 @@ $m->close();
 // ------------------------------------------------------------------ PDO
 $p = pdo_x509("$certs/ca.pem", !$prepared);
 check('pdo_x509_login_over_verified_tls', true);
-try {
-    $st = $p->prepare('SELECT ? + 1 AS n, ? AS s, ? AS z');
-    $st->execute([41, "it's", null]);
-} catch (PDOException $e) {
-    unsupported($e->errorInfo[1] ?? 0);
-    throw $e;
-}
+$st = $p->prepare('SELECT ? + 1 AS n, ? AS s, ? AS z');
+$st->execute([41, "it's", null]);
 $r = $st->fetch(PDO::FETCH_ASSOC);
 check('pdo_parameters', (int)$r['n'] === 42 && $r['s'] === "it's" && $r['z'] === null, $r);
 $st->execute([1, 'again', 'x']);

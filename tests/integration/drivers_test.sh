@@ -10,9 +10,7 @@
 # ARG: the libmariadb client binary; for mysql2 the npm cache dir.
 #
 # Every client prints "ok NAME" / "FAIL NAME" per check. Exit 77 (ctest SKIP) with the reason
-# when the driver is not installed and cannot be. In prepared mode a server that answers the
-# first COM_STMT_PREPARE with 1047 (no prepared statements yet) makes the client exit 77 too,
-# unless NN_DRIVERS_REQUIRE_PREPARED=1.
+# when the driver is not installed and cannot be.
 #
 # The node runs with --log-level debug, so that every statement the admin handler refuses
 # (mysql.sql.error) and every command it does not know (mysql.command.unknown) is in its log:
@@ -144,13 +142,6 @@ out=$(run_client 2>&1)
 rc=$?
 set -e
 printf '%s\n' "$out"
-# A driver that falls back to client-side statements still sent the prepare: the log says.
-no_prepare=$(tail -n +"$log_from" "$T_DIR/node.log" | grep -E "mysql\.command\.unknown.*command=0x16" || true)
-if [ "$mode" = prepared ] && [ -z "${NN_DRIVERS_REQUIRE_PREPARED:-}" ] &&
-    { [ "$rc" -eq 77 ] || [ -n "$no_prepare" ]; }; then
-    finish >/dev/null
-    skip "the node has no prepared statements yet (COM_STMT_PREPARE answered 1047)"
-fi
 if [ "$rc" -eq 0 ] && ! grep -q '^FAIL' <<<"$out"; then
     PASSED=$((PASSED + 1))
     echo "ok   $driver $mode client"
