@@ -167,6 +167,12 @@ static const answer_case answer_cases[] = {
     {"SELECT 123456789012345678901234567890.5 / 0.0000001", 0, "*", MYSQL_TYPE_GEOMETRY, 0},
     {"SELECT ~0, -9223372036854775807 - 1", 0, "18446744073709551615", MYSQL_TYPE_LONGLONG, 0},
     {"SELECT '1e999' DIV 1", 0, NULL, MYSQL_TYPE_GEOMETRY, 1690},
+    /* what MariaDB Connector/J adds when the server tracks session state */
+    {"set autocommit=1, session_track_schema=1, "
+     "session_track_system_variables='auto_increment_increment' ",
+     0, NULL, MYSQL_TYPE_GEOMETRY, 0},
+    {"SELECT @@session_track_schema, @@session_track_system_variables", 1,
+     "auto_increment_increment", MYSQL_TYPE_VAR_STRING, 0},
     {"SAVEPOINT s1", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
     {"ROLLBACK TO SAVEPOINT s1", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
     {"DO 1 + 1", 0, NULL, MYSQL_TYPE_GEOMETRY, 0},
