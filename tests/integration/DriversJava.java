@@ -71,7 +71,18 @@ public class DriversJava {
         c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
         check("transaction_isolation", c.getTransactionIsolation() == Connection.TRANSACTION_READ_COMMITTED, null);
         check("is_valid", c.isValid(5), null);
-        check("catalog", c.getCatalog() == null || c.getCatalog().isEmpty(), c.getCatalog());
+        c.setReadOnly(true);
+        c.setReadOnly(false);
+        c.setAutoCommit(false);
+        java.sql.Savepoint sp = c.setSavepoint("sp1");
+        c.rollback(sp);
+        c.releaseSavepoint(c.setSavepoint("sp2"));
+        c.commit();
+        c.setAutoCommit(true);
+        check("read_only_and_savepoints", true, null);
+        check("no_catalog", c.getCatalog() == null || c.getCatalog().isEmpty(), c.getCatalog());
+        c.setCatalog("appdb");
+        check("set_catalog", "appdb".equals(c.getCatalog()), c.getCatalog());
     }
 
     static void prepared(Connection c) throws SQLException {

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
@@ -77,6 +78,20 @@ func text(db *sql.DB) {
 		new(string), new(string), new(int64), new(string))
 	check("show_collation_where", err == nil && cs == "utf8mb3" && id == "33", []interface{}{coll, cs, id, err})
 	check("ping", db.Ping() == nil, nil)
+	// A read-only transaction at an isolation level: SET TRANSACTION ..., START TRANSACTION READ ONLY.
+	tx, err := db.BeginTx(context.Background(), &sql.TxOptions{Isolation: sql.LevelReadCommitted, ReadOnly: true})
+	check("begin_read_only_read_committed", err == nil, err)
+	if err == nil {
+		var one int64
+		err = tx.QueryRow("SELECT 1").Scan(&one)
+		check("query_in_transaction", err == nil && one == 1, err)
+		check("commit", tx.Commit() == nil, nil)
+	}
+	tx, err = db.Begin()
+	check("begin", err == nil, err)
+	if err == nil {
+		check("rollback", tx.Rollback() == nil, nil)
+	}
 }
 
 func prepared(db *sql.DB) {

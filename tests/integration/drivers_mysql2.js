@@ -50,6 +50,15 @@ async function text(c) {
   check('set_names_and_concat', n[0].c === 'utf8mb4_bin' && /ANSI_QUOTES$/.test(n[0].m), n);
   await c.ping();
   check('ping', true);
+  await c.beginTransaction();
+  await c.commit();
+  await c.beginTransaction();
+  await c.rollback();
+  check('transactions', true);
+  // A full re-authentication on the same TLS session: the X509 account still qualifies.
+  await c.changeUser({ user: env.NN_USER, password: env.NN_PASSWORD, database: 'appdb' });
+  const [d] = await c.query('SELECT DATABASE() AS d, CURRENT_USER() AS u');
+  check('change_user', d[0].d === 'appdb' && d[0].u === 'drv@%', d);
 }
 
 async function prepared(c) {

@@ -71,6 +71,10 @@ if (!$prepared) {
     check('mysqli_escaped_text', $r['s'] === "it's" && $r['d'] === null, $r);
     check('mysqli_set_charset', $m->set_charset('utf8mb4'));
     check('mysqli_autocommit', $m->autocommit(false) && $m->commit() && $m->autocommit(true));
+    check('mysqli_read_only_transaction',
+          $m->begin_transaction(MYSQLI_TRANS_START_READ_ONLY) && $m->rollback());
+    check('mysqli_select_db', $m->select_db('appdb')
+          && $m->query('SELECT DATABASE()')->fetch_row()[0] === 'appdb');
 } else {
     $st = $m->prepare('SELECT ? + 1 AS n, ? AS s');
     foreach ([0, 1] as $round) {
