@@ -238,6 +238,7 @@ typedef enum nn_sql_scope {
  * recursion (a hostile "((((...1" must not exhaust a worker's stack). */
 #define NN_SQL_MAX_DEPTH 64
 #define NN_SQL_MAX_ARGS 64
+#define NN_SQL_MAX_LABEL 256 /* bytes of a column name taken from the statement's text */
 
 typedef struct nn_sql_expr {
     nn_sql_expr_kind kind;
@@ -449,9 +450,9 @@ typedef struct nn_mysql_settings {
     bool tls;
     bool require_secure_transport;
     uint32_t max_allowed_packet;
-    size_t output_limit;          /* bytes of replies a session may have unsent */
-    uint32_t max_prepared_stmts;  /* per session */
-    size_t max_cursor_bytes;      /* rows one open cursor may keep */
+    size_t output_limit;         /* bytes of replies a session may have unsent */
+    uint32_t max_prepared_stmts; /* per session */
+    size_t max_cursor_bytes;     /* rows one open cursor may keep */
     uint64_t handshake_timeout_ms;
     uint64_t idle_timeout_ms;
     struct nn_mysql_settings *older; /* kept until free: readers never see a freed copy */

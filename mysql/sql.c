@@ -750,6 +750,17 @@ static void parse_expr(parser *p, nn_sql_expr *e) {
     }
     if (e->label == NULL) {
         p->oom = p->bad = true;
+        return;
+    }
+    /* MySQL cuts a column name made from the text at 256 characters; we cut at 256 bytes,
+     * never inside a UTF-8 sequence (a 16 MiB literal must not name its column too). */
+    size_t n = strlen(e->label);
+    if (n > NN_SQL_MAX_LABEL) {
+        n = NN_SQL_MAX_LABEL;
+        while (n > 0 && ((unsigned char)e->label[n] & 0xc0) == 0x80) {
+            n--;
+        }
+        e->label[n] = '\0';
     }
 }
 

@@ -471,6 +471,17 @@ static void sql_expressions_have_mysql_precedence(void) {
     CU_ASSERT_STRING_EQUAL(st.from, "information_schema.processlist");
     nn_sql_stmt_clear(&st);
 
+    /* A column named by a long literal gets a bounded name. */
+    char long_sql[1200];
+    int k = snprintf(long_sql, sizeof(long_sql), "SELECT '");
+    memset(long_sql + k, 'a', 1000);
+    snprintf(long_sql + k + 1000, sizeof(long_sql) - (size_t)k - 1000, "', 1+%.*s", 5, "22222");
+    CU_ASSERT_EQUAL_FATAL(parse(long_sql, &st, &pos), 0);
+    CU_ASSERT_EQUAL(strlen(st.items[0].text), 1000);
+    CU_ASSERT_EQUAL(strlen(st.items[0].label), NN_SQL_MAX_LABEL);
+    CU_ASSERT_STRING_EQUAL(st.items[1].label, "1+22222");
+    nn_sql_stmt_clear(&st);
+
     /* Nesting is bounded: no stack exhaustion from hostile input. */
     char deep[4096];
     size_t n = 0;
