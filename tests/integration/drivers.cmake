@@ -37,4 +37,7 @@ if(TARGET nodenet AND NN_MARIADB_CLI_FOR_DRIVERS)
     # always quoted into the text): one test each.
     nn_driver_test(pymysql text 180)
     nn_driver_test(mysqlclient text 180)
+    # Random statements of the admin grammar (fixed seed): every one answered, the session
+    # never dropped, and under a sanitizer build no report from the node.
+    nn_driver_test(sqlrandom text 600)
 endif()
