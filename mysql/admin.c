@@ -16,13 +16,6 @@
 
 #include "mysql/mysql_internal.h"
 
-/* Column types beyond the three of mysql.h's nn_mysql_type (MySQL's MYSQL_TYPE_* values). */
-#define COL_NULL ((nn_mysql_type)0x06)
-#define COL_DATE ((nn_mysql_type)0x0a)
-#define COL_TIME ((nn_mysql_type)0x0b)
-#define COL_DATETIME ((nn_mysql_type)0x0c)
-#define COL_NEWDECIMAL ((nn_mysql_type)0xf6)
-
 #define ER_UNKNOWN_ERROR 1105
 #define ER_PASSWORD_FORMAT 1827
 
@@ -482,7 +475,7 @@ static bool dec_fits(__int128 v) {
 static void val_decimal(val *v, __int128 dec, int scale) {
     memset(v, 0, sizeof(*v));
     v->kind = V_DECIMAL;
-    v->type = COL_NEWDECIMAL;
+    v->type = NN_MYSQL_TYPE_NEWDECIMAL;
     v->dec = dec;
     v->scale = scale;
 }
@@ -644,7 +637,7 @@ static __int128 dec_rescale_checked(__int128 dec, int from, int to, bool *overfl
 
 static int arith(eval_ctx *c, nn_sql_op op, const val *a, const val *b, val *out) {
     if (a->kind == V_NULL || b->kind == V_NULL) {
-        val_null(out, COL_NULL);
+        val_null(out, NN_MYSQL_TYPE_NULL);
         return 0;
     }
     bool as_double =
@@ -752,7 +745,7 @@ static int arith(eval_ctx *c, nn_sql_op op, const val *a, const val *b, val *out
     case NN_OP_INTDIV:
     case NN_OP_MOD:
         if (y == 0) {
-            val_null(out, op == NN_OP_DIV ? COL_NEWDECIMAL : NN_MYSQL_TYPE_LONGLONG);
+            val_null(out, op == NN_OP_DIV ? NN_MYSQL_TYPE_NEWDECIMAL : NN_MYSQL_TYPE_LONGLONG);
             return 0;
         }
         if (op == NN_OP_MOD) {
@@ -972,14 +965,14 @@ static struct tm session_now(eval_ctx *c) {
 
 static int call_time(eval_ctx *c, const char *f, val *out, char *buf, size_t cap) {
     struct tm tm = session_now(c);
-    nn_mysql_type type = COL_DATETIME;
+    nn_mysql_type type = NN_MYSQL_TYPE_DATETIME;
     const char *format = "%Y-%m-%d %H:%M:%S";
     if (strcmp(f, "curdate") == 0 || strcmp(f, "current_date") == 0 || strcmp(f, "utc_date") == 0) {
-        type = COL_DATE;
+        type = NN_MYSQL_TYPE_DATE;
         format = "%Y-%m-%d";
     } else if (strcmp(f, "curtime") == 0 || strcmp(f, "current_time") == 0 ||
                strcmp(f, "utc_time") == 0) {
-        type = COL_TIME;
+        type = NN_MYSQL_TYPE_TIME;
         format = "%H:%M:%S";
     }
     size_t n = strftime(buf, cap, format, &tm);
@@ -1283,7 +1276,7 @@ static int eval_param(eval_ctx *c, const nn_sql_expr *e, val *out) {
     const nn_sql_param *p = &c->params[e->param];
     switch (p->kind) {
     case NN_SQL_PARAM_NULL:
-        val_null(out, COL_NULL);
+        val_null(out, NN_MYSQL_TYPE_NULL);
         return 0;
     case NN_SQL_PARAM_INT:
         val_int(out, p->i);
@@ -1313,7 +1306,7 @@ static int eval(eval_ctx *c, const nn_sql_expr *e, val *out) {
         val_number(out, e->text);
         return 0;
     case NN_EXPR_NULL:
-        val_null(out, COL_NULL);
+        val_null(out, NN_MYSQL_TYPE_NULL);
         return 0;
     case NN_EXPR_SYSVAR:
         return eval_sysvar(c, e, out);
@@ -1350,7 +1343,7 @@ static int eval(eval_ctx *c, const nn_sql_expr *e, val *out) {
             int t = val_truth(&a);
             t < 0 ? val_null(out, NN_MYSQL_TYPE_LONGLONG) : val_int(out, !t);
         } else if (a.kind == V_NULL) {
-            val_null(out, COL_NULL);
+            val_null(out, NN_MYSQL_TYPE_NULL);
         } else if (e->op == NN_OP_BITNOT) {
             memset(out, 0, sizeof(*out));
             out->kind = V_UINT;
