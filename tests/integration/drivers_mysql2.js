@@ -76,6 +76,11 @@ async function prepared(c) {
   check('execute_show_character_set', cs.length === 1 && Number(cs[0].Maxlen) === 1, cs);
   const [sum] = await c.execute('SELECT ? * 2 AS d, ? / 4 AS q', [21, 1]);
   check('execute_arithmetic', Number(sum[0].d) === 42 && sum[0].q === '0.2500', sum);
+  // binary rows of the admin handler's other types: DATETIME, DATE, DECIMAL, DOUBLE, NULL
+  const [typed] = await c.execute('SELECT NOW() AS t, CURDATE() AS day, 7/2 AS d, 1e0 + ? AS f, NULL AS n', [1]);
+  const t = typed[0];
+  check('execute_typed_binary_rows', t.t instanceof Date && !isNaN(t.t) && t.day instanceof Date &&
+        t.d === '3.5000' && t.f === 2 && t.n === null, typed);
 }
 
 async function main() {
