@@ -1779,8 +1779,15 @@ static void show_status(nn_mysql_session *ses, const nn_sql_stmt *st, const eval
              (unsigned long long)((nn_now_ns() - srv->started_ns) / NN_SEC(1)));
     format_time(f->encrypted ? f->local_not_after : 0, not_after, sizeof(not_after));
     format_time(f->encrypted ? f->local_not_before : 0, not_before, sizeof(not_before));
+    int zlevel = 0;
+    const char *zname = nn_mysql_session_compression(ses, &zlevel);
+    char zlevel_text[16];
+    snprintf(zlevel_text, sizeof(zlevel_text), "%d", zlevel);
     /* MySQL's order: alphabetical. Ssl_verify_mode is the server's: peer | client-once. */
     const char *rows[][2] = {
+        {"Compression", zname[0] ? "ON" : "OFF"},
+        {"Compression_algorithm", zname},
+        {"Compression_level", zname[0] ? zlevel_text : "0"},
         {"Connections", connections},
         {"Ssl_cipher", f->encrypted ? f->cipher : ""},
         {"Ssl_cipher_list", ""},

@@ -599,7 +599,10 @@ void nn_mysql_conn_process_input(nn_mysql_session *ses) {
         }
         size_t in_len = 0;
         const uint8_t *in = NULL;
-        if (ses->z != NULL) {
+        /* Where this packet came from: compression may start while it is handled (the
+         * login), and then what follows is compressed, not this packet. */
+        bool from_z = ses->z != NULL;
+        if (from_z) {
             const char *why = NULL;
             int zrc = nn_mysql_z_input(ses, &in, &in_len, &why);
             if (zrc < 0) {
@@ -670,7 +673,7 @@ void nn_mysql_conn_process_input(nn_mysql_session *ses) {
             break;
         }
         /* Consume before TLS starts: everything after the SSLRequest is TLS input. */
-        if (ses->z != NULL) {
+        if (from_z) {
             nn_mysql_z_consume(ses, consumed);
         } else {
             nn_stream_consume(ses->stream, consumed);

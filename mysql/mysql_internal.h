@@ -501,6 +501,8 @@ bool nn_mysql_session_may_manage_users(nn_mysql_session *ses);
 /* Hold the session across an asynchronous answer (admin's catalog writes). */
 void nn_mysql_session_hold(nn_mysql_session *ses);
 void nn_mysql_session_release(nn_mysql_session *ses);
+/* The session's protocol compression: "zlib", "zstd" or "" (off), and its level. */
+const char *nn_mysql_session_compression(const nn_mysql_session *ses, int *level);
 /* Session variables set with SET (name lower case). NULL when never set. */
 const char *nn_mysql_session_var(const nn_mysql_session *ses, const char *name);
 int nn_mysql_session_var_set(nn_mysql_session *ses, const char *name, const char *value);

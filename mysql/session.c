@@ -186,3 +186,8 @@ void nn_mysql_stmt_set_user_data(nn_mysql_stmt *stmt, void *data) {
 void *nn_mysql_stmt_user_data(const nn_mysql_stmt *stmt) {
     return stmt->user_data;
 }
+
+const char *nn_mysql_session_compression(const nn_mysql_session *ses, int *level) {
+    *level = nn_mysql_z_level(ses);
+    return nn_mysql_z_name(ses);
+}
