@@ -99,7 +99,7 @@ try:
             pass
         check("multi_statements_stop_at_error", False, "no error")
     except pymysql.err.MySQLError as e:
-        check("multi_statements_stop_at_error", e.args[0] in (1064, 1305), e)
+        check("multi_statements_stop_at_error", e.args[0] in (1064, 1235), e)
     mc.execute("SELECT 'after'")
     check("multi_session_goes_on", mc.fetchall() == (("after",),))
     m.close()
