@@ -400,6 +400,7 @@ static void start_tls(nn_mysql_session *ses) {
     nn_err err;
     nn_err_clear(&err);
     ses->state = ST_TLS_HANDSHAKE;
+    atomic_fetch_add_explicit(&ses->srv->ssl_accepts, 1, memory_order_relaxed);
     if (nn_tls_stream_start(ses->stream, ses->srv->sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
                             &err) < 0) {
         nn_log(NN_LOG_WARN, "mysql.tls.error", "conn=%llu host=%s reason=\"%s\"",
@@ -749,6 +750,7 @@ static void on_event(nn_stream *s, int event) {
     }
     nn_tls_facts_get(s, &ses->facts);
     ses->secure = ses->facts.encrypted;
+    atomic_fetch_add_explicit(&ses->srv->ssl_finished_accepts, 1, memory_order_relaxed);
     ses->state = ST_AUTH_RESPONSE; /* HandshakeResponse41 comes next, seq 2, inside TLS */
     nn_mysql_conn_process_input(ses);
 }

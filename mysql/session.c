@@ -191,3 +191,11 @@ const char *nn_mysql_session_compression(const nn_mysql_session *ses, int *level
     *level = nn_mysql_z_level(ses);
     return nn_mysql_z_name(ses);
 }
+
+void nn_mysql_session_cipher_list(const nn_mysql_session *ses, char *out, size_t cap) {
+    if (ses->stream == NULL || !ses->secure) {
+        out[0] = '\0';
+        return;
+    }
+    nn_tls_cipher_list(ses->stream, out, cap);
+}
