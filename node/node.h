@@ -83,6 +83,8 @@ typedef struct nn_config {
         uint64_t heartbeat_ms;
         uint32_t max_frame_bytes;
         uint32_t max_packet_bytes;
+        uint64_t max_peer_queue_bytes;  /* a peer's send queue; dropped beyond it */
+        uint64_t peer_stall_timeout_ms; /* ... or after this long without progress */
     } node;
 } nn_config;
 
