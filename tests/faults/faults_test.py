@@ -603,22 +603,44 @@ def case_L5_partition_heals(tmp):
     return c
 
 
+def drive_rtt(port, rate, size, seconds):
+    """mesh.drive with each peer's round-trip percentiles (PeerDrive p50_us, p99_us, max_us;
+    payloads of 8 bytes or more carry their send time)."""
+    t = Tool(port)
+    req = pb_field(1, rate) + pb_field(2, size) + pb_field(3, seconds * 1000)
+    r = t.call("mesh.drive", req, timeout_ms=seconds * 1000 + 60000)
+    t.close()
+    peers = {}
+    for raw in r.get(4, []):
+        p = pb_parse(raw)
+        peers[pb_one(p, 1, "")] = {"sent": pb_one(p, 2), "ok": pb_one(p, 3),
+                                   "failed": rct.tallies(p.get(4, [])), "p50_us": pb_one(p, 5),
+                                   "p99_us": pb_one(p, 6), "max_us": pb_one(p, 7)}
+    return peers
+
+
 def case_L6_slow_peer(tmp):
     """L6: n3 is slow (n1's link to it throttled to 64 KiB/s and delayed 50 ms): n1's calls
-    to n2 keep flowing with no failure. Prints n1's call rate to n2 beside the same drive
-    without the slow peer (mesh.drive reports no latencies, so no p99 is printed)."""
+    to n2 keep flowing with no failure. Prints the p50/p99 of n1's calls to n2 beside the
+    same drive without the slow peer (printed, not asserted: no test asserts a time)."""
     c = FaultCluster(tmp, proxied=True, call_timeout_ms=3000)
     for n in c.names:
         c.start(n, "off")
     wait_mesh(c)
-    normal = drive_ok(c, "n1", seconds=3, rate=200, size=1024)
+    normal = drive_rtt(c.ports["n1"][1], 200, 1024, 3)
+    check(all(p["failed"] == {} and p["ok"] == p["sent"] > 0 for p in normal.values()),
+          repr(normal))
     c.proxy.cmd("set", "n1-n3", "up", "throttle", 65536)
     c.proxy.cmd("set", "n1-n3", "down", "delay", 50)
-    res = Tool(c.ports["n1"][1]).drive(200, 1024, 3)
-    n2, n3 = res["peers"]["n2"], res["peers"]["n3"]
-    print("  n1 -> n2: %d/%d ok normal, %d/%d ok beside the slow n3; n3: %d/%d ok, failed %r"
-          % (normal["peers"]["n2"]["ok"], normal["peers"]["n2"]["sent"], n2["ok"], n2["sent"],
-             n3["ok"], n3["sent"], n3["failed"]), flush=True)
+    slow = drive_rtt(c.ports["n1"][1], 200, 1024, 3)
+    n2, n3 = slow["n2"], slow["n3"]
+    print("  n1 -> n2 normal:          %d/%d ok, p50 %d us, p99 %d us, max %d us" % (
+        normal["n2"]["ok"], normal["n2"]["sent"], normal["n2"]["p50_us"],
+        normal["n2"]["p99_us"], normal["n2"]["max_us"]), flush=True)
+    print("  n1 -> n2 beside slow n3:  %d/%d ok, p50 %d us, p99 %d us, max %d us" % (
+        n2["ok"], n2["sent"], n2["p50_us"], n2["p99_us"], n2["max_us"]), flush=True)
+    print("  n1 -> n3 (slow):          %d/%d ok, p50 %d us, p99 %d us, failed %r" % (
+        n3["ok"], n3["sent"], n3["p50_us"], n3["p99_us"], n3["failed"]), flush=True)
     check(n2["failed"] == {} and n2["ok"] == n2["sent"] > 0, "calls to n2: %r" % n2)
     check(n3["sent"] == n3["ok"] + sum(n3["failed"].values()), repr(n3))
     c.proxy.cmd("set", "n1-n3", "both", "pass")
