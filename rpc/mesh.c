@@ -72,7 +72,7 @@ static void apply_policy(nn_rpc *rpc, const nn_rpc_config *cfg) {
     atomic_store(&rpc->connect_timeout_ms,
                  cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 3000);
     atomic_store(&rpc->max_peer_queue_bytes,
-                 cfg->max_peer_queue_bytes ? cfg->max_peer_queue_bytes : 64ull << 20);
+                 cfg->max_peer_queue_bytes ? cfg->max_peer_queue_bytes : 128ull << 20);
     atomic_store(&rpc->peer_stall_timeout_ms,
                  cfg->peer_stall_timeout_ms ? cfg->peer_stall_timeout_ms : 10000);
 }

@@ -92,7 +92,9 @@ typedef struct nn_rpc_config {
      * holds more than max_peer_queue_bytes (a single frame may exceed it when the queue was
      * empty), or once bytes have waited peer_stall_timeout_ms without the kernel taking
      * any. Every call in flight on it ends NN_RPC_E_PEER_DOWN with the reason; the channel
-     * reconnects with backoff. 0 = 64 MiB and 10000 ms. */
+     * reconnects with backoff. The byte bound counts what was queued in the current loop
+     * round too (nothing is sent before the round ends): keep it above the largest burst
+     * of calls the engine makes to one peer at once. 0 = 128 MiB and 10000 ms. */
     uint64_t max_peer_queue_bytes;
     uint64_t peer_stall_timeout_ms;
 } nn_rpc_config;

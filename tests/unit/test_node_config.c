@@ -177,7 +177,7 @@ static void minimal_config_gets_the_defaults(void) {
     CU_ASSERT_EQUAL(cfg.node.heartbeat_ms, 1000);
     CU_ASSERT_EQUAL(cfg.node.max_frame_bytes, 67108864);
     CU_ASSERT_EQUAL(cfg.node.max_packet_bytes, 67108864);
-    CU_ASSERT_EQUAL(cfg.node.max_peer_queue_bytes, 67108864);
+    CU_ASSERT_EQUAL(cfg.node.max_peer_queue_bytes, 134217728);
     CU_ASSERT_EQUAL(cfg.node.peer_stall_timeout_ms, 10000);
     CU_ASSERT_PTR_NOT_NULL(strstr(cfg.node.data_dir, "/data/a"));
     nn_config_free(&cfg);
