@@ -828,8 +828,8 @@ static int node_section_convert(loader *ld, const raw_config *raw, nn_config *cf
     /* What one peer that stops reading may cost: at least 64 KiB, at most 64 GiB. The
      * default leaves room for a burst of calls made in one loop round (64 x 1 MiB in the
      * benchmarks) beside a frame of the default max_frame_bytes. */
-    if (range_get(ld, "node.max_peer_queue_bytes", n->max_peer_queue_bytes, 65536,
-                  (int64_t)1 << 36, 128 << 20, &v) < 0) {
+    if (range_get(ld, "node.max_peer_queue_bytes", n->max_peer_queue_bytes, 65536, (int64_t)1 << 36,
+                  128 << 20, &v) < 0) {
         return -EINVAL;
     }
     cfg->node.max_peer_queue_bytes = (uint64_t)v;

@@ -297,8 +297,8 @@ static void port_out_of_range_is_refused(void) {
                  NN_CONFIG_FOR_NODE, "nodes[0].rpc_port: 0 is out of range", NULL);
     expect_error(HEAD ONE_NODE "node: { max_frame_bytes: 10 }\n", "n1", NN_CONFIG_FOR_NODE,
                  "node.max_frame_bytes: 10 is out of range", NULL);
-    expect_error(HEAD ONE_NODE "node: { max_peer_queue_bytes: 1000 }\n", "n1",
-                 NN_CONFIG_FOR_NODE, "node.max_peer_queue_bytes: 1000 is out of range", NULL);
+    expect_error(HEAD ONE_NODE "node: { max_peer_queue_bytes: 1000 }\n", "n1", NN_CONFIG_FOR_NODE,
+                 "node.max_peer_queue_bytes: 1000 is out of range", NULL);
     expect_error(HEAD ONE_NODE "node: { peer_stall_timeout_ms: 0 }\n", "n1", NN_CONFIG_FOR_NODE,
                  "node.peer_stall_timeout_ms: 0 is out of range", NULL);
 }
