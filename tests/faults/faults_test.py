@@ -468,6 +468,11 @@ def case_rel_27_peer_that_stops_reading_is_dropped(tmp):
     wait_for("n1 drops n2 over the queue bound", lambda: re.search(
         r"rpc\.peer_stalled node=n1 peer=n2 reason=\"send queue to n2 would hold \d+ bytes, "
         r"over max_peer_queue_bytes %d" % cap, c.log("n1")), timeout=60)
+    # The calls on the dropped connection end with that reason (rpc.channel.down carries
+    # the message they got), never silently.
+    wait_for("n1's channel to n2 down for its queue", lambda: re.search(
+        r'rpc\.channel\.down node=n1 peer=n2 reason="send queue to n2 would hold', c.log("n1")),
+        timeout=30)
     res = drv.wait()
     stop.set()
     sampler.join()
