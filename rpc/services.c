@@ -137,54 +137,13 @@ out:
 
 typedef struct drive drive;
 
-/* Round-trip times in log buckets: 4 per power of two of microseconds (20-25% wide). */
-#define DRIVE_BUCKETS 160
-
-static unsigned rtt_bucket(uint64_t us) {
-    uint64_t v = us + 1;
-    unsigned e = 63u - (unsigned)__builtin_clzll(v);
-    unsigned b = e < 2 ? (unsigned)v - 1 : e * 4u + (unsigned)((v >> (e - 2)) & 3u);
-    return b < DRIVE_BUCKETS ? b : DRIVE_BUCKETS - 1;
-}
-
-/* The largest value (us) that falls in bucket b. */
-static uint64_t rtt_bucket_top(unsigned b) {
-    if (b < 8) {
-        for (uint64_t us = 0;; us++) {
-            if (rtt_bucket(us) > b) {
-                return us - 1;
-            }
-        }
-    }
-    unsigned e = b / 4u, sub = b % 4u;
-    return ((uint64_t)(4u + sub + 1u) << (e - 2)) - 2;
-}
-
 /* One peer's tallies; the calls to that peer carry it as their arg. */
 typedef struct drive_peer {
     drive *d;
     const char *peer; /* the channel's name, lives as long as the rpc */
     _Atomic uint64_t sent, ok;
     _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
-    _Atomic uint64_t rtt[DRIVE_BUCKETS]; /* successful calls by round-trip time */
-    _Atomic uint64_t rtt_max_us;
 } drive_peer;
-
-/* The smallest bucket top under which `permille` of the counted calls fall; 0 if none. */
-static uint64_t rtt_quantile(drive_peer *dp, unsigned permille) {
-    uint64_t total = 0;
-    for (unsigned b = 0; b < DRIVE_BUCKETS; b++) {
-        total += atomic_load(&dp->rtt[b]);
-    }
-    uint64_t want = (total * permille + 999u) / 1000u, seen = 0;
-    for (unsigned b = 0; b < DRIVE_BUCKETS && total != 0; b++) {
-        seen += atomic_load(&dp->rtt[b]);
-        if (seen >= want) {
-            return rtt_bucket_top(b);
-        }
-    }
-    return 0;
-}
 
 struct drive {
     nn_rpc *rpc;
@@ -249,9 +208,6 @@ static void drive_finish(drive *d) {
             pd->failed = &peer_tptrs[i * NN_RPC_STATUS_COUNT];
             pd->n_failed =
                 tallies_fill(dp->failed, &peer_tallies[i * NN_RPC_STATUS_COUNT], pd->failed);
-            pd->p50_us = rtt_quantile(dp, 500);
-            pd->p99_us = rtt_quantile(dp, 990);
-            pd->max_us = atomic_load(&dp->rtt_max_us);
             peer_ptrs[res.n_peers++] = pd;
         }
     }
@@ -279,16 +235,6 @@ static void drive_done(const nn_rpc_result *res, void *arg) {
     if (res->status == NN_RPC_OK) {
         atomic_fetch_add(&d->ok, 1);
         atomic_fetch_add(&dp->ok, 1);
-        uint64_t sent_ns = 0;
-        if (res->payload_len >= sizeof(sent_ns) && d->payload_len >= sizeof(sent_ns)) {
-            memcpy(&sent_ns, res->payload, sizeof(sent_ns));
-            uint64_t now = nn_now_ns();
-            uint64_t us = now > sent_ns ? (now - sent_ns) / 1000u : 0;
-            atomic_fetch_add_explicit(&dp->rtt[rtt_bucket(us)], 1, memory_order_relaxed);
-            uint64_t max = atomic_load(&dp->rtt_max_us);
-            while (us > max && !atomic_compare_exchange_weak(&dp->rtt_max_us, &max, us)) {
-            }
-        }
     } else {
         unsigned st =
             (unsigned)res->status < NN_RPC_STATUS_COUNT ? (unsigned)res->status : NN_RPC_E_REMOTE;
@@ -314,11 +260,6 @@ static void drive_tick(nn_timer *t) {
             atomic_fetch_add(&d->outstanding, 1);
             atomic_fetch_add(&d->sent, 1);
             atomic_fetch_add(&d->peers[i].sent, 1);
-            if (d->payload_len >= sizeof(uint64_t)) {
-                /* The send time rides in the echoed payload (nn_rpc_call copies it). */
-                uint64_t sent_ns = nn_now_ns();
-                memcpy(d->payload, &sent_ns, sizeof(sent_ns));
-            }
             nn_rpc_call(rpc, rpc->chans[i].peer, "echo", d->payload, d->payload_len, d->timeout_ms,
                         drive_done, &d->peers[i]);
         }
