@@ -58,10 +58,10 @@ typedef struct raw_node_section {
     int64_t *idle_timeout_ms;
     int64_t *call_timeout_ms;
     int64_t *heartbeat_ms;
-    int64_t *max_frame_bytes;
-    int64_t *max_packet_bytes;
     int64_t *max_peer_queue_bytes;
     int64_t *peer_stall_timeout_ms;
+    int64_t *max_frame_bytes;
+    int64_t *max_packet_bytes;
 } raw_node_section;
 
 typedef struct raw_config {
@@ -145,10 +145,10 @@ static const cyaml_schema_field_t node_section_fields[] = {
     CYAML_FIELD_INT_PTR("idle_timeout_ms", OPT, raw_node_section, idle_timeout_ms),
     CYAML_FIELD_INT_PTR("call_timeout_ms", OPT, raw_node_section, call_timeout_ms),
     CYAML_FIELD_INT_PTR("heartbeat_ms", OPT, raw_node_section, heartbeat_ms),
-    CYAML_FIELD_INT_PTR("max_frame_bytes", OPT, raw_node_section, max_frame_bytes),
-    CYAML_FIELD_INT_PTR("max_packet_bytes", OPT, raw_node_section, max_packet_bytes),
     CYAML_FIELD_INT_PTR("max_peer_queue_bytes", OPT, raw_node_section, max_peer_queue_bytes),
     CYAML_FIELD_INT_PTR("peer_stall_timeout_ms", OPT, raw_node_section, peer_stall_timeout_ms),
+    CYAML_FIELD_INT_PTR("max_frame_bytes", OPT, raw_node_section, max_frame_bytes),
+    CYAML_FIELD_INT_PTR("max_packet_bytes", OPT, raw_node_section, max_packet_bytes),
     CYAML_FIELD_END,
 };
 
@@ -814,17 +814,6 @@ static int node_section_convert(loader *ld, const raw_config *raw, nn_config *cf
         return -EINVAL;
     }
     cfg->node.heartbeat_ms = (uint64_t)v;
-    /* MySQL's max_allowed_packet tops out at 1 GiB; frames follow the same bound. */
-    if (range_get(ld, "node.max_frame_bytes", n->max_frame_bytes, 1024, 1 << 30, 64 << 20, &v) <
-        0) {
-        return -EINVAL;
-    }
-    cfg->node.max_frame_bytes = (uint32_t)v;
-    if (range_get(ld, "node.max_packet_bytes", n->max_packet_bytes, 1024, 1 << 30, 64 << 20,
-                  &v) < 0) {
-        return -EINVAL;
-    }
-    cfg->node.max_packet_bytes = (uint32_t)v;
     /* What one peer that stops reading may cost: at least 64 KiB, at most 64 GiB. The
      * default leaves room for a burst of calls made in one loop round (64 x 1 MiB in the
      * benchmarks) beside a frame of the default max_frame_bytes. */
@@ -838,6 +827,17 @@ static int node_section_convert(loader *ld, const raw_config *raw, nn_config *cf
         return -EINVAL;
     }
     cfg->node.peer_stall_timeout_ms = (uint64_t)v;
+    /* MySQL's max_allowed_packet tops out at 1 GiB; frames follow the same bound. */
+    if (range_get(ld, "node.max_frame_bytes", n->max_frame_bytes, 1024, 1 << 30, 64 << 20, &v) <
+        0) {
+        return -EINVAL;
+    }
+    cfg->node.max_frame_bytes = (uint32_t)v;
+    if (range_get(ld, "node.max_packet_bytes", n->max_packet_bytes, 1024, 1 << 30, 64 << 20,
+                  &v) < 0) {
+        return -EINVAL;
+    }
+    cfg->node.max_packet_bytes = (uint32_t)v;
     cfg->node.data_dir =
         path_resolve(ld, "node.data_dir", n->data_dir != NULL ? n->data_dir : "data/%n", self);
     return cfg->node.data_dir != NULL ? 0 : -EINVAL;
