@@ -257,9 +257,16 @@ static void control_stop(nn_node *node) {
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* Defined only inside libnodenet (lib/boringssl_dl.c), where BoringSSL is loaded at run
+ * time and may be missing; the binaries link it and leave this NULL. */
+int nn_boringssl_ready(nn_err *err) __attribute__((weak));
+
 nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err) {
     if (config_path == NULL || node_name == NULL) {
         nn_err_set(err, EINVAL, "a config file and a node name are needed");
+        return NULL;
+    }
+    if (nn_boringssl_ready != NULL && nn_boringssl_ready(err) < 0) {
         return NULL;
     }
     nn_node *node = calloc(1, sizeof(*node));

@@ -1,0 +1,37 @@
+# libnodenet (lib/): the exported symbols, the installed package built against out of
+# tree, and an embedder that also links OpenSSL 3 (libmariadb).
+set(_nn_lib_dir ${CMAKE_CURRENT_SOURCE_DIR}/lib)
+add_test(NAME lib_exports_only_the_api_and_no_boringssl
+         COMMAND bash ${_nn_lib_dir}/lib_symbols_test.sh $<TARGET_FILE:nodenet_shared>
+                 ${CMAKE_ARCHIVE_OUTPUT_DIRECTORY}/libnodenet.a
+                 ${CMAKE_SOURCE_DIR}/lib/exports.txt)
+set_tests_properties(lib_exports_only_the_api_and_no_boringssl PROPERTIES LABELS unit TIMEOUT 60)
+
+add_test(NAME lib_installed_package_builds_and_runs_embedders
+         COMMAND bash ${_nn_lib_dir}/lib_install_test.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+# Under the sanitizers the embedders are built with the same runtime as the library.
+set(_nn_lib_embed_flags "")
+if(NODENET_SANITIZE)
+    set(_nn_lib_embed_flags "-fsanitize=${NODENET_SANITIZE} -fno-omit-frame-pointer")
+endif()
+set_tests_properties(lib_installed_package_builds_and_runs_embedders PROPERTIES
+                     LABELS integration TIMEOUT 600
+                     ENVIRONMENT "NN_EMBED_FLAGS=${_nn_lib_embed_flags}")
+
+# The embedder links the build tree's libnodenet.so the way an installed one would be
+# linked: public headers only. Not under the sanitizers: their runtimes refuse
+# RTLD_DEEPBIND, and without it BoringSSL's libcrypto binds to OpenSSL's (see
+# lib/boringssl_dl.c).
+pkg_check_modules(NN_LIB_MARIADB IMPORTED_TARGET libmariadb)
+if(NN_LIB_MARIADB_FOUND AND NOT NODENET_SANITIZE)
+    add_executable(embed_openssl ${_nn_lib_dir}/embed_openssl.c)
+    target_include_directories(embed_openssl PRIVATE ${CMAKE_SOURCE_DIR}/include
+                               ${CMAKE_BINARY_DIR}/include)
+    target_link_libraries(embed_openssl PRIVATE nodenet_shared PkgConfig::NN_LIB_MARIADB
+                          PkgConfig::PROTOBUFC Threads::Threads)
+    add_test(NAME lib_embedder_with_openssl_runs_tls_on_both_sides
+             COMMAND bash ${_nn_lib_dir}/embed_openssl_test.sh $<TARGET_FILE:embed_openssl>
+                     ${CMAKE_SOURCE_DIR}/deploy/gen-certs)
+    set_tests_properties(lib_embedder_with_openssl_runs_tls_on_both_sides PROPERTIES
+                         LABELS integration TIMEOUT 180)
+endif()
