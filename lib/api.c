@@ -206,8 +206,7 @@ NN_API int nn_node_settings_set_mysql_tls(nn_node_settings *s, bool offer,
 
 NN_API int nn_node_settings_set_rpc_tls(nn_node_settings *s, const char *mode) {
     if (s == NULL || mode == NULL ||
-        (strcmp(mode, "off") != 0 && strcmp(mode, "prefer") != 0 &&
-         strcmp(mode, "require") != 0)) {
+        (strcmp(mode, "off") != 0 && strcmp(mode, "prefer") != 0 && strcmp(mode, "require") != 0)) {
         return -EINVAL;
     }
     return text_set(&s->rpc_tls, mode);
@@ -548,8 +547,7 @@ static void pb_handler(nn_rpc_request *req, void *arg) {
 }
 
 NN_API int nn_rpc_service_register_protobuf(nn_rpc *rpc, ProtobufCService *service) {
-    if (rpc == NULL || service == NULL || service->descriptor == NULL ||
-        service->invoke == NULL) {
+    if (rpc == NULL || service == NULL || service->descriptor == NULL || service->invoke == NULL) {
         return -EINVAL;
     }
     const ProtobufCServiceDescriptor *desc = service->descriptor;
@@ -674,8 +672,8 @@ static void session_task_run(nn_task *task) {
     free(t);
 }
 
-NN_API int nn_mysql_session_run(nn_mysql_session *ses,
-                                void (*fn)(void *arg, nn_mysql_session *ses), void *arg) {
+NN_API int nn_mysql_session_run(nn_mysql_session *ses, void (*fn)(void *arg, nn_mysql_session *ses),
+                                void *arg) {
     if (ses == NULL || fn == NULL) {
         return -EINVAL;
     }

@@ -41,7 +41,7 @@ __attribute__((noreturn)) static void bssl_missing(void) {
     abort();
 }
 
-#define NN_BSSL_FN(name) \
+#define NN_BSSL_FN(name)                                                                           \
     __attribute__((visibility("hidden"))) void (*nn_bssl_ptr_##name)(void) = bssl_missing;
 #include "boringssl_symbols.h"
 #undef NN_BSSL_FN
@@ -49,16 +49,16 @@ __attribute__((noreturn)) static void bssl_missing(void) {
 /* One stub per function: a global but hidden label, so that the link binds the modules'
  * calls to it and the version script keeps it out of the dynamic table. */
 #if defined(__x86_64__)
-#define NN_BSSL_FN(name)                                                                      \
-    __asm__(".text\n.globl " #name "\n.hidden " #name "\n.type " #name ",@function\n"         \
+#define NN_BSSL_FN(name)                                                                           \
+    __asm__(".text\n.globl " #name "\n.hidden " #name "\n.type " #name ",@function\n"              \
             ".p2align 4\n" #name ":\n\tjmp *nn_bssl_ptr_" #name "(%rip)\n.size " #name ",.-" #name \
             "\n");
 #elif defined(__aarch64__)
-#define NN_BSSL_FN(name)                                                                      \
-    __asm__(".text\n.globl " #name "\n.hidden " #name "\n.type " #name ",%function\n"         \
-            ".p2align 2\n" #name ":\n\tadrp x16, nn_bssl_ptr_" #name "\n"                     \
-            "\tldr x16, [x16, #:lo12:nn_bssl_ptr_" #name "]\n\tbr x16\n.size " #name          \
-            ",.-" #name "\n");
+#define NN_BSSL_FN(name)                                                                           \
+    __asm__(".text\n.globl " #name "\n.hidden " #name "\n.type " #name ",%function\n"              \
+            ".p2align 2\n" #name ":\n\tadrp x16, nn_bssl_ptr_" #name "\n"                          \
+            "\tldr x16, [x16, #:lo12:nn_bssl_ptr_" #name "]\n\tbr x16\n.size " #name ",.-" #name   \
+            "\n");
 #else
 #error "libnodenet's BoringSSL stubs exist for x86_64 and aarch64 only"
 #endif
@@ -91,10 +91,10 @@ __attribute__((constructor)) static void bssl_load(void) {
     }
     /* Resolve everything before publishing anything: all or nothing. */
     const char *missing = NULL;
-#define NN_BSSL_FN(name)                                                                      \
-    void *name##_sym = dlsym(handle, #name);                                                  \
-    if (name##_sym == NULL && missing == NULL) {                                              \
-        missing = #name;                                                                      \
+#define NN_BSSL_FN(name)                                                                           \
+    void *name##_sym = dlsym(handle, #name);                                                       \
+    if (name##_sym == NULL && missing == NULL) {                                                   \
+        missing = #name;                                                                           \
     }
 #include "boringssl_symbols.h"
 #undef NN_BSSL_FN

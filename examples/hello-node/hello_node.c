@@ -23,7 +23,8 @@ static bool n2_ready;
 /* On a worker of n1: must not block, so it only flips a flag and signals. */
 static void on_event(const nn_event *event, void *arg) {
     (void)arg;
-    if (nn_event_get_kind(event) == NN_EVENT_PEER_READY && strcmp(nn_event_peer(event), "n2") == 0) {
+    if (nn_event_get_kind(event) == NN_EVENT_PEER_READY &&
+        strcmp(nn_event_peer(event), "n2") == 0) {
         pthread_mutex_lock(&ready_lock);
         n2_ready = true;
         pthread_cond_signal(&ready_cond);
@@ -60,9 +61,8 @@ int main(int argc, char **argv) {
     int rc = 1;
     for (int i = 0; i < 2; i++) {
         nodes[i] = nn_node_new(argv[1], names[i], err);
-        if (nodes[i] == NULL ||
-            nn_rpc_service_register(nn_node_rpc(nodes[i]), "hello.greet", greet,
-                                    (void *)names[i]) < 0) {
+        if (nodes[i] == NULL || nn_rpc_service_register(nn_node_rpc(nodes[i]), "hello.greet", greet,
+                                                        (void *)names[i]) < 0) {
             fprintf(stderr, "hello-node: %s: %s\n", names[i], nn_err_message(err));
             goto out;
         }
@@ -100,9 +100,10 @@ int main(int argc, char **argv) {
         goto out;
     }
     printf("%.*s (nodenet %s)\n", (int)reply_len, (const char *)reply, nn_version_string());
-    rc = reply_len == strlen("hello n1 from n2") && memcmp(reply, "hello n1 from n2", reply_len) == 0
-             ? 0
-             : 1;
+    rc =
+        reply_len == strlen("hello n1 from n2") && memcmp(reply, "hello n1 from n2", reply_len) == 0
+            ? 0
+            : 1;
     free(reply);
 out:
     for (int i = 0; i < 2; i++) {

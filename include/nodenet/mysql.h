@@ -65,8 +65,8 @@ NN_API int nn_mysql_session_result_end(nn_mysql_session *ses);
 
 /* Answering later: any thread. fn(arg, ses) runs once on the session's worker, where it
  * may answer. Returns 0, or negative (the worker is gone; fn will not run). */
-NN_API int nn_mysql_session_run(nn_mysql_session *ses,
-                                void (*fn)(void *arg, nn_mysql_session *ses), void *arg);
+NN_API int nn_mysql_session_run(nn_mysql_session *ses, void (*fn)(void *arg, nn_mysql_session *ses),
+                                void *arg);
 
 /* Facts, borrowed for the session's life. */
 NN_API const char *nn_mysql_session_user(const nn_mysql_session *ses);

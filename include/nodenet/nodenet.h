@@ -81,8 +81,8 @@ NN_API void nn_node_settings_free(nn_node_settings *settings);
 
 /* Each returns 0, or -EINVAL (a NULL or malformed argument), or -ENOMEM. What they cannot
  * check alone (duplicate nodes, unreadable files) is reported by nn_node_new_from_settings. */
-NN_API int nn_node_settings_add_node(nn_node_settings *settings, const char *name,
-                                     const char *host, uint16_t mysql_port, uint16_t rpc_port);
+NN_API int nn_node_settings_add_node(nn_node_settings *settings, const char *name, const char *host,
+                                     uint16_t mysql_port, uint16_t rpc_port);
 /* TLS material: the cluster CA and this node's chain and key (%n allowed). */
 NN_API int nn_node_settings_set_certificates(nn_node_settings *settings, const char *ca_file,
                                              const char *cert_file, const char *key_file);
@@ -110,8 +110,8 @@ typedef struct nn_node nn_node;
  * failure: NULL with err saying which step and why. */
 NN_API nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err);
 /* The same from settings (read now; the settings may be freed afterwards). */
-NN_API nn_node *nn_node_new_from_settings(const nn_node_settings *settings,
-                                          const char *node_name, nn_err *err);
+NN_API nn_node *nn_node_new_from_settings(const nn_node_settings *settings, const char *node_name,
+                                          nn_err *err);
 /* Starts the workers and the mesh; logs `info node.ready ...`. */
 NN_API int nn_node_start(nn_node *node, nn_err *err);
 /* Re-reads the config and the certificates and applies what can change live (TLS policy,
@@ -138,10 +138,10 @@ NN_API bool nn_node_peer_ready(const nn_node *node, const char *peer);
 /* ------------------------------------------------------------------- events */
 
 typedef enum nn_event_kind {
-    NN_EVENT_PEER_READY = 1,     /* the channel to a peer said hello; calls flow */
-    NN_EVENT_PEER_DOWN = 2,      /* it closed, failed, or the peer said goodbye */
-    NN_EVENT_CERT_RELOADED = 3,  /* new certificates are in use for new TLS sessions */
-    NN_EVENT_DRAINING = 4,       /* nn_node_stop() began: no new work should start */
+    NN_EVENT_PEER_READY = 1,    /* the channel to a peer said hello; calls flow */
+    NN_EVENT_PEER_DOWN = 2,     /* it closed, failed, or the peer said goodbye */
+    NN_EVENT_CERT_RELOADED = 3, /* new certificates are in use for new TLS sessions */
+    NN_EVENT_DRAINING = 4,      /* nn_node_stop() began: no new work should start */
 } nn_event_kind;
 
 /* Borrowed for the duration of the callback. */

@@ -20,7 +20,7 @@ extern "C" {
 
 /* false when the node runs without certificates (then the others return 0 / ""). */
 NN_API bool nn_node_tls_configured(const nn_node *node);
-/* How many times the certificates were (re)loaded since start; 1 after start. */
+/* Grows by one with each successful load of the certificates (start, reload, watcher). */
 NN_API uint64_t nn_node_cert_generation(const nn_node *node);
 /* Unix seconds. */
 NN_API int64_t nn_node_cert_not_after(const nn_node *node);

@@ -35,3 +35,24 @@ if(NN_LIB_MARIADB_FOUND AND NOT NODENET_SANITIZE)
     set_tests_properties(lib_embedder_with_openssl_runs_tls_on_both_sides PROPERTIES
                          LABELS integration TIMEOUT 180)
 endif()
+
+# Events (peer ready/down, certificate reloaded, draining) and a protobuf-c service,
+# through the public API.
+set(_nn_lib_proto_out ${CMAKE_CURRENT_BINARY_DIR}/lib_proto)
+file(MAKE_DIRECTORY ${_nn_lib_proto_out})
+add_custom_command(OUTPUT ${_nn_lib_proto_out}/greeter.pb-c.c ${_nn_lib_proto_out}/greeter.pb-c.h
+    COMMAND ${PROTOC_C} --proto_path=${_nn_lib_dir} --c_out=${_nn_lib_proto_out}
+            ${_nn_lib_dir}/greeter.proto
+    DEPENDS ${_nn_lib_dir}/greeter.proto COMMENT "protoc-c greeter.proto")
+add_executable(lib_events_test ${_nn_lib_dir}/events_test.c
+               ${_nn_lib_proto_out}/greeter.pb-c.c)
+set_source_files_properties(${_nn_lib_proto_out}/greeter.pb-c.c PROPERTIES
+                            COMPILE_OPTIONS "-Wno-error")
+target_include_directories(lib_events_test PRIVATE ${CMAKE_SOURCE_DIR}/include
+                           ${CMAKE_BINARY_DIR}/include ${_nn_lib_proto_out})
+target_link_libraries(lib_events_test PRIVATE nodenet_shared PkgConfig::PROTOBUFC Threads::Threads)
+add_test(NAME lib_events_reach_subscribers_and_protobuf_services_answer
+         COMMAND bash ${_nn_lib_dir}/events_test.sh $<TARGET_FILE:lib_events_test>
+                 ${CMAKE_SOURCE_DIR}/deploy/gen-certs)
+set_tests_properties(lib_events_reach_subscribers_and_protobuf_services_answer PROPERTIES
+                     LABELS integration TIMEOUT 180)

@@ -21,14 +21,14 @@
 #include <nodenet/nodenet.h>
 
 static int failures;
-#define CHECK(name, cond)                                                                     \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            printf("ok: %s\n", name);                                                         \
-        } else {                                                                              \
-            printf("FAIL: %s\n", name);                                                       \
-            failures++;                                                                       \
-        }                                                                                     \
+#define CHECK(name, cond)                                                                          \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            printf("ok: %s\n", name);                                                              \
+        } else {                                                                                   \
+            printf("FAIL: %s\n", name);                                                            \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -39,7 +39,8 @@ static int draining_events;
 static void on_event(const nn_event *event, void *arg) {
     (void)arg;
     pthread_mutex_lock(&lock);
-    if (nn_event_get_kind(event) == NN_EVENT_PEER_READY && strcmp(nn_event_peer(event), "n2") == 0) {
+    if (nn_event_get_kind(event) == NN_EVENT_PEER_READY &&
+        strcmp(nn_event_peer(event), "n2") == 0) {
         n2_ready = true;
         pthread_cond_signal(&cond);
     } else if (nn_event_get_kind(event) == NN_EVENT_DRAINING) {
@@ -71,18 +72,17 @@ int main(int argc, char **argv) {
     snprintf(key, sizeof(key), "%s/%%n-key.pem", certs);
     snprintf(data, sizeof(data), "%s/%%n", argv[2]);
     nn_node_settings *s = nn_node_settings_new("embed", 42);
-    CHECK("settings",
-          s != NULL &&
-              nn_node_settings_add_node(s, "n1", "127.0.0.1", (uint16_t)mysql_port,
-                                        (uint16_t)atoi(argv[4])) == 0 &&
-              nn_node_settings_add_node(s, "n2", "127.0.0.1", (uint16_t)atoi(argv[6]),
-                                        (uint16_t)atoi(argv[5])) == 0 &&
-              nn_node_settings_set_certificates(s, ca, cert, key) == 0 &&
-              nn_node_settings_set_mysql_tls(s, true, true) == 0 &&
-              nn_node_settings_set_rpc_tls(s, "require") == 0 &&
-              nn_node_settings_set_data_dir(s, data) == 0 &&
-              nn_node_settings_set_workers(s, 1) == 0 &&
-              nn_node_settings_set_rpc_tls(s, "sometimes") == -22);
+    CHECK("settings", s != NULL &&
+                          nn_node_settings_add_node(s, "n1", "127.0.0.1", (uint16_t)mysql_port,
+                                                    (uint16_t)atoi(argv[4])) == 0 &&
+                          nn_node_settings_add_node(s, "n2", "127.0.0.1", (uint16_t)atoi(argv[6]),
+                                                    (uint16_t)atoi(argv[5])) == 0 &&
+                          nn_node_settings_set_certificates(s, ca, cert, key) == 0 &&
+                          nn_node_settings_set_mysql_tls(s, true, true) == 0 &&
+                          nn_node_settings_set_rpc_tls(s, "require") == 0 &&
+                          nn_node_settings_set_data_dir(s, data) == 0 &&
+                          nn_node_settings_set_workers(s, 1) == 0 &&
+                          nn_node_settings_set_rpc_tls(s, "sometimes") == -22);
 
     nn_err *err = nn_err_new();
     nn_node *n1 = nn_node_new_from_settings(s, "n1", err);
@@ -137,8 +137,8 @@ int main(int argc, char **argv) {
     mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
     mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    bool connected = mysql_real_connect(m, "127.0.0.1", "root", "rootpw", NULL, mysql_port, NULL,
-                                        0) != NULL;
+    bool connected =
+        mysql_real_connect(m, "127.0.0.1", "root", "rootpw", NULL, mysql_port, NULL, 0) != NULL;
     if (!connected) {
         printf("    connect: %s\n", mysql_error(m));
     }
