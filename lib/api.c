@@ -374,6 +374,7 @@ NN_API nn_node *nn_node_new_from_settings(const nn_node_settings *s, const char 
     char tmp[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/cluster.yaml", dir);
     snprintf(tmp, sizeof(tmp), "%s/.cluster.yaml.%ld", dir, (long)getpid());
+    unlink(tmp); /* left by a process that crashed here with our pid */
     FILE *out = fopen(tmp, "wx");
     if (out == NULL) {
         nn_err_set(err, errno, "%s: %s", tmp, strerror(errno));
@@ -516,12 +517,6 @@ NN_API int nn_rpc_protobuf_method_name(const ProtobufCServiceDescriptor *desc,
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : n;
 }
 
-/* One registered method of a protobuf-c service. */
-typedef struct pb_method {
-    ProtobufCService *service;
-    unsigned index;
-} pb_method;
-
 static void pb_closure(const ProtobufCMessage *output, void *closure_data) {
     nn_rpc_request *req = closure_data;
     if (output == NULL) {
@@ -531,18 +526,28 @@ static void pb_closure(const ProtobufCMessage *output, void *closure_data) {
     nn_rpc_reply_message(req, output);
 }
 
+/* arg is the service; the method is found from the name called ("<package.Service>.<Method>"),
+ * so a registration allocates nothing that would outlive the node. */
 static void pb_handler(nn_rpc_request *req, void *arg) {
-    pb_method *m = arg;
-    const ProtobufCMethodDescriptor *md = &m->service->descriptor->methods[m->index];
+    ProtobufCService *service = arg;
+    const char *called = nn_rpc_request_method(req);
+    const char *dot = strrchr(called, '.');
+    const ProtobufCMethodDescriptor *md =
+        dot != NULL ? protobuf_c_service_descriptor_get_method_by_name(service->descriptor, dot + 1)
+                    : NULL;
+    if (md == NULL) {
+        nn_rpc_reply_error(req, EINVAL, "%s: no such method in %s", called,
+                           service->descriptor->name);
+        return;
+    }
     size_t len = 0;
     const uint8_t *payload = nn_rpc_request_payload(req, &len);
     ProtobufCMessage *input = protobuf_c_message_unpack(md->input, NULL, len, payload);
     if (input == NULL) {
-        nn_rpc_reply_error(req, EINVAL, "%s: the request is not a %s", nn_rpc_request_method(req),
-                           md->input->name);
+        nn_rpc_reply_error(req, EINVAL, "%s: the request is not a %s", called, md->input->name);
         return;
     }
-    m->service->invoke(m->service, m->index, input, pb_closure, req);
+    service->invoke(service, (unsigned)(md - service->descriptor->methods), input, pb_closure, req);
     protobuf_c_message_free_unpacked(input, NULL);
 }
 
@@ -556,17 +561,8 @@ NN_API int nn_rpc_service_register_protobuf(nn_rpc *rpc, ProtobufCService *servi
         if (nn_rpc_protobuf_method_name(desc, i, name, sizeof(name)) < 0) {
             return -ENAMETOOLONG;
         }
-        /* Lives as long as the registry, i.e. the process's node; one small record per
-         * method, freed with nothing (the registry has no unregister). */
-        pb_method *m = malloc(sizeof(*m));
-        if (m == NULL) {
-            return -ENOMEM;
-        }
-        m->service = service;
-        m->index = i;
-        int rc = nn_rpc_service_register(rpc, name, pb_handler, m);
+        int rc = nn_rpc_service_register(rpc, name, pb_handler, service);
         if (rc < 0) {
-            free(m);
             return rc;
         }
     }
