@@ -56,3 +56,16 @@ add_test(NAME lib_events_reach_subscribers_and_protobuf_services_answer
                  ${CMAKE_SOURCE_DIR}/deploy/gen-certs)
 set_tests_properties(lib_events_reach_subscribers_and_protobuf_services_answer PROPERTIES
                      LABELS integration TIMEOUT 180)
+
+# include/nodenet/mysql.h forwards mysql/mysql.h's structs: same layout, same constants.
+add_executable(lib_mysql_face_layout ${_nn_lib_dir}/mysql_face_layout_public.c
+               ${_nn_lib_dir}/mysql_face_layout_internal.c)
+set_source_files_properties(${_nn_lib_dir}/mysql_face_layout_public.c PROPERTIES
+                            INCLUDE_DIRECTORIES
+                            "${CMAKE_SOURCE_DIR}/include;${CMAKE_BINARY_DIR}/include")
+set_source_files_properties(${_nn_lib_dir}/mysql_face_layout_internal.c PROPERTIES
+                            INCLUDE_DIRECTORIES "${CMAKE_SOURCE_DIR}")
+target_include_directories(lib_mysql_face_layout PRIVATE ${_nn_lib_dir})
+target_link_libraries(lib_mysql_face_layout PRIVATE PkgConfig::PROTOBUFC)
+add_test(NAME lib_mysql_face_matches_the_library COMMAND lib_mysql_face_layout)
+set_tests_properties(lib_mysql_face_matches_the_library PROPERTIES LABELS unit TIMEOUT 60)
