@@ -49,6 +49,50 @@ static void on_event(const nn_event *event, void *arg) {
     pthread_mutex_unlock(&lock);
 }
 
+/* ------------------------------------------------ an engine on the MySQL face */
+
+static pthread_t later;
+static bool later_started;
+static char session_tls[64];
+
+/* On the session's worker, posted from the thread below. */
+static void answer_later(void *arg, nn_mysql_session *ses) {
+    (void)arg;
+    nn_mysql_session_result_begin(ses, 1);
+    nn_mysql_session_result_column(ses, "answer", NN_MYSQL_TYPE_VAR_STRING);
+    const char *values[1] = {"from another thread"};
+    nn_mysql_session_result_row(ses, values, NULL);
+    nn_mysql_session_result_end(ses);
+}
+
+static void *later_main(void *arg) {
+    nn_mysql_session_run(arg, answer_later, NULL);
+    return NULL;
+}
+
+/* The engine answers one statement itself, later and from its own thread; the rest goes
+ * to the administrative handler. */
+static void engine_query(void *arg, nn_mysql_session *ses, const char *sql, size_t len) {
+    (void)arg;
+    static const char mine[] = "SELECT engine_later()";
+    if (len == sizeof(mine) - 1 && memcmp(sql, mine, len) == 0) {
+        const nn_tls_facts *facts = nn_mysql_session_tls(ses);
+        snprintf(session_tls, sizeof(session_tls), "%s %s", nn_tls_facts_version(facts),
+                 nn_tls_facts_encrypted(facts) ? "encrypted" : "plain");
+        later_started = pthread_create(&later, NULL, later_main, ses) == 0;
+        if (!later_started) {
+            nn_mysql_session_error(ses, 1105, "HY000", "no thread");
+        }
+        return;
+    }
+    nn_mysql_admin_query(ses, sql, len);
+}
+
+static const nn_mysql_handler engine = {
+    .version = NN_MYSQL_HANDLER_VERSION,
+    .query = engine_query,
+};
+
 static void echo(nn_rpc_request *req, void *arg) {
     (void)arg;
     size_t len = 0;
@@ -107,6 +151,7 @@ int main(int argc, char **argv) {
     CHECK("cert_subject_names_n1", strstr(subject, "n1") != NULL);
     CHECK("rpc_register", nn_rpc_service_register(nn_node_rpc(n2), "embed.echo", echo, NULL) == 0);
     CHECK("subscribe", nn_node_subscribe(n1, on_event, NULL) == 0);
+    nn_node_set_mysql_handler(n1, &engine, NULL);
     CHECK("start", nn_node_start(n1, err) == 0 && nn_node_start(n2, err) == 0);
 
     struct timespec deadline;
@@ -157,6 +202,22 @@ int main(int argc, char **argv) {
         mysql_free_result(res);
     }
     CHECK("server_reports_tls_session", ssl_version_ok);
+    bool later_ok = false;
+    if (connected && mysql_query(m, "SELECT engine_later()") == 0) {
+        MYSQL_RES *res = mysql_store_result(m);
+        MYSQL_ROW row = res != NULL ? mysql_fetch_row(res) : NULL;
+        later_ok = row != NULL && row[0] != NULL && strcmp(row[0], "from another thread") == 0;
+        mysql_free_result(res);
+    } else if (connected) {
+        printf("    engine_later: %s\n", mysql_error(m));
+    }
+    if (later_started) {
+        pthread_join(later, NULL);
+    }
+    CHECK("engine_answers_later_from_another_thread", later_ok);
+    printf("    the engine saw the session as: %s\n", session_tls);
+    CHECK("engine_reads_session_tls_facts",
+          strncmp(session_tls, "TLSv1.", 6) == 0 && strstr(session_tls, "encrypted") != NULL);
     mysql_close(m);
 
     nn_node_stop(n1, 1000);
