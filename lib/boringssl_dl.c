@@ -49,10 +49,18 @@ __attribute__((noreturn)) static void bssl_missing(void) {
 /* One stub per function: a global but hidden label, so that the link binds the modules'
  * calls to it and the version script keeps it out of the dynamic table. */
 #if defined(__x86_64__)
+/* With -fcf-protection the object is marked IBT-ready, and a module may take a stub's
+ * address (a free function passed as a callback): the stub must then be a valid indirect
+ * branch target. */
+#if defined(__CET__) && (__CET__ & 1)
+#define NN_BSSL_ENDBR "\tendbr64\n"
+#else
+#define NN_BSSL_ENDBR ""
+#endif
 #define NN_BSSL_FN(name)                                                                           \
     __asm__(".text\n.globl " #name "\n.hidden " #name "\n.type " #name ",@function\n"              \
-            ".p2align 4\n" #name ":\n\tjmp *nn_bssl_ptr_" #name "(%rip)\n.size " #name ",.-" #name \
-            "\n");
+            ".p2align 4\n" #name ":\n" NN_BSSL_ENDBR "\tjmp *nn_bssl_ptr_" #name                   \
+            "(%rip)\n.size " #name ",.-" #name "\n");
 #elif defined(__aarch64__)
 #define NN_BSSL_FN(name)                                                                           \
     __asm__(".text\n.globl " #name "\n.hidden " #name "\n.type " #name ",%function\n"              \

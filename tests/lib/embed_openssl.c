@@ -106,7 +106,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *certs = argv[1];
-    unsigned mysql_port = (unsigned)atoi(argv[3]);
+    unsigned n1_mysql_port = (unsigned)atoi(argv[3]);
     signal(SIGPIPE, SIG_IGN);
     setenv("NODENET_ROOT_PASSWORD", "rootpw", 1);
 
@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
     snprintf(data, sizeof(data), "%s/%%n", argv[2]);
     nn_node_settings *s = nn_node_settings_new("embed", 42);
     CHECK("settings", s != NULL &&
-                          nn_node_settings_add_node(s, "n1", "127.0.0.1", (uint16_t)mysql_port,
+                          nn_node_settings_add_node(s, "n1", "127.0.0.1", (uint16_t)n1_mysql_port,
                                                     (uint16_t)atoi(argv[4])) == 0 &&
                           nn_node_settings_add_node(s, "n2", "127.0.0.1", (uint16_t)atoi(argv[6]),
                                                     (uint16_t)atoi(argv[5])) == 0 &&
@@ -183,7 +183,7 @@ int main(int argc, char **argv) {
     mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
     bool connected =
-        mysql_real_connect(m, "127.0.0.1", "root", "rootpw", NULL, mysql_port, NULL, 0) != NULL;
+        mysql_real_connect(m, "127.0.0.1", "root", "rootpw", NULL, n1_mysql_port, NULL, 0) != NULL;
     if (!connected) {
         printf("    connect: %s\n", mysql_error(m));
     }
