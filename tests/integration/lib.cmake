@@ -34,6 +34,18 @@ if(NN_LIB_MARIADB_FOUND AND NOT NODENET_SANITIZE)
                      ${CMAKE_SOURCE_DIR}/deploy/gen-certs)
     set_tests_properties(lib_embedder_with_openssl_runs_tls_on_both_sides PROPERTIES
                          LABELS integration TIMEOUT 180)
+    # The same embedder with libnodenet.a linked in: its BoringSSL stubs are local symbols,
+    # so the executable's references to OpenSSL's names still go to OpenSSL 3.
+    add_executable(embed_openssl_static ${_nn_lib_dir}/embed_openssl.c)
+    target_include_directories(embed_openssl_static PRIVATE ${CMAKE_SOURCE_DIR}/include
+                               ${CMAKE_BINARY_DIR}/include)
+    target_link_libraries(embed_openssl_static PRIVATE nodenet_static_lib
+                          PkgConfig::NN_LIB_MARIADB PkgConfig::PROTOBUFC Threads::Threads)
+    add_test(NAME lib_static_embedder_with_openssl_runs_tls_on_both_sides
+             COMMAND bash ${_nn_lib_dir}/embed_openssl_test.sh
+                     $<TARGET_FILE:embed_openssl_static> ${CMAKE_SOURCE_DIR}/deploy/gen-certs)
+    set_tests_properties(lib_static_embedder_with_openssl_runs_tls_on_both_sides PROPERTIES
+                         LABELS integration TIMEOUT 180)
 endif()
 
 # Events (peer ready/down, certificate reloaded, draining) and a protobuf-c service,
