@@ -33,6 +33,17 @@ NN_API const char *nn_version_string(void) {
     return NN_VERSION_STRING;
 }
 
+/* ------------------------------------------------------------------ logging */
+
+NN_API int nn_set_log_level(const char *level) {
+    nn_log_level parsed;
+    if (level == NULL || nn_log_level_parse(level, &parsed) < 0) {
+        return -EINVAL;
+    }
+    nn_log_set_level(parsed);
+    return 0;
+}
+
 /* ------------------------------------------------------------------- errors */
 
 NN_API nn_err *nn_err_new(void) {

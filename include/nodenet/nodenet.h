@@ -54,6 +54,14 @@ extern "C" {
 NN_API unsigned nn_version(void);
 NN_API const char *nn_version_string(void);
 
+/* ------------------------------------------------------------------ logging */
+
+/* The library logs one line per event to stderr (`<time> <level> <event> key=value ...`,
+ * one write per line, so lines of different threads never interleave). Sets the least
+ * level written: "debug", "info" (default), "warn" or "error"; -EINVAL otherwise. Any
+ * thread, any time. */
+NN_API int nn_set_log_level(const char *level);
+
 /* ------------------------------------------------------------------- errors */
 
 typedef struct nn_err nn_err;
