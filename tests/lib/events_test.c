@@ -221,6 +221,21 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     setenv("NODENET_ROOT_PASSWORD", "rootpw", 1);
     nn_err *err = nn_err_new();
+
+    /* Settings are checked by the config's rules and errors name the config's keys. */
+    nn_node_settings *bad = nn_node_settings_new("bad", 1);
+    char bad_dir[512];
+    snprintf(bad_dir, sizeof(bad_dir), "%s/bad-%%n", argv[2]);
+    nn_node_settings_add_node(bad, "n1", "127.0.0.1", 1, 2);
+    nn_node_settings_add_node(bad, "n1", "127.0.0.1", 3, 4);
+    nn_node_settings_set_data_dir(bad, bad_dir);
+    nn_node *none = nn_node_new_from_settings(bad, "n1", err);
+    printf("    duplicate node: %s\n", nn_err_message(err));
+    CHECK("settings_error_names_the_key",
+          none == NULL && nn_err_code(err) != 0 && strstr(nn_err_message(err), "nodes[1]") != NULL);
+    nn_node_free(none);
+    nn_node_settings_free(bad);
+
     nn_node *n1 = make_node("n1", argv, err);
     CHECK("n1_built", n1 != NULL);
     if (n1 == NULL) {
