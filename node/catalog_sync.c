@@ -350,8 +350,7 @@ nn_catalog_sync *nn_catalog_sync_new(nn_mysql_server *mysql, nn_rpc *rpc, const 
     const nn_config_node *self = nn_config_self(cfg);
     snprintf(sync->self, sizeof(sync->self), "%s", self->name);
     sync->peers = calloc(cfg->node_count ? cfg->node_count : 1, sizeof(*sync->peers));
-    sync->due = calloc(cfg->node_count ? cfg->node_count : 1, sizeof(*sync->due));
-    if (sync->peers == NULL || sync->due == NULL) {
+    if (sync->peers == NULL) {
         nn_err_set(err, ENOMEM, "out of memory");
         nn_catalog_sync_free(sync);
         return NULL;
@@ -367,6 +366,12 @@ nn_catalog_sync *nn_catalog_sync_new(nn_mysql_server *mysql, nn_rpc *rpc, const 
             return NULL;
         }
         sync->peer_count++;
+    }
+    sync->due = calloc(sync->peer_count ? sync->peer_count : 1, sizeof(*sync->due));
+    if (sync->due == NULL) {
+        nn_err_set(err, ENOMEM, "out of memory");
+        nn_catalog_sync_free(sync);
+        return NULL;
     }
     static const struct {
         const char *method;
@@ -427,11 +432,11 @@ void nn_catalog_sync_free(nn_catalog_sync *sync) {
         pthread_cond_wait(&sync->cond, &sync->lock);
     }
     pthread_mutex_unlock(&sync->lock);
+    free(sync->due);
     for (size_t i = 0; i < sync->peer_count; i++) {
         free(sync->peers[i]);
     }
     free(sync->peers);
-    free(sync->due);
     pthread_mutex_destroy(&sync->lock);
     pthread_cond_destroy(&sync->cond);
     free(sync);

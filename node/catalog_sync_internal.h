@@ -29,12 +29,13 @@ nn_catalog_sync *nn_catalog_sync_new(nn_mysql_server *mysql, nn_rpc *rpc, const 
                                      nn_err *err);
 /* After nn_rpc_start(): starts the sync thread. */
 int nn_catalog_sync_start(nn_catalog_sync *sync, nn_err *err);
-/* Any thread (the channel's worker): the channel to peer became ready; pull it soon. */
-void nn_catalog_sync_peer_ready(nn_catalog_sync *sync, const char *peer);
 /* Before nn_rpc_goodbye(): stops the sync thread and the pushes. Idempotent; NULL ok. */
 void nn_catalog_sync_stop(nn_catalog_sync *sync);
 /* Before nn_rpc_free() (after the server has stopped): waits until every request handed to
  * the catalog thread has been answered, then frees. NULL ok. */
 void nn_catalog_sync_free(nn_catalog_sync *sync);
+
+/* Any thread (the channel's worker): the channel to peer became ready; pull it soon. */
+void nn_catalog_sync_peer_ready(nn_catalog_sync *sync, const char *peer);
 
 #endif

@@ -28,6 +28,14 @@ struct nn_node {
     nn_server *server;
     nn_rpc *rpc;
     nn_catalog_sync *catalog_sync; /* the user catalog shared over the mesh */
+    /* Event subscribers: written before start only; the count is published last
+     * (release), so a certificate watcher already running sees whole entries. */
+    struct {
+        nn_event_fn fn;
+        void *arg;
+    } subs[NN_NODE_MAX_SUBSCRIBERS];
+    _Atomic size_t sub_count;
+    _Atomic bool *peer_ready; /* by node index, from the channel events */
     nn_rpc_node *rpc_nodes;
     int mysql_listener;
     int rpc_listener;
@@ -41,76 +49,7 @@ struct nn_node {
     pthread_cond_t jobs_cond;
     reload_job *jobs;
     bool control_quit;
-
-    /* Event subscribers: written before start only; count published last (release) so
-     * that a certificate watcher already running sees whole entries. */
-    struct {
-        nn_event_fn fn;
-        void *arg;
-    } subs[NN_NODE_MAX_SUBSCRIBERS];
-    _Atomic size_t sub_count;
-    _Atomic bool *peer_ready; /* by node index, from the channel events */
 };
-
-/* ---------------------------------------------------------------- events */
-
-static void event_emit(nn_node *node, const nn_event *event) {
-    size_t n = atomic_load_explicit(&node->sub_count, memory_order_acquire);
-    for (size_t i = 0; i < n; i++) {
-        node->subs[i].fn(event, node->subs[i].arg);
-    }
-}
-
-/* On the channel's worker. */
-static void on_channel(void *arg, const char *peer, bool ready, const char *reason) {
-    nn_node *node = arg;
-    for (size_t i = 0; i < node->boot.node_count; i++) {
-        if (strcmp(node->boot.nodes[i].name, peer) == 0) {
-            atomic_store(&node->peer_ready[i], ready);
-        }
-    }
-    if (ready) {
-        nn_catalog_sync_peer_ready(node->catalog_sync, peer);
-    }
-    nn_event event = {
-        .kind = ready ? NN_EVENT_PEER_READY : NN_EVENT_PEER_DOWN,
-        .peer = peer,
-        .reason = ready ? "" : reason,
-    };
-    event_emit(node, &event);
-}
-
-/* On the reloading thread (nn_node_reload's caller or the certificate watcher). */
-static void on_cert_reload(void *arg, uint64_t generation) {
-    nn_event event = {.kind = NN_EVENT_CERT_RELOADED, .reason = "", .generation = generation};
-    event_emit(arg, &event);
-}
-
-int nn_node_subscribe(nn_node *node, nn_event_fn fn, void *arg) {
-    if (node == NULL || fn == NULL) {
-        return -EINVAL;
-    }
-    if (node->started) {
-        return -EBUSY;
-    }
-    size_t n = atomic_load(&node->sub_count);
-    if (n >= NN_NODE_MAX_SUBSCRIBERS) {
-        return -ENOSPC;
-    }
-    node->subs[n].fn = fn;
-    node->subs[n].arg = arg;
-    atomic_store_explicit(&node->sub_count, n + 1, memory_order_release);
-    return 0;
-}
-
-bool nn_node_peer_ready(const nn_node *node, const char *peer) {
-    for (size_t i = 0; peer != NULL && i < node->boot.node_count; i++) {
-        if (strcmp(node->boot.nodes[i].name, peer) == 0) {
-            return atomic_load(&node->peer_ready[i]);
-        }
-    }
-    return false;
-}
 
 static void security_config_fill(const nn_config *cfg, const char *node_name,
                                  uint32_t watch_interval_ms, nn_security_config *out) {
@@ -253,6 +192,66 @@ static void control_stop(nn_node *node) {
         nn_rpc_reply_error(job->req, 1, "the node is stopping");
         free(job);
     }
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void event_emit(nn_node *node, const nn_event *event) {
+    size_t n = atomic_load_explicit(&node->sub_count, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        node->subs[i].fn(event, node->subs[i].arg);
+    }
+}
+
+/* On the channel's worker. */
+static void on_channel(void *arg, const char *peer, bool ready, const char *reason) {
+    nn_node *node = arg;
+    for (size_t i = 0; i < node->boot.node_count; i++) {
+        if (strcmp(node->boot.nodes[i].name, peer) == 0) {
+            atomic_store(&node->peer_ready[i], ready);
+        }
+    }
+    if (ready) {
+        nn_catalog_sync_peer_ready(node->catalog_sync, peer);
+    }
+    nn_event event = {
+        .kind = ready ? NN_EVENT_PEER_READY : NN_EVENT_PEER_DOWN,
+        .peer = peer,
+        .reason = ready ? "" : reason,
+    };
+    event_emit(node, &event);
+}
+
+/* On the reloading thread (nn_node_reload's caller or the certificate watcher). */
+static void on_cert_reload(void *arg, uint64_t generation) {
+    nn_event event = {.kind = NN_EVENT_CERT_RELOADED, .reason = "", .generation = generation};
+    event_emit(arg, &event);
+}
+
+int nn_node_subscribe(nn_node *node, nn_event_fn fn, void *arg) {
+    if (node == NULL || fn == NULL) {
+        return -EINVAL;
+    }
+    if (node->started) {
+        return -EBUSY;
+    }
+    size_t n = atomic_load(&node->sub_count);
+    if (n >= NN_NODE_MAX_SUBSCRIBERS) {
+        return -ENOSPC;
+    }
+    node->subs[n].fn = fn;
+    node->subs[n].arg = arg;
+    atomic_store_explicit(&node->sub_count, n + 1, memory_order_release);
+    return 0;
+}
+
+bool nn_node_peer_ready(const nn_node *node, const char *peer) {
+    for (size_t i = 0; peer != NULL && i < node->boot.node_count; i++) {
+        if (strcmp(node->boot.nodes[i].name, peer) == 0) {
+            return atomic_load(&node->peer_ready[i]);
+        }
+    }
+    return false;
 }
 
 /* ------------------------------------------------------------ lifecycle */

@@ -172,6 +172,11 @@ nn_security *nn_node_security(nn_node *node); /* NULL without certificates */
 uint16_t nn_node_mysql_port(const nn_node *node);
 uint16_t nn_node_rpc_port(const nn_node *node);
 
+/* `nodenet --check`: loads the config (for node_name, or every node when NULL) and loads
+ * each node's certificates as the node would (key matches, chain verifies, not expired).
+ * Returns 0 or negative with err naming the first problem. */
+int nn_node_check(const char *config_path, const char *node_name, nn_err *err);
+
 /* ------------------------------------------------------------------- events */
 
 /* What an embedder hears without polling (include/nodenet/nodenet.h documents the threads
@@ -197,10 +202,5 @@ typedef void (*nn_event_fn)(const nn_event *event, void *arg);
 int nn_node_subscribe(nn_node *node, nn_event_fn fn, void *arg);
 /* Any thread: the outbound channel to peer is ready (false for self or an unknown name). */
 bool nn_node_peer_ready(const nn_node *node, const char *peer);
-
-/* `nodenet --check`: loads the config (for node_name, or every node when NULL) and loads
- * each node's certificates as the node would (key matches, chain verifies, not expired).
- * Returns 0 or negative with err naming the first problem. */
-int nn_node_check(const char *config_path, const char *node_name, nn_err *err);
 
 #endif

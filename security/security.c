@@ -424,11 +424,11 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
     pthread_mutex_unlock(&sec->reload_lock);
     settings_clear(&old_settings);
     nn_sec_store_unref(old);
-    nn_log(NN_LOG_INFO, "security.reloaded", "generation=%llu subject=%s", (unsigned long long)next,
-           store->info.subject);
     if (on_reload != NULL) {
         on_reload(on_reload_arg, next);
     }
+    nn_log(NN_LOG_INFO, "security.reloaded", "generation=%llu subject=%s", (unsigned long long)next,
+           store->info.subject);
     return 0;
 }
 
