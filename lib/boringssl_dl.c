@@ -18,12 +18,13 @@
  * register and the stack as the caller left them, so one stub serves any prototype,
  * variadic ones included.
  *
- * The table is filled by a constructor, before any thread of ours exists. If BoringSSL
- * cannot be loaded, every stub points at bssl_missing(), which aborts with the reason, and
- * nn_boringssl_ready() reports it to nn_node_new() first, so an embedder gets an error
- * rather than the abort. */
+ * The table is filled once, by a constructor (or by nn_node_new() if that comes first).
+ * If BoringSSL cannot be loaded, every stub points at bssl_missing(), which aborts with
+ * the reason, and nn_boringssl_ready() reports it to nn_node_new() first, so an embedder
+ * gets an error rather than the abort. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,7 @@ static int loaded;
 #define BSSL_DLOPEN_FLAGS (RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)
 #endif
 
-__attribute__((constructor)) static void bssl_load(void) {
+static void bssl_load(void) {
     /* NODENET_BORINGSSL lets a packager who moved BoringSSL say where it is now. */
     const char *path = getenv("NODENET_BORINGSSL");
     if (path == NULL || path[0] == '\0') {
@@ -118,7 +119,16 @@ __attribute__((constructor)) static void bssl_load(void) {
     loaded = 1;
 }
 
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+
+/* At load time, before any thread of ours exists; nn_boringssl_ready() also runs it, for
+ * an embedder whose own constructors (libnodenet.a linked in) call the API first. */
+__attribute__((constructor)) static void bssl_load_at_start(void) {
+    pthread_once(&load_once, bssl_load);
+}
+
 int nn_boringssl_ready(nn_err *err) {
+    pthread_once(&load_once, bssl_load);
     if (loaded) {
         return 0;
     }

@@ -67,3 +67,12 @@ cc -std=c17 -Wall -Wextra -Werror $flags $(pkg-config --cflags nodenet) \
     $(pkg-config --libs nodenet) -lpthread -Wl,-rpath,"$(pkg-config --variable=libdir nodenet)"
 echo "ok: hello-node built with pkg-config ($(pkg-config --modversion nodenet))"
 run pkg_config "$tmp/hello-pc"
+
+# BoringSSL missing at run time: a clear error from nn_node_new, never a crash.
+if NODENET_BORINGSSL=/nonexistent/libssl.so.0 "$tmp/b-cmake/hello-node" "$(config missing)" \
+    >"$tmp/missing.out" 2>"$tmp/missing.err"; then
+    echo "FAIL: hello-node ran without BoringSSL"; exit 1
+fi
+grep -q 'cannot load BoringSSL: /nonexistent/libssl.so.0' "$tmp/missing.err" ||
+    { echo "FAIL: no clear error without BoringSSL:"; cat "$tmp/missing.err"; exit 1; }
+echo "ok: without BoringSSL: $(grep -o 'cannot load BoringSSL[^;]*' "$tmp/missing.err" | head -1)"
