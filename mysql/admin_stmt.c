@@ -82,6 +82,13 @@ static char *substitute(const char *sql, size_t len, const size_t *offsets, uint
     return out;
 }
 
+/* One statement: the process list and KILL first (process.c), the SQL subset after. */
+static void run_one(nn_mysql_session *ses, const char *sql, size_t len) {
+    if (nn_mysql_process_statement(ses, sql, len, false) < 0) {
+        nn_mysql_admin_statement(ses, sql, len);
+    }
+}
+
 /* How many columns a statement's result has, as the text path would answer it. */
 static uint32_t result_columns(const nn_sql_stmt *st) {
     switch (st->kind) {
@@ -92,6 +99,10 @@ static uint32_t result_columns(const nn_sql_stmt *st) {
         return 2;
     case NN_SQL_SHOW_WARNINGS:
         return 3;
+    case NN_SQL_SHOW_COLLATION:
+        return 7;
+    case NN_SQL_SHOW_CHARSET:
+        return 4;
     case NN_SQL_SHOW_DATABASES:
     case NN_SQL_SHOW_TABLES:
     case NN_SQL_SHOW_CREATE_USER:
@@ -104,6 +115,16 @@ static uint32_t result_columns(const nn_sql_stmt *st) {
 
 void nn_mysql_admin_prepare(nn_mysql_session *ses, nn_mysql_stmt *stmt, const char *sql,
                             size_t len) {
+    int process_columns = nn_mysql_process_statement(ses, sql, len, true);
+    if (process_columns >= 0) {
+        nn_mysql_column cols[16];
+        memset(cols, 0, sizeof(cols));
+        for (int i = 0; i < process_columns && i < 16; i++) {
+            cols[i].type = NN_MYSQL_TYPE_VAR_STRING;
+        }
+        nn_mysql_stmt_prepared(stmt, 0, (uint32_t)process_columns, cols);
+        return;
+    }
     uint32_t n = scan_marks(sql, len, '?', NULL, 0);
     if (n > 65535) {
         nn_mysql_session_error(ses, NN_ER_PS_MANY_PARAM, "HY000",
@@ -137,7 +158,7 @@ void nn_mysql_admin_prepare(nn_mysql_session *ses, nn_mysql_stmt *stmt, const ch
     if (rc < 0) {
         nn_sql_stmt_clear(&st);
         /* The text statement's own error (1064 near ...), as MySQL reports at prepare. */
-        nn_mysql_admin_statement(ses, text, text_len);
+        run_one(ses, text, text_len);
         free(text);
         return;
     }
@@ -243,7 +264,7 @@ void nn_mysql_admin_execute(nn_mysql_session *ses, nn_mysql_stmt *stmt,
         nn_mysql_session_error(ses, NN_ER_OUT_OF_RESOURCES, "HY000", "Out of memory");
         return;
     }
-    nn_mysql_admin_statement(ses, text, text_len);
+    run_one(ses, text, text_len);
     free(text);
 }
 
@@ -276,14 +297,14 @@ void nn_mysql_admin_multi_continue(nn_mysql_session *ses) {
             /* The last statement: the command ends with its answer. */
             char *sql = ses->multi_sql;
             ses->multi_sql = NULL;
-            nn_mysql_admin_statement(ses, sql + (rest - sql), stmt_len);
+            run_one(ses, sql + (rest - sql), stmt_len);
             free(sql);
             return;
         }
         uint64_t parts = ses->answer_parts;
         ses->more_results = true;
         ses->multi_running = true;
-        nn_mysql_admin_statement(ses, rest, stmt_len);
+        run_one(ses, rest, stmt_len);
         ses->multi_running = false;
         if (ses->answer_parts == parts && ses->state == ST_COMMAND_PENDING) {
             return; /* answered later: answer_part_done continues from there */
@@ -299,7 +320,7 @@ void nn_mysql_admin_query(nn_mysql_session *ses, const char *sql, size_t len) {
         scan_marks(sql, len, ';', &first, 1);
     }
     if (ends == 0 || blank(sql + first, len - first)) {
-        nn_mysql_admin_statement(ses, sql, len);
+        run_one(ses, sql, len);
         return;
     }
     free(ses->multi_sql);

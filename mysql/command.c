@@ -36,6 +36,7 @@ void nn_mysql_command_begin(nn_mysql_session *ses, uint8_t command) {
     ses->target = RS_TEXT;
     ses->more_results = false;
     ses->killed = false;
+    nn_mysql_process_command(ses, command);
     if (ses->z != NULL) {
         nn_mysql_z_command_start(ses);
     }
@@ -44,6 +45,7 @@ void nn_mysql_command_begin(nn_mysql_session *ses, uint8_t command) {
 
 static void command_done(nn_mysql_session *ses) {
     ses->state = ST_COMMAND;
+    nn_mysql_process_command(ses, 0);
     ses->rs = RS_NONE;
     ses->target = RS_TEXT;
     ses->cursor_stmt = NULL;
@@ -208,6 +210,7 @@ static void com_reset_connection(nn_mysql_session *ses) {
 
 void nn_mysql_command_change_user_done(nn_mysql_session *ses) {
     nn_mysql_session_reset_state(ses);
+    nn_mysql_process_add(ses); /* listed again, as the new account */
     const nn_mysql_handler *h = ses->srv->handler;
     if (h != NULL && h->session_reset != NULL) {
         h->session_reset(ses->srv->handler_arg, ses, true);
@@ -253,6 +256,18 @@ void nn_mysql_command_dispatch(nn_mysql_session *ses, const uint8_t *p, size_t l
     case COM_STATISTICS:
         com_statistics(ses);
         return;
+    case COM_PROCESS_KILL: {
+        nn_mysql_cursor c;
+        nn_mysql_cursor_init(&c, arg, arg_len);
+        uint32_t id = nn_mysql_get_u32(&c);
+        if (c.bad) {
+            nn_mysql_session_error(ses, NN_ER_WRONG_ARGUMENTS, "HY000",
+                                   "Incorrect arguments to COM_PROCESS_KILL");
+            return;
+        }
+        nn_mysql_process_kill(ses, id, true);
+        return;
+    }
     case COM_RESET_CONNECTION:
         com_reset_connection(ses);
         return;

@@ -39,6 +39,7 @@ nn_mysql_server *nn_mysql_server_new(const nn_mysql_config *cfg, nn_security *se
     }
     atomic_init(&srv->settings, s);
     pthread_mutex_init(&srv->reconfigure_lock, NULL);
+    pthread_mutex_init(&srv->process_lock, NULL);
     srv->sec = sec;
     snprintf(srv->server_version, sizeof(srv->server_version), "%s",
              cfg->server_version ? cfg->server_version : "8.0.36-nodenet");
@@ -138,5 +139,6 @@ void nn_mysql_server_free(nn_mysql_server *srv) {
         s = older;
     }
     pthread_mutex_destroy(&srv->reconfigure_lock);
+    pthread_mutex_destroy(&srv->process_lock);
     free(srv);
 }

@@ -85,6 +85,38 @@ try:
     check("typed_column_types", types[:4] == [1, 2, 3, 8] and types[7] == 10 and types[14] == 245,
           types)
 
+    # ---- query attributes (CLIENT_QUERY_ATTRIBUTES): handed to the engine by name
+    qa = connect(client_flag=1 << 27, autocommit=None)
+    qsock = qa._sock
+
+    def lenenc(b):
+        return bytes([len(b)]) + b
+
+    sql = b"SELECT engine_query_attr"
+    payload = (b"\x03" + b"\x01\x01" + b"\x00" + b"\x01" + b"\xfd\x00" + lenenc(b"trace_id") +
+               lenenc(b"abc-123") + sql)
+    qsock.sendall(len(payload).to_bytes(3, "little") + b"\x00" + payload)
+    got = b""
+    while got.count(b"abc-123") == 0 and len(got) < 4096:
+        chunk = qsock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    check("query_attribute_reaches_engine", b"abc-123" in got, got[:200])
+    # An unknown statement id: 1243, and the session goes on.
+    qsock.settimeout(5)
+    time.sleep(0.2)
+    try:
+        qsock.recv(65536)  # the rest of the previous answer
+    except socket.timeout:
+        pass
+    bad = b"\x17" + (0xDEADBEEF).to_bytes(4, "little") + b"\x00" + (1).to_bytes(4, "little")
+    qsock.sendall(len(bad).to_bytes(3, "little") + b"\x00" + bad)
+    reply = qsock.recv(4096)
+    code = int.from_bytes(reply[5:7], "little") if len(reply) > 7 and reply[4] == 0xFF else 0
+    check("unknown_statement_1243", code == 1243, reply[:80])
+    qa.close()
+
     # ---- multi-statements through the administrative handler
     m = connect(client_flag=CLIENT.MULTI_STATEMENTS)
     mc = m.cursor()
@@ -99,10 +131,74 @@ try:
             pass
         check("multi_statements_stop_at_error", False, "no error")
     except pymysql.err.MySQLError as e:
-        check("multi_statements_stop_at_error", e.args[0] in (1064, 1305), e)
+        check("multi_statements_stop_at_error", e.args[0] in (1064, 1235), e)
     mc.execute("SELECT 'after'")
     check("multi_session_goes_on", mc.fetchall() == (("after",),))
     m.close()
+
+    # ---- the process list (every worker's sessions, TLS and connection attributes) and KILL
+    admin = connect()
+    ac = admin.cursor()
+    ac.execute("CREATE USER 'pk'@'%' IDENTIFIED WITH mysql_native_password BY 'pkpw'")
+    other = pymysql.connect(host="127.0.0.1", port=port, user="pk", password="pkpw")
+    ac.execute("SELECT CONNECTION_ID()")
+    admin_id = ac.fetchone()[0]
+    oc = other.cursor()
+    oc.execute("SELECT CONNECTION_ID()")
+    other_id = oc.fetchone()[0]
+    ac.execute("SHOW PROCESSLIST")
+    cols = [d[0] for d in ac.description]
+    plist = {r[0]: r for r in ac.fetchall()}
+    check("processlist_columns", cols[:8] == ["Id", "User", "Host", "db", "Command", "Time",
+                                             "State", "Info"] and "Tls_version" in cols, cols)
+    check("processlist_lists_sessions", admin_id in plist and other_id in plist and
+          plist[other_id][1] == "pk" and plist[admin_id][7] == "SHOW PROCESSLIST",
+          sorted(plist))
+    ac.execute("SELECT * FROM information_schema.PROCESSLIST")
+    rows = {r[0]: r for r in ac.fetchall()}
+    check("information_schema_processlist", other_id in rows and
+          "_client_name=pymysql" in (rows[other_id][10] or ""), rows.get(other_id))
+    try:
+        oc.execute("KILL %d" % admin_id)
+        check("kill_others_needs_privilege", False, "no error")
+    except pymysql.err.MySQLError as e:
+        check("kill_others_needs_privilege", e.args[0] == 1095, e)
+    try:
+        oc.execute("KILL 999999")
+        check("kill_unknown_thread", False, "no error")
+    except pymysql.err.MySQLError as e:
+        check("kill_unknown_thread", e.args[0] == 1094, e)
+    # KILL QUERY of a result being streamed: the client gets 1317 and its session goes on.
+    victim = connect(cursorclass=pymysql.cursors.SSCursor)
+    vc = victim.cursor()
+    vc.execute("SELECT CONNECTION_ID()")
+    victim_id = vc.fetchall()[0][0]
+    vc.execute("SELECT engine_stream %d" % (1 << 30))
+    vc.fetchone()
+    ac.execute("KILL QUERY %d" % victim_id)
+    try:
+        for _ in vc:
+            pass
+        check("kill_query_interrupts", False, "the whole result came")
+    except pymysql.err.MySQLError as e:
+        check("kill_query_interrupts", e.args[0] == 1317, e)
+    vc.execute("SELECT 'alive'")
+    check("kill_query_session_goes_on", list(vc.fetchall()) == [("alive",)])
+    victim.close()
+    # A user may kill their own sessions; KILL CONNECTION ends it.
+    own = pymysql.connect(host="127.0.0.1", port=port, user="pk", password="pkpw")
+    own_cur = own.cursor()
+    own_cur.execute("SELECT CONNECTION_ID()")
+    own_id = own_cur.fetchone()[0]
+    oc.execute("KILL CONNECTION %d" % own_id)
+    time.sleep(0.3)
+    try:
+        own_cur.execute("SELECT 1")
+        check("kill_connection_ends_session", False, "still served")
+    except pymysql.err.MySQLError as e:
+        check("kill_connection_ends_session", e.args[0] in (2006, 2013), e)
+    other.close()
+    admin.close()
 
     # ---- a result far larger than the node's memory budget, read slowly
     base = rss_kib(proc.pid)
