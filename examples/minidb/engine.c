@@ -71,7 +71,8 @@ struct minidb {
     size_t npeers;
     bool *want_sync;
     bool syncing;
-    job *pending; /* Apply jobs that came before their predecessors, by seq */
+    bool synced_once; /* a peer's log was read since this process started */
+    job *pending;     /* Apply jobs that came before their predecessors, by seq */
 };
 
 static void push(minidb *mdb, job *j) {
@@ -673,8 +674,10 @@ static void on_applied(const nn_rpc_result *result, void *arg) {
     }
 }
 
+/* A node that just started may be behind: it takes writes once it has read a peer's log
+ * (or has no peers), so that its next seq is not one the cluster already used. */
 static bool catching_up(const minidb *mdb) {
-    if (mdb->syncing) {
+    if (mdb->syncing || (!mdb->synced_once && mdb->npeers > 0)) {
         return true;
     }
     for (size_t i = 0; i < mdb->npeers; i++) {
@@ -947,6 +950,7 @@ static void run_entries(minidb *mdb, job *j) {
     mdb->syncing = false;
     uint64_t before = mdb->last_seq;
     if (j->fetched != NULL) {
+        mdb->synced_once = true;
         for (size_t i = 0; i < j->fetched->n_entries; i++) {
             Minidb__Entry *e = j->fetched->entries[i];
             char *why = NULL;
