@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -32,6 +33,7 @@ typedef enum job_kind {
     JOB_FETCH,   /* a peer catching up (minidb.Replica.Fetch) */
     JOB_SYNC,    /* catch up from a peer whose channel became ready */
     JOB_ENTRIES, /* a Fetch reply came back */
+    JOB_DOWN,    /* a peer's channel went down: its start time is unknown again */
 } job_kind;
 
 typedef struct cursor cursor;
@@ -47,6 +49,7 @@ typedef struct job {
     uint32_t nparams;
     cursor *cur;
     uint64_t seq; /* APPLY: the entry; FETCH: after */
+    uint32_t max; /* FETCH */
     char *origin;
     void (*closure)(const ProtobufCMessage *reply, void *data);
     void *closure_data;
@@ -61,6 +64,7 @@ struct minidb {
     sqlite3 *db;
     char method_apply[128];
     char method_fetch[128];
+    char method_forward[128];
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -70,9 +74,12 @@ struct minidb {
     uint64_t last_seq;
     size_t npeers;
     bool *want_sync;
+    uint64_t started_ns;    /* this process */
+    uint64_t *peer_started; /* each peer's, from its last Fetch reply; 0 = unknown */
     bool syncing;
     bool synced_once; /* a peer's log was read since this process started */
     job *pending;     /* Apply jobs that came before their predecessors, by seq */
+    job *deferred;    /* client writes that came while catching up, in order */
 };
 
 static void push(minidb *mdb, job *j) {
@@ -164,10 +171,32 @@ static void answer_send(void *arg, nn_mysql_session *ses) {
     answer_free(a);
 }
 
+/* Who waits for a write: a client session here, or (ses NULL) the node that forwarded it. */
+typedef struct target {
+    nn_mysql_session *ses;
+    void (*closure)(const ProtobufCMessage *reply, void *data);
+    void *closure_data;
+} target;
+
 static void post(nn_mysql_session *ses, answer *a) {
     if (nn_mysql_session_run(ses, answer_send, a) < 0) {
         answer_free(a); /* the worker is gone: nobody is waiting */
     }
+}
+
+static void deliver(const target *t, answer *a) {
+    if (t->ses != NULL) {
+        post(t->ses, a);
+        return;
+    }
+    Minidb__ForwardReply reply = MINIDB__FORWARD_REPLY__INIT;
+    reply.affected = a->affected;
+    reply.last_id = a->last_id;
+    reply.code = a->kind == A_ERROR ? a->code : 0;
+    reply.state = a->state;
+    reply.message = a->msg;
+    t->closure(&reply.base, t->closure_data);
+    answer_free(a);
 }
 
 /* SQLite's error as MySQL's nearest one, so that tools react as they would to MySQL. */
@@ -503,6 +532,11 @@ static void emit(void *arg, nn_mysql_session *ses) {
             cursor_done(c);
             return;
         }
+        if (c->ncols == 0) {
+            nn_mysql_session_ok(ses, 0, 0, NULL); /* a statement that returns no rows */
+            cursor_done(c);
+            return;
+        }
         char tables_in[160];
         nn_mysql_session_result_begin(ses, c->ncols);
         for (uint32_t i = 0; i < c->ncols; i++) {
@@ -633,7 +667,7 @@ static int apply_logged(minidb *mdb, const char *sql, const nn_mysql_value *para
 /* A client's write waiting for its peers. */
 typedef struct write_op {
     atomic_int waiting;
-    nn_mysql_session *ses;
+    target to;
     uint64_t seq;
     answer *ok;
     pthread_mutex_t lock;
@@ -651,7 +685,7 @@ static void write_finish(write_op *op) {
         snprintf(a->msg, sizeof(a->msg), "minidb: write %" PRIu64 " applied here but %s", op->seq,
                  op->failure);
     }
-    post(op->ses, a);
+    deliver(&op->to, a);
     pthread_mutex_destroy(&op->lock);
     free(op);
 }
@@ -675,10 +709,15 @@ static void on_applied(const nn_rpc_result *result, void *arg) {
 }
 
 /* A node that just started may be behind: it takes writes once it has read a peer's log
- * (or has no peers), so that its next seq is not one the cluster already used. */
+ * (or when no peer is there), so that its next seq is not one the cluster already used. */
 static bool catching_up(const minidb *mdb) {
-    if (mdb->syncing || (!mdb->synced_once && mdb->npeers > 0)) {
+    if (mdb->syncing) {
         return true;
+    }
+    for (size_t i = 0; !mdb->synced_once && i < mdb->npeers; i++) {
+        if (nn_node_peer_ready(mdb->node, nn_node_peer_name(mdb->node, i))) {
+            return true; /* a peer to read from is there (alone, a node takes writes) */
+        }
     }
     for (size_t i = 0; i < mdb->npeers; i++) {
         if (mdb->want_sync[i]) {
@@ -688,18 +727,105 @@ static bool catching_up(const minidb *mdb) {
     return false;
 }
 
-static void run_write(minidb *mdb, job *j, const char *sql) {
-    if (catching_up(mdb)) {
-        /* A write now would take a seq a peer may already hold. */
-        post_error(j->ses, 1290, "minidb: this node is catching up with its peers; retry");
+/* The writer: among this node and the live peers whose start time it knows, the one that
+ * has run longest (then the lowest name); NULL when it is this one. One writer at a time is
+ * what keeps the log a single sequence. A node that comes back has the latest start, so it
+ * does not take over from the writer that went on without it; and it knows the others'
+ * start times only once it has caught up from them, before which it takes no write. */
+static const char *writer(const minidb *mdb) {
+    const char *best = nn_node_name(mdb->node);
+    uint64_t best_started = mdb->started_ns;
+    for (size_t i = 0; i < mdb->npeers; i++) {
+        const char *peer = nn_node_peer_name(mdb->node, i);
+        uint64_t started = mdb->peer_started[i];
+        if (started == 0 || !nn_node_peer_ready(mdb->node, peer)) {
+            continue;
+        }
+        if (started < best_started || (started == best_started && strcmp(peer, best) < 0)) {
+            best = peer;
+            best_started = started;
+        }
+    }
+    return best == nn_node_name(mdb->node) ? NULL : best;
+}
+
+/* A worker: the writer answered a forwarded write. */
+static void on_forwarded(const nn_rpc_result *result, void *arg) {
+    nn_mysql_session *ses = arg;
+    answer *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
         return;
     }
+    Minidb__ForwardReply *r =
+        (Minidb__ForwardReply *)nn_rpc_result_unpack(result, &minidb__forward_reply__descriptor);
+    if (r == NULL) {
+        /* Not known whether the writer applied it: the client must check, as after a lost
+         * connection. */
+        a->kind = A_ERROR;
+        a->code = 1180;
+        snprintf(a->state, sizeof(a->state), "HY000");
+        snprintf(a->msg, sizeof(a->msg), "minidb: the writer did not answer: %s: %s",
+                 nn_rpc_status_name(nn_rpc_result_status(result)), nn_rpc_result_error(result));
+    } else if (r->code != 0) {
+        a->kind = A_ERROR;
+        a->code = (uint16_t)r->code;
+        snprintf(a->state, sizeof(a->state), "%s", r->state);
+        snprintf(a->msg, sizeof(a->msg), "%s", r->message);
+    } else {
+        a->kind = A_OK;
+        a->affected = r->affected;
+        a->last_id = r->last_id;
+    }
+    if (r != NULL) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    post(ses, a);
+}
+
+/* A client's write on a node that is not the writer: sent to the writer as one statement
+ * with its parameters inlined. */
+static void forward_write(minidb *mdb, job *j, const char *sql, const char *to) {
+    char *text = NULL;
+    if (j->nparams > 0) {
+        sqlite3_stmt *st = NULL;
+        const char *why = NULL;
+        if (prepare_one(mdb, sql, &st, &why) < 0) {
+            post_sqlite_error(j->ses, why);
+            return;
+        }
+        bind_params(st, j->params, j->nparams);
+        text = sqlite3_expanded_sql(st);
+        sqlite3_finalize(st);
+    } else {
+        text = sqlite3_mprintf("%s", sql);
+    }
+    if (text == NULL) {
+        post_error(j->ses, 1037, "minidb: out of memory");
+        return;
+    }
+    Minidb__ForwardRequest req = MINIDB__FORWARD_REQUEST__INIT;
+    req.sql = text;
+    nn_rpc_call_message(mdb->rpc, to, mdb->method_forward, &req.base, 0, on_forwarded, j->ses);
+    sqlite3_free(text);
+}
+
+static void run_write(minidb *mdb, job *j, const char *sql) {
+    const char *to = j->ses != NULL ? writer(mdb) : NULL; /* forwarded writes run here */
+    if (to != NULL) {
+        forward_write(mdb, j, sql, to);
+        return;
+    }
+    target t = {j->ses, j->closure, j->closure_data};
     answer *a = calloc(1, sizeof(*a));
     write_op *op = calloc(1, sizeof(*op));
     if (a == NULL || op == NULL) {
         free(a);
         free(op);
-        post_error(j->ses, 1037, "minidb: out of memory");
+        if (j->ses != NULL) {
+            post_error(j->ses, 1037, "minidb: out of memory");
+        } else {
+            j->closure(NULL, j->closure_data);
+        }
         return;
     }
     char *logged = NULL, *why = NULL;
@@ -709,12 +835,12 @@ static void run_write(minidb *mdb, job *j, const char *sql) {
         error_from_sqlite(a, why != NULL ? why : "failed");
         free(why);
         free(op);
-        post(j->ses, a);
+        deliver(&t, a);
         return;
     }
     a->kind = A_OK;
     op->ok = a;
-    op->ses = j->ses;
+    op->to = t;
     op->seq = seq;
     pthread_mutex_init(&op->lock, NULL);
     atomic_init(&op->waiting, 1);
@@ -738,11 +864,29 @@ static void run_write(minidb *mdb, job *j, const char *sql) {
     }
 }
 
-static void run_query(minidb *mdb, job *j) {
-    char *sql = minidb_translate(j->sql, strlen(j->sql), is_database, mdb);
+/* Returns true when the job was kept for later. */
+static bool run_query(minidb *mdb, job *j) {
+    if (j->qkind == MINIDB_WRITE && catching_up(mdb)) {
+        /* A write now would take a seq a peer may already hold: it waits (in order) until
+         * the catch-up is over, which a call's deadline bounds. */
+        job **at = &mdb->deferred;
+        while (*at != NULL) {
+            at = &(*at)->next;
+        }
+        j->next = NULL;
+        *at = j;
+        return true;
+    }
+    /* A forwarded write was translated by the node that took it. */
+    char *sql = j->ses != NULL ? minidb_translate(j->sql, strlen(j->sql), is_database, mdb)
+                               : strdup(j->sql);
     if (sql == NULL) {
-        post_error(j->ses, 1037, "minidb: out of memory");
-        return;
+        if (j->ses != NULL) {
+            post_error(j->ses, 1037, "minidb: out of memory");
+        } else {
+            j->closure(NULL, j->closure_data);
+        }
+        return false;
     }
     if (j->qkind == MINIDB_WRITE) {
         run_write(mdb, j, sql);
@@ -750,6 +894,7 @@ static void run_query(minidb *mdb, job *j) {
         run_read(mdb, j, sql);
     }
     free(sql);
+    return false;
 }
 
 static void run_prepare(minidb *mdb, job *j) {
@@ -797,6 +942,9 @@ static applied apply_entry(minidb *mdb, uint64_t seq, const char *origin, const 
             }
         }
         sqlite3_finalize(st);
+        if (r == CONFLICT) {
+            fprintf(stderr, "minidb: entry %" PRIu64 " from %s conflicts with ours\n", seq, origin);
+        }
         return r;
     }
     if (seq > mdb->last_seq + 1) {
@@ -893,6 +1041,7 @@ static void run_fetch(minidb *mdb, job *j, uint32_t max) {
     sqlite3_finalize(st);
     reply.entries = ptrs;
     reply.last_seq = mdb->last_seq;
+    reply.started_ns = mdb->started_ns;
     j->closure(entries != NULL && ptrs != NULL ? &reply.base : NULL, j->closure_data);
     for (size_t i = 0; i < reply.n_entries; i++) {
         free(entries[i].origin);
@@ -951,6 +1100,9 @@ static void run_entries(minidb *mdb, job *j) {
     uint64_t before = mdb->last_seq;
     if (j->fetched != NULL) {
         mdb->synced_once = true;
+        if (j->peer >= 0) {
+            mdb->peer_started[j->peer] = j->fetched->started_ns;
+        }
         for (size_t i = 0; i < j->fetched->n_entries; i++) {
             Minidb__Entry *e = j->fetched->entries[i];
             char *why = NULL;
@@ -970,6 +1122,12 @@ static void run_entries(minidb *mdb, job *j) {
     }
     start_sync(mdb);
     drain_pending(mdb);
+    while (!catching_up(mdb) && mdb->deferred != NULL) {
+        job *w = mdb->deferred;
+        mdb->deferred = w->next;
+        run_query(mdb, w);
+        job_free(w);
+    }
 }
 
 /* ------------------------------------------------------ Replica service */
@@ -1000,8 +1158,22 @@ static void replica_fetch(Minidb__Replica_Service *service, const Minidb__FetchR
         return;
     }
     j->seq = input->after_seq;
-    j->nparams = 0;
-    j->peer = (int)(input->max > 0 && input->max < FETCH_MAX ? input->max : FETCH_MAX);
+    j->max = input->max > 0 && input->max < FETCH_MAX ? input->max : FETCH_MAX;
+    j->closure = (void (*)(const ProtobufCMessage *, void *))closure;
+    j->closure_data = closure_data;
+    push(mdb, j);
+}
+
+static void replica_forward(Minidb__Replica_Service *service, const Minidb__ForwardRequest *input,
+                            Minidb__ForwardReply_Closure closure, void *closure_data) {
+    minidb *mdb = (minidb *)service;
+    job *j = job_new(JOB_QUERY);
+    if (j == NULL || (j->sql = strdup(input->sql)) == NULL) {
+        job_free(j);
+        closure(NULL, closure_data);
+        return;
+    }
+    j->qkind = MINIDB_WRITE;
     j->closure = (void (*)(const ProtobufCMessage *, void *))closure;
     j->closure_data = closure_data;
     push(mdb, j);
@@ -1009,11 +1181,12 @@ static void replica_fetch(Minidb__Replica_Service *service, const Minidb__FetchR
 
 void minidb_on_event(const nn_event *event, void *arg) {
     minidb *mdb = arg;
-    if (nn_event_get_kind(event) != NN_EVENT_PEER_READY) {
+    nn_event_kind kind = nn_event_get_kind(event);
+    if (kind != NN_EVENT_PEER_READY && kind != NN_EVENT_PEER_DOWN) {
         return;
     }
     int p = peer_index(mdb, nn_event_peer(event));
-    job *j = p >= 0 ? job_new(JOB_SYNC) : NULL;
+    job *j = p >= 0 ? job_new(kind == NN_EVENT_PEER_READY ? JOB_SYNC : JOB_DOWN) : NULL;
     if (j != NULL) {
         j->peer = p;
         push(mdb, j);
@@ -1105,7 +1278,7 @@ static void *engine_main(void *arg) {
         bool kept = false;
         switch (j->kind) {
         case JOB_QUERY:
-            run_query(mdb, j);
+            kept = run_query(mdb, j);
             break;
         case JOB_PREPARE:
             run_prepare(mdb, j);
@@ -1120,7 +1293,7 @@ static void *engine_main(void *arg) {
             kept = run_apply(mdb, j);
             break;
         case JOB_FETCH:
-            run_fetch(mdb, j, (uint32_t)j->peer);
+            run_fetch(mdb, j, j->max);
             break;
         case JOB_SYNC:
             mdb->want_sync[j->peer] = true;
@@ -1128,6 +1301,9 @@ static void *engine_main(void *arg) {
             break;
         case JOB_ENTRIES:
             run_entries(mdb, j);
+            break;
+        case JOB_DOWN:
+            mdb->peer_started[j->peer] = 0;
             break;
         }
         if (!kept) {
@@ -1158,6 +1334,10 @@ minidb *minidb_new(nn_node *node, const char *data_dir) {
     mdb->rpc = nn_node_rpc(node);
     mdb->npeers = nn_node_peer_count(node);
     mdb->want_sync = calloc(mdb->npeers + 1, sizeof(bool));
+    mdb->peer_started = calloc(mdb->npeers + 1, sizeof(uint64_t));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    mdb->started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     pthread_mutex_init(&mdb->lock, NULL);
     pthread_cond_init(&mdb->cond, NULL);
     char *err = NULL;
@@ -1178,6 +1358,8 @@ minidb *minidb_new(nn_node *node, const char *data_dir) {
                                 sizeof(mdb->method_apply));
     nn_rpc_protobuf_method_name(&minidb__replica__descriptor, 1, mdb->method_fetch,
                                 sizeof(mdb->method_fetch));
+    nn_rpc_protobuf_method_name(&minidb__replica__descriptor, 2, mdb->method_forward,
+                                sizeof(mdb->method_forward));
     if (nn_rpc_service_register_protobuf(mdb->rpc, &mdb->service.base) < 0) {
         fprintf(stderr, "minidb: cannot register the Replica service\n");
         goto fail;
@@ -1192,6 +1374,7 @@ minidb *minidb_new(nn_node *node, const char *data_dir) {
 fail:
     sqlite3_close(mdb->db);
     free(mdb->want_sync);
+    free(mdb->peer_started);
     free(mdb);
     free(path);
     return NULL;
@@ -1206,13 +1389,17 @@ void minidb_free(minidb *mdb) {
     pthread_cond_signal(&mdb->cond);
     pthread_mutex_unlock(&mdb->lock);
     pthread_join(mdb->thread, NULL);
-    while (mdb->pending != NULL) {
-        job *j = mdb->pending;
-        mdb->pending = j->next;
-        job_free(j);
+    for (job **list = &mdb->pending; list != NULL;
+         list = list == &mdb->pending ? &mdb->deferred : NULL) {
+        while (*list != NULL) {
+            job *j = *list;
+            *list = j->next;
+            job_free(j);
+        }
     }
     sqlite3_close_v2(mdb->db);
     free(mdb->want_sync);
+    free(mdb->peer_started);
     pthread_mutex_destroy(&mdb->lock);
     pthread_cond_destroy(&mdb->cond);
     free(mdb);

@@ -6,11 +6,16 @@
 #     replicate: CREATE DATABASE / CREATE TABLE / INSERT on n1, read back on n2 and n3
 #     kill:      n3 killed with SIGKILL, writes on n1, n3 restarted catches up
 #     rolling:   every node restarted in turn under a write loop; no acknowledged write lost
+#     stmt:      prepared statements (libmariadb) written on n1 and read on n2, and a large
+#                result streamed under back-pressure (minidb_client.c)
 # Readiness comes only from the process just started: a log file of its own (one per
 # start) and a port probe. Waits are bounded polls.
 set -euo pipefail
 build=$(cd "$1" && pwd) src=$(cd "$2" && pwd) case=${3:-replicate}
 command -v mariadb >/dev/null || { echo "SKIP: no mariadb CLI"; exit 77; }
+if [ "$case" = stmt ] && ! pkg-config --exists libmariadb; then
+    echo "SKIP: no libmariadb (libmariadb-dev) for the prepared-statement client"; exit 77
+fi
 tmp=$(mktemp -d /tmp/nn-minidb.XXXXXX)
 declare -A pid=() port=() rport=() starts=()
 cleanup() {
@@ -209,6 +214,14 @@ rolling)
         done
         echo "ok: $n has all $acked acknowledged writes"
     done
+    ;;
+stmt)
+    cc -std=c17 -Wall -Wextra -Werror $(pkg-config --cflags libmariadb) \
+        "$src/tests/integration/minidb_client.c" -o "$tmp/minidb_client" $(pkg-config --libs libmariadb)
+    "$tmp/minidb_client" "${port[n1]}" "${port[n2]}" "$NODENET_ROOT_PASSWORD" "$tmp/certs/ca.pem" ||
+        fail "minidb_client"
+    [ "$(sql n3 -e "SELECT count(*), sum(n) FROM ps.m")" = $'100\t5050' ] || fail "n3 misses rows"
+    echo "ok: n3 has the 100 prepared inserts"
     ;;
 *) fail "unknown case $case" ;;
 esac
