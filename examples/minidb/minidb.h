@@ -10,14 +10,22 @@
  *     replication and catch-up calls are asynchronous and their completions come back as
  *     jobs or as answers posted to the session.
  *
- * Replication: every write is translated once, applied on the node that took it together
- * with a row of the statement log (seq, origin, sql) in one SQLite transaction, then sent to
+ * Replication: one node is the writer: among the live nodes, the one that has run longest
+ * (a node that comes back does not take over). Every write is translated once by the node
+ * that took it; a node that is not the writer forwards it (minidb.Replica.Forward, the
+ * parameters of a prepared statement inlined). The writer applies it together with a row of
+ * the statement log (seq, origin, sql) in one SQLite transaction, then sends the entry to
  * every live peer (minidb.Replica.Apply). The client's OK is sent when every peer that was
  * ready has applied it. A peer applies seq N only after N-1; a node that was down asks its
  * peers for the entries after its last seq (minidb.Replica.Fetch) whenever a channel to one
- * becomes ready. The log is a single sequence: minidb assumes one node takes writes at a
- * time (a peer refuses a seq it already holds from another origin, and the client sees that
- * error). */
+ * becomes ready, and takes no write before it has.
+ *
+ * Limits, on purpose (an example, not a database): no consensus, so two nodes that each
+ * believe they are the writer (a partition) can both take seq N, and a peer then refuses the
+ * second one (the client gets an error, the log of the writer that lost is not repaired);
+ * a write the writer applied but a peer did not confirm is reported to the client as an
+ * error, though it stays; statements must be deterministic (no RANDOM(), no CURRENT_TIME);
+ * databases are namespaces over one set of tables; no transactions across statements. */
 #ifndef MINIDB_H
 #define MINIDB_H
 
