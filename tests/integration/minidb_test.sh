@@ -137,6 +137,20 @@ replicate)
     grep -q "Type:.*LONGLONG" "$tmp/types" && grep -q "Type:.*DOUBLE" "$tmp/types" ||
         fail "untyped columns: $(cat "$tmp/types")"
     echo "ok: typed result columns (LONGLONG, DOUBLE)"
+    # What sysbench and mysqldump send: their schema, SET NAMES, BEGIN/COMMIT (statements
+    # are applied one by one: BEGIN and COMMIT are accepted and do nothing).
+    sql n1 -e "CREATE DATABASE sbtest; USE sbtest; SET NAMES utf8mb4;
+        /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+        CREATE TABLE sbtest1(id INTEGER NOT NULL AUTO_INCREMENT, k INTEGER DEFAULT '0' NOT NULL,
+            c CHAR(120) DEFAULT '' NOT NULL, pad CHAR(60) DEFAULT '' NOT NULL, PRIMARY KEY (id))
+            /*! ENGINE = innodb */;
+        CREATE INDEX k_1 ON sbtest1(k);
+        BEGIN; INSERT INTO sbtest1 (k, c, pad) VALUES (5, 'c-1', 'p-1'), (7, 'c-2', 'p-2'); COMMIT;
+        UPDATE sbtest1 SET k = k + 1 WHERE id = 2; DELETE FROM sbtest1 WHERE id = 1" ||
+        fail "sysbench's schema"
+    got=$(sql n3 sbtest -e "SELECT id, k, c FROM sbtest1 WHERE k BETWEEN 1 AND 10")
+    [ "$got" = $'2\t8\tc-2' ] || fail "n3 read sbtest1: $got"
+    echo "ok: sysbench's schema and writes on n1, read on n3"
     # Not minidb's: users and status go to the administrative handler.
     sql n1 -e "CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'" || fail "CREATE USER"
     sql n2 -e "SHOW GLOBAL STATUS LIKE 'Uptime'" | grep -q Uptime || fail "SHOW STATUS"
