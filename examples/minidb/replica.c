@@ -25,7 +25,18 @@ static int apply_logged(minidb *mdb, const char *sql, const nn_mysql_value *para
         *why = strdup(sqlite3_errmsg(mdb->db));
         return -1;
     }
-    if (prepare_one(mdb, sql, &st, &msg) < 0) {
+    /* Without parameters a write may be more than one statement: translate.c adds a
+     * trigger to a CREATE TABLE with AUTO_INCREMENT. They run, and replicate, together. */
+    const char *rest = NULL;
+    if (nparams == 0) {
+        if (sqlite3_prepare_v2(mdb->db, sql, -1, &st, &rest) != SQLITE_OK || st == NULL) {
+            *why = strdup(st == NULL && sqlite3_errcode(mdb->db) == SQLITE_OK
+                              ? "empty statement"
+                              : sqlite3_errmsg(mdb->db));
+            exec(mdb, "ROLLBACK");
+            return -1;
+        }
+    } else if (prepare_one(mdb, sql, &st, &msg) < 0) {
         *why = strdup(msg);
         exec(mdb, "ROLLBACK");
         return -1;
@@ -45,6 +56,12 @@ static int apply_logged(minidb *mdb, const char *sql, const nn_mysql_value *para
         const char *p = sql + strspn(sql, " \t\n");
         bool inserts = strncasecmp(p, "INSERT", 6) == 0 || strncasecmp(p, "REPLACE", 7) == 0;
         *last_id = inserts ? (uint64_t)sqlite3_last_insert_rowid(mdb->db) : 0;
+    }
+    if (rest != NULL && rest[strspn(rest, " \t\n;")] != '\0' && exec(mdb, rest) != SQLITE_OK) {
+        *why = strdup(sqlite3_errmsg(mdb->db));
+        sqlite3_finalize(st);
+        exec(mdb, "ROLLBACK");
+        return -1;
     }
     char *text = nparams > 0 ? sqlite3_expanded_sql(st) : sqlite3_mprintf("%s", sql);
     sqlite3_finalize(st);

@@ -309,6 +309,7 @@ typedef struct ctx {
     out o;
     bool (*is_database)(void *arg, const char *name);
     void *arg;
+    tok *autoinc_column; /* CREATE TABLE: the AUTO_INCREMENT column's name */
 } ctx;
 
 /* Tokens [from, to) with the generic changes. */
@@ -359,6 +360,7 @@ static void emit_column(ctx *c, size_t from, size_t to) {
     }
     emit(c, i, i + 1); /* the name */
     if (autoinc) {
+        c->autoinc_column = &ts->v[i];
         puts_(&c->o, " INTEGER PRIMARY KEY AUTOINCREMENT");
         return;
     }
@@ -451,6 +453,38 @@ static void create_table(ctx *c, size_t open) {
         }
     }
     puts_(&c->o, ")");
+    if (c->autoinc_column == NULL) {
+        return;
+    }
+    /* MySQL gives the next id for 0 as for NULL (sysbench inserts 0); SQLite stores 0. A
+     * trigger in the same write (so it replicates with it) moves such a row to the next id. */
+    size_t name = open;
+    while (name > 0 && ts->v[name - 1].kind != T_WORD && ts->v[name - 1].kind != T_BQ) {
+        name--;
+    }
+    if (name == 0) {
+        return;
+    }
+    tok *table = &ts->v[name - 1];
+    char tname[256];
+    name_of(table, tname, sizeof(tname));
+    puts_(&c->o, ";\nCREATE TRIGGER IF NOT EXISTS \"minidb_autoinc_");
+    for (const char *p = tname; *p; p++) {
+        put(&c->o, *p == '"' ? "_" : p, 1);
+    }
+    puts_(&c->o, "\" AFTER INSERT ON ");
+    put_name(&c->o, table);
+    puts_(&c->o, " WHEN NEW.");
+    put_name(&c->o, c->autoinc_column);
+    puts_(&c->o, " = 0 BEGIN UPDATE ");
+    put_name(&c->o, table);
+    puts_(&c->o, " SET ");
+    put_name(&c->o, c->autoinc_column);
+    puts_(&c->o, " = (SELECT max(");
+    put_name(&c->o, c->autoinc_column);
+    puts_(&c->o, ") + 1 FROM ");
+    put_name(&c->o, table);
+    puts_(&c->o, ") WHERE rowid = NEW.rowid; END");
 }
 
 char *minidb_translate(const char *sql, size_t len,
