@@ -444,6 +444,14 @@ static void show_status(nn_mysql_session *ses, const nn_sql_stmt *st, const nn_s
              (unsigned long long)((nn_now_ns() - srv->started_ns) / NN_SEC(1)));
     format_time(f->encrypted ? f->local_not_after : 0, not_after, sizeof(not_after));
     format_time(f->encrypted ? f->local_not_before : 0, not_before, sizeof(not_before));
+    char accepts[32];
+    char finished[32];
+    snprintf(accepts, sizeof(accepts), "%llu",
+             (unsigned long long)atomic_load(&srv->ssl_accepts));
+    snprintf(finished, sizeof(finished), "%llu",
+             (unsigned long long)atomic_load(&srv->ssl_finished_accepts));
+    char cipher_list[2048];
+    nn_mysql_session_cipher_list(ses, cipher_list, sizeof(cipher_list));
     int zlevel = 0;
     const char *zname = nn_mysql_session_compression(ses, &zlevel);
     char zlevel_text[16];
@@ -454,8 +462,10 @@ static void show_status(nn_mysql_session *ses, const nn_sql_stmt *st, const nn_s
         {"Compression_algorithm", zname},
         {"Compression_level", zname[0] ? zlevel_text : "0"},
         {"Connections", connections},
+        {"Ssl_accepts", accepts},
         {"Ssl_cipher", f->encrypted ? f->cipher : ""},
-        {"Ssl_cipher_list", ""},
+        {"Ssl_cipher_list", cipher_list},
+        {"Ssl_finished_accepts", finished},
         {"Ssl_server_not_after", not_after},
         {"Ssl_server_not_before", not_before},
         {"Ssl_sessions_reused", f->session_reused ? "1" : "0"},

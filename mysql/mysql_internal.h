@@ -484,6 +484,8 @@ struct nn_mysql_server {
     atomic_uint_fast64_t connections; /* accepted, for SHOW STATUS */
     atomic_uint_fast64_t threads_connected;
     atomic_uint_fast64_t questions; /* commands received, for COM_STATISTICS */
+    atomic_uint_fast64_t ssl_accepts;          /* TLS handshakes started (Ssl_accepts) */
+    atomic_uint_fast64_t ssl_finished_accepts; /* ... and completed */
     pthread_mutex_t process_lock;   /* the process list: logins, logouts, listings, KILL */
     nn_mysql_proc *processes;
     uint64_t started_ns;
@@ -501,6 +503,8 @@ bool nn_mysql_session_may_manage_users(nn_mysql_session *ses);
 /* Hold the session across an asynchronous answer (admin's catalog writes). */
 void nn_mysql_session_hold(nn_mysql_session *ses);
 void nn_mysql_session_release(nn_mysql_session *ses);
+/* The session's possible ciphers (Ssl_cipher_list), "" without TLS. */
+void nn_mysql_session_cipher_list(const nn_mysql_session *ses, char *out, size_t cap);
 /* The session's protocol compression: "zlib", "zstd" or "" (off), and its level. */
 const char *nn_mysql_session_compression(const nn_mysql_session *ses, int *level);
 /* Session variables set with SET (name lower case). NULL when never set. */

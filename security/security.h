@@ -40,6 +40,10 @@ typedef struct nn_tls_facts {
  * rest is zero. Returns 0. */
 int nn_tls_facts_get(const nn_stream *s, nn_tls_facts *out);
 
+/* The ciphers the stream's TLS session could have used, OpenSSL names joined by ':' (MySQL's
+ * Ssl_cipher_list); "" without TLS. Returns the length it needed, like snprintf. */
+size_t nn_tls_cipher_list(const nn_stream *s, char *out, size_t cap);
+
 /* ------------------------------------------------ per-user SSL requirement */
 
 /* MySQL's ssl_type of an account (mysql.user.ssl_type). */
