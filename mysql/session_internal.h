@@ -140,6 +140,7 @@ struct nn_mysql_session {
     uint32_t stmt_cap;
     uint32_t next_stmt_id;
     nn_mysql_stmt *last_stmt;
+    nn_mysql_stmt *preparing; /* a prepare the engine answers later */
     /* Protocol compression (CLIENT_COMPRESS / zstd): NULL when off; what the login asked
      * for until it is turned on after the login's OK. */
     struct nn_mysql_zstate *z;
@@ -250,6 +251,8 @@ void nn_mysql_stmt_long_data_cmd(nn_mysql_session *ses, const uint8_t *p, size_t
 void nn_mysql_stmt_reset_cmd(nn_mysql_session *ses, const uint8_t *p, size_t len);
 void nn_mysql_stmt_close_cmd(nn_mysql_session *ses, const uint8_t *p, size_t len);
 void nn_mysql_stmt_fetch_cmd(nn_mysql_session *ses, const uint8_t *p, size_t len);
+/* The command ended: a statement whose prepare was refused later is dropped. */
+void nn_mysql_stmt_prepare_done(nn_mysql_session *ses);
 /* The execute's result set with a cursor ended: the layer answers the client now. */
 void nn_mysql_stmt_cursor_ready(nn_mysql_session *ses);
 /* Closes every statement (engine told through stmt_close). */

@@ -62,6 +62,9 @@ static void stmt_remove(nn_mysql_session *ses, nn_mysql_stmt *st) {
     if (ses->cursor_stmt == st) {
         ses->cursor_stmt = NULL;
     }
+    if (ses->preparing == st) {
+        ses->preparing = NULL;
+    }
     stmt_free(ses, st);
 }
 
@@ -123,8 +126,19 @@ void nn_mysql_stmt_prepare_cmd(nn_mysql_session *ses, const uint8_t *p, size_t l
     } else {
         nn_mysql_admin_prepare(ses, st, sql, len);
     }
-    /* A failed prepare leaves no statement behind. */
+    /* A failed prepare leaves no statement behind (one answered later is dropped when its
+     * command ends: nn_mysql_stmt_prepare_done). */
     if (!st->prepared && ses->state != ST_COMMAND_PENDING) {
+        stmt_remove(ses, st);
+    } else if (!st->prepared) {
+        ses->preparing = st;
+    }
+}
+
+void nn_mysql_stmt_prepare_done(nn_mysql_session *ses) {
+    nn_mysql_stmt *st = ses->preparing;
+    ses->preparing = NULL;
+    if (st != NULL && !st->prepared) {
         stmt_remove(ses, st);
     }
 }

@@ -80,6 +80,8 @@ static void rpc_config_fill(const nn_node *node, const nn_config *policy, nn_rpc
     out->max_frame_bytes = policy->node.max_frame_bytes;
     out->call_timeout_ms = policy->node.call_timeout_ms;
     out->heartbeat_ms = policy->node.heartbeat_ms;
+    out->max_peer_queue_bytes = policy->node.max_peer_queue_bytes;
+    out->peer_stall_timeout_ms = policy->node.peer_stall_timeout_ms;
 }
 
 /* mkdir -p with 0700 leaves: the catalog holds password hashes. */

@@ -81,6 +81,8 @@ typedef struct nn_config {
         uint64_t idle_timeout_ms;
         uint64_t call_timeout_ms;
         uint64_t heartbeat_ms;
+        uint64_t max_peer_queue_bytes;  /* a peer's send queue; dropped beyond it */
+        uint64_t peer_stall_timeout_ms; /* ... or after this long without progress */
         uint32_t max_frame_bytes;
         uint32_t max_packet_bytes;
     } node;
