@@ -148,6 +148,12 @@ int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err);
  * calls and reconnect later), refuses new hellos, and waits (bounded by call_timeout_ms)
  * until the peers have drained and closed their channels. Call before nn_server_stop(). */
 void nn_rpc_goodbye(nn_rpc *rpc);
+/* Before nn_rpc_start(). fn(arg, peer, ready, reason) runs on the channel's worker each
+ * time the outbound channel to peer becomes ready (hello done) or stops being ready
+ * (closed, failed, goodbye; reason says which). A make-before-break replacement is no
+ * edge. It must not block. */
+typedef void (*nn_rpc_channel_fn)(void *arg, const char *peer, bool ready, const char *reason);
+void nn_rpc_set_channel_listener(nn_rpc *rpc, nn_rpc_channel_fn fn, void *arg);
 /* After nn_server_wait(). Pending calls have already ended (CLOSED) by then. */
 void nn_rpc_free(nn_rpc *rpc);
 

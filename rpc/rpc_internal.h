@@ -267,6 +267,9 @@ struct nn_rpc {
     pthread_mutex_t drain_lock;
     pthread_cond_t drain_cond;
     _Atomic uint64_t next_trace;
+
+    nn_rpc_channel_fn on_channel; /* set before start; read on the channels' workers */
+    void *on_channel_arg;
 };
 
 struct nn_rpc_request {
