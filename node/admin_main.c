@@ -85,7 +85,9 @@ static int tool_security(admin *ad, nn_err *err) {
         .node_name = ad->target->name,
         .cert_file = ad->cfg.security.admin_cert_file,
         .key_file = ad->cfg.security.admin_key_file,
+        .crl_file = ad->cfg.security.crl_file,
         .min_version = ad->cfg.security.tls_min_version,
+        .rpc_min_version = ad->cfg.security.rpc_tls_min_version,
         .ciphers = ad->cfg.security.ciphers,
         .watch_interval_ms = UINT32_MAX,
     };
