@@ -9,3 +9,13 @@ if(TARGET nodenet AND NN_TLS_MARIADB_CLI)
                          SKIP_RETURN_CODE 77
                          ENVIRONMENT "NODENET_BIN=$<TARGET_FILE:nodenet>;GEN_CERTS=${CMAKE_SOURCE_DIR}/deploy/gen-certs")
 endif()
+if(TARGET nodenet)
+    foreach(case rel_09_rpc_port_tls13_only rel_22_other_cluster_ca_refused
+            revoked_node_refused_on_mesh)
+        add_test(NAME tls_rpc_${case}
+                 COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/tls_rpc_test.py
+                         --bin ${CMAKE_BINARY_DIR}/bin --src ${CMAKE_SOURCE_DIR} ${case})
+        set_tests_properties(tls_rpc_${case} PROPERTIES LABELS integration TIMEOUT 300
+                             SKIP_RETURN_CODE 77)
+    endforeach()
+endif()
