@@ -19,3 +19,11 @@ if(TARGET nodenet)
                              SKIP_RETURN_CODE 77)
     endforeach()
 endif()
+if(TARGET nodenet)
+    # About two minutes: two testssl runs side by side (see the script for what is skipped).
+    add_test(NAME tls_rel_20_testssl_scan_both_ports
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/tls_testssl_test.py
+                     --bin ${CMAKE_BINARY_DIR}/bin --src ${CMAKE_SOURCE_DIR})
+    set_tests_properties(tls_rel_20_testssl_scan_both_ports PROPERTIES LABELS integration
+                         TIMEOUT 1200 SKIP_RETURN_CODE 77)
+endif()
