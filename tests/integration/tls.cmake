@@ -11,7 +11,7 @@ if(TARGET nodenet AND NN_TLS_MARIADB_CLI)
 endif()
 if(TARGET nodenet)
     foreach(case rel_09_rpc_port_tls13_only rel_22_other_cluster_ca_refused
-            revoked_node_refused_on_mesh)
+            revoked_node_refused_on_mesh stale_crl_reload_status)
         add_test(NAME tls_rpc_${case}
                  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/tls_rpc_test.py
                          --bin ${CMAKE_BINARY_DIR}/bin --src ${CMAKE_SOURCE_DIR} ${case})

@@ -154,7 +154,45 @@ def case_revoked_node_refused_on_mesh(tmp):
     return c
 
 
+def case_stale_crl_reload_status(tmp):
+    """rel_17 on a running node: a stale CRL written over the good one is refused by the
+    file watcher, the node keeps its old store (revoked certificates stay refused) and its
+    status says why; a fresh CRL clears it."""
+    c = CrlCluster(tmp, crl_nodes=("n1",), names=("n1", "n2"))
+    certs = os.path.join(tmp, "certs")
+    gen = os.path.join(rct.ARGS.src, "deploy", "gen-certs")
+    subprocess.run([gen, certs, "--revoke", os.path.join(certs, "n3-cert.pem")], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c.start("n1", "require")
+    c.start("n2", "require")
+    mesh_carries_calls(c, "n1")
+    st = c.admin("n1", "status")
+    check(st["cert_reload_error"] == "" and st["crl_next_update"] > 0, repr(st))
+    # The tool itself would refuse to work with a stale CRL: it runs without one here.
+    c.crl_nodes.discard("n1")
+    subprocess.run([gen, certs, "--crl", "--crl-days", "-1"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    st = wait_for("n1 status shows the refused reload", lambda: (
+        lambda st: st if "is stale" in st["cert_reload_error"] else None)(
+            c.admin("n1", "status")), timeout=30)
+    check("security.crl_file" in st["cert_reload_error"], repr(st))
+    check("security.reload_failed" in c.log("n1"), "no log line")
+    # The old store is in use: n3 (revoked) is still refused.
+    other = os.path.join(tmp, "certs")
+    out = s_client(c.ports["n1"][1], "-CAfile", os.path.join(other, "ca.pem"),
+                   "-cert", os.path.join(other, "n3-cert.pem"),
+                   "-key", os.path.join(other, "n3-key.pem"))
+    check("alert certificate revoked" in out, out[-2000:])
+    mesh_carries_calls(c, "n1")
+    subprocess.run([gen, certs, "--crl"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    wait_for("a fresh CRL clears the status", lambda: c.admin(
+        "n1", "status")["cert_reload_error"] == "", timeout=30)
+    return c
+
+
 CASES = {
+    "stale_crl_reload_status": case_stale_crl_reload_status,
     "rel_09_rpc_port_tls13_only": case_rel_09_rpc_port_tls13_only,
     "rel_22_other_cluster_ca_refused": case_rel_22_other_cluster_ca_refused,
     "revoked_node_refused_on_mesh": case_revoked_node_refused_on_mesh,
