@@ -463,6 +463,15 @@ static int load_role(const nn_sec_settings *st, int cert_i, int key_i, X509_STOR
     X509_STORE_CTX_free(vctx);
     sk_X509_free(untrusted);
     ERR_clear_error();
+    if (ok != 1 && (verr == X509_V_ERR_CERT_REVOKED || verr == X509_V_ERR_UNABLE_TO_GET_CRL) &&
+        st->path[NN_SEC_F_CRL] != NULL) {
+        rc = nn_err_set(err, EINVAL, "%s: %s: %s (%s %s)", cert_key, cert_path,
+                        verr == X509_V_ERR_CERT_REVOKED ? "certificate revoked"
+                                                        : "no CRL of its issuer",
+                        st->key_name[NN_SEC_F_CRL], st->path[NN_SEC_F_CRL]);
+        role_creds_free(out);
+        return rc;
+    }
     if (ok != 1) {
         rc = nn_err_set(err, EINVAL, "%s: %s: does not verify against %s %s: %s", cert_key,
                         cert_path, st->key_name[NN_SEC_F_CA], st->path[NN_SEC_F_CA],

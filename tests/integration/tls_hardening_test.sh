@@ -11,6 +11,30 @@
 set -uo pipefail
 . "$(dirname "$0")/mysql_lib.sh"
 
+# mysql_lib.sh's check/check_not pipe the output into grep -q under pipefail: with a long
+# output (s_client prints kilobytes) grep can exit at its match before printf has written
+# everything, printf dies of SIGPIPE and a matching check fails. Match in the shell instead.
+check() { # check NAME EXPECTED_SUBSTRING OUTPUT
+    if [[ "$3" == *"$2"* ]]; then
+        PASSED=$((PASSED + 1))
+        echo "ok   $1"
+    else
+        FAILED=$((FAILED + 1))
+        echo "FAIL $1: expected '$2' in:"
+        printf '%s\n' "$3" | sed 's/^/    /'
+    fi
+}
+check_not() { # check_not NAME UNEXPECTED_SUBSTRING OUTPUT
+    if [[ "$3" == *"$2"* ]]; then
+        FAILED=$((FAILED + 1))
+        echo "FAIL $1: did not expect '$2' in:"
+        printf '%s\n' "$3" | sed 's/^/    /'
+    else
+        PASSED=$((PASSED + 1))
+        echo "ok   $1"
+    fi
+}
+
 command -v openssl >/dev/null || {
     echo "SKIP: the openssl CLI is needed (apt-get install openssl)"
     exit 77
@@ -92,7 +116,7 @@ refused() { # refused NAME OUTPUT: s_client's handshake did not complete
     check "$1: no session" "Cipher is (NONE)" "$2"
 }
 denied_tls() { # denied_tls NAME OUTPUT: the mariadb CLI did not get in
-    if [ "$2" != "root@%" ] && printf '%s' "$2" | grep -q "^ERROR 2026"; then
+    if [ "$2" != "root@%" ] && [[ "$2" == "ERROR 2026"* ]]; then
         PASSED=$((PASSED + 1))
         echo "ok   $1"
     else

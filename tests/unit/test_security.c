@@ -1343,6 +1343,16 @@ static void test_rel_17_bad_crl_fails_closed(void) {
                          "by a CA of security.ca_file");
     c.crl_file = pk("a/ca.pem");
     expect_load_error(c, "a/ca.pem: no PEM CRL (X509 CRL) in the file");
+    /* two CAs trusted, a CRL for only one: our own certificate's issuer has none */
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", pk("a/ca.pem"), pk("b/ca.pem"),
+             pk("ab-ca.pem"));
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    c.ca_file = pk("ab-ca.pem");
+    c.crl_file = pk("b/crl.pem");
+    expect_load_error(c, "security.cert_file: ");
+    expect_load_error(c, "n1-cert.pem: no CRL of its issuer (security.crl_file ");
+    c.ca_file = pk("a/ca.pem");
 
     /* reload: the old store stays, and the status says why until a reload succeeds */
     c.crl_file = pk("a/crl.pem");
