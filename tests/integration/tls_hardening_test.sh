@@ -227,5 +227,4 @@ out=$(sc -tls1_2 -cert "$P/eku/ku-cert.pem" -key "$P/eku/ku-key.pem")
 check "rel_18_wrong_key_usage_tls12_alert" "alert unsupported certificate" "$out"
 good rel_18
 
-[ -n "${PAUSE_AT_END:-}" ] && { echo "PORT $MYSQL_PORT DIR $T_DIR"; sleep "$PAUSE_AT_END"; }
 finish
