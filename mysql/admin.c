@@ -936,6 +936,9 @@ void nn_mysql_admin_answer_parsed(nn_mysql_session *ses, nn_sql_stmt *stmt,
         nn_mysql_session_ok(ses, 0, 0, NULL);
         break;
     case NN_SQL_TRANSACTION:
+        if (st.txn != NN_SQL_TXN_NONE) {
+            nn_mysql_session_set_in_transaction(ses, st.txn == NN_SQL_TXN_BEGIN);
+        }
         nn_mysql_session_ok(ses, 0, 0, NULL);
         break;
     }

@@ -551,11 +551,14 @@ int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos,
             out->database = nn_sql_take(&p);
             nn_sql_expect_end(&p);
         }
-    } else if (nn_sql_accept_word(&p, "BEGIN") || nn_sql_accept_word(&p, "COMMIT") ||
-               nn_sql_accept_word(&p, "ROLLBACK")) {
+    } else if (nn_sql_is_word(&p, "BEGIN") || nn_sql_is_word(&p, "COMMIT") ||
+               nn_sql_is_word(&p, "ROLLBACK")) {
         out->kind = NN_SQL_TRANSACTION;
+        out->txn = nn_sql_is_word(&p, "BEGIN") ? NN_SQL_TXN_BEGIN : NN_SQL_TXN_END;
+        nn_sql_next(&p);
         nn_sql_accept_word(&p, "WORK");
         if (nn_sql_accept_word(&p, "TO")) {
+            out->txn = NN_SQL_TXN_NONE; /* a savepoint: the transaction goes on */
             /* ROLLBACK TO [SAVEPOINT] name */
             nn_sql_accept_word(&p, "SAVEPOINT");
             parse_savepoint_name(&p);
@@ -593,6 +596,7 @@ int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos,
         nn_sql_expect_end(&p);
     } else if (nn_sql_accept_word(&p, "START")) {
         out->kind = NN_SQL_TRANSACTION;
+        out->txn = NN_SQL_TXN_BEGIN;
         if (nn_sql_expect_word(&p, "TRANSACTION")) {
             /* WITH CONSISTENT SNAPSHOT, READ ONLY, READ WRITE: nothing to keep */
             while (p.tok.kind == NN_SQL_TOK_WORD || nn_sql_is_punct(&p, ',')) {
