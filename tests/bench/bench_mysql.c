@@ -17,8 +17,10 @@
  * that the value comes back; queries/s, p50 and p99 as for query.
  * stream: one connection reads the result of --sql with mysql_use_result (rows as they come,
  * never the whole result in client memory); MiB/s of field bytes received, and with
- * --server-pid the server's peak RSS (VmHWM, reset first where /proc allows). --bytes: the
- * least number of field bytes the result must hold (a short result is an error).
+ * --server-pid the server's peak RSS (VmHWM, reset first where /proc allows; its growth is
+ * counted from the RSS just before the query, and without a reset it is the process's
+ * lifetime peak, an upper bound). --bytes: the least number of field bytes the result must
+ * hold (a short result is an error).
  *
  * --tls none: no TLS options at all; verify: TLS with the server certificate verified
  * against DIR/ca.pem (host name included); cert: verify + client certificate
@@ -605,9 +607,9 @@ static int run_stream(void) {
                    (unsigned long long)bytes, elapsed, (double)bytes / 1048576.0 / elapsed);
             long peak = opt.server_pid > 0 ? proc_status_bytes(opt.server_pid, "VmHWM:") : -1;
             if (rss_before >= 0 && peak >= 0) {
-                printf(" rss_before_mib=%.1f peak_rss_mib=%.1f peak_reset=%s",
+                printf(" rss_before_mib=%.1f peak_rss_mib=%.1f peak_growth_mib=%.1f peak_reset=%s",
                        (double)rss_before / 1048576.0, (double)peak / 1048576.0,
-                       peak_reset ? "yes" : "no");
+                       (double)(peak - rss_before) / 1048576.0, peak_reset ? "yes" : "no");
             }
             printf("\n");
             rc = 0;
