@@ -19,8 +19,9 @@
  * never the whole result in client memory); MiB/s of field bytes received, and with
  * --server-pid the server's peak RSS (VmHWM, reset first where /proc allows; its growth is
  * counted from the RSS just before the query, and without a reset it is the process's
- * lifetime peak, an upper bound). --bytes: the least number of field bytes the result must
- * hold (a short result is an error).
+ * lifetime peak, an upper bound), and the server's CPU time for the stream (MiB per CPU
+ * second: the rate it would reach with a core of its own). --bytes: the least number of
+ * field bytes the result must hold (a short result is an error).
  *
  * --tls none: no TLS options at all; verify: TLS with the server certificate verified
  * against DIR/ca.pem (host name included); cert: verify + client certificate
@@ -544,6 +545,14 @@ static int run_idle(void) {
 
 /* ------------------------------------------------------- a streamed result */
 
+/* This process's user + system CPU time in seconds. */
+static double self_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* Resets the peak RSS (VmHWM) of pid to its current RSS, so that the peak read after the
  * stream is this stream's; false where /proc does not allow it (the peak is then the
  * process's lifetime one, an upper bound). */
@@ -566,10 +575,13 @@ static int run_stream(void) {
     }
     long rss_before = -1;
     bool peak_reset = false;
+    double cpu0 = -1;
     if (opt.server_pid > 0) {
         peak_reset = reset_peak_rss(opt.server_pid);
         rss_before = proc_rss_bytes(opt.server_pid);
+        cpu0 = proc_cpu_seconds(opt.server_pid);
     }
+    double client_cpu0 = self_cpu_seconds();
     uint64_t t0 = now_ns();
     uint64_t bytes = 0, rows = 0;
     int rc = 1;
@@ -597,6 +609,8 @@ static int run_stream(void) {
         }
     }
     double elapsed = (double)(now_ns() - t0) / 1e9;
+    double cpu1 = cpu0 >= 0 ? proc_cpu_seconds(opt.server_pid) : -1;
+    double client_cpu = self_cpu_seconds() - client_cpu0;
     if (atomic_load(&error_count) == 0) {
         if (bytes < opt.bytes) {
             fprintf(stderr, "bench_mysql stream: %llu bytes in %llu rows, want at least %llu\n",
@@ -611,6 +625,13 @@ static int run_stream(void) {
                        (double)rss_before / 1048576.0, (double)peak / 1048576.0,
                        (double)(peak - rss_before) / 1048576.0, peak_reset ? "yes" : "no");
             }
+            /* CPU seconds say what the wall clock hides on a shared machine: the rate each
+             * side would reach with a core of its own. */
+            if (cpu0 >= 0 && cpu1 > cpu0) {
+                printf(" server_cpu_s=%.2f server_mib_per_cpu_s=%.1f", cpu1 - cpu0,
+                       (double)bytes / 1048576.0 / (cpu1 - cpu0));
+            }
+            printf(" client_cpu_s=%.2f", client_cpu);
             printf("\n");
             rc = 0;
         }
