@@ -20,7 +20,8 @@
  * --server-pid the server's peak RSS (VmHWM, reset first where /proc allows; its growth is
  * counted from the RSS just before the query, and without a reset it is the process's
  * lifetime peak, an upper bound), and the server's CPU time for the stream (MiB per CPU
- * second: the rate it would reach with a core of its own). --bytes: the least number of
+ * second: the rate it would reach with a core of its own; pair_mib_per_cpu_s counts this
+ * client's CPU too). --bytes: the least number of
  * field bytes the result must hold (a short result is an error).
  *
  * --tls none: no TLS options at all; verify: TLS with the server certificate verified
@@ -632,6 +633,12 @@ static int run_stream(void) {
                        (double)bytes / 1048576.0 / (cpu1 - cpu0));
             }
             printf(" client_cpu_s=%.2f", client_cpu);
+            /* Both ends' CPU: comparable with bench_aead's cpu_mib_s, one core sealing and
+             * opening every record (here also the copies, syscalls and the protocol). */
+            if (cpu0 >= 0 && cpu1 - cpu0 + client_cpu > 0) {
+                printf(" pair_mib_per_cpu_s=%.1f",
+                       (double)bytes / 1048576.0 / (cpu1 - cpu0 + client_cpu));
+            }
             printf("\n");
             rc = 0;
         }
