@@ -422,8 +422,8 @@ static int run_query(bool prepared) {
         }
         qsort(all, total, sizeof(*all), cmp_u32);
         if (atomic_load(&error_count) == 0 && total > 0) {
-            printf("ok queries=%zu qps=%.1f p50_us=%u p99_us=%u\n", total, (double)total / elapsed,
-                   all[total / 2], all[total * 99 / 100]);
+            printf("ok queries=%zu qps=%.1f p50_us=%u p99_us=%u max_us=%u\n", total,
+                   (double)total / elapsed, all[total / 2], all[total * 99 / 100], all[total - 1]);
             rc = 0;
         }
         free(all);
