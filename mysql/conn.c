@@ -244,8 +244,7 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
     if (nn_mysql_change_user_parse(p, len, ses->client_caps, &req) < 0 ||
         req.user_len >= sizeof(ses->user)) {
         ses->state = ST_COMMAND; /* so fail_and_close names the phase */
-        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
-                       "malformed COM_CHANGE_USER");
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake", "malformed COM_CHANGE_USER");
         return;
     }
     if (req.attrs != NULL) {
@@ -764,6 +763,12 @@ static void on_close(nn_stream *s, int reason, const char *why) {
     nn_mysql_process_remove(ses);
     ses->stream = NULL;
     auth_done(ses);
+    if (ses->changing_user) {
+        /* The client left in the middle of COM_CHANGE_USER: that command will never be
+         * answered, so its hold goes here (the check below frees the session). */
+        ses->changing_user = false;
+        ses->holds--;
+    }
     if (ses->writable_fn != NULL) {
         /* An engine waiting for room learns (rows say -ECANCELED) that none will come. */
         nn_mysql_session_on_writable(ses, ses->writable_fn, ses->writable_arg);
