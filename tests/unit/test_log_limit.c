@@ -35,8 +35,8 @@ static int capture_end(const char *needle, unsigned long long *suppressed) {
         }
         const char *s = strstr(line, "log.suppressed event=test.limited lines=");
         if (s != NULL) {
-            *suppressed = strtoull(s + strlen("log.suppressed event=test.limited lines="), NULL,
-                                   10);
+            *suppressed =
+                strtoull(s + strlen("log.suppressed event=test.limited lines="), NULL, 10);
         }
     }
     fclose(captured);
