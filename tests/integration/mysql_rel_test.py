@@ -1088,9 +1088,14 @@ def slowloris_worker(node, count, gap, stop, stats):
 def case_l2(node):
     """Slowloris connections (NODENET_REL_L2_CONNS, default 1000; the checklist's figure is
     5000): all closed by their deadline, and legitimate clients still served; their p99 is
-    printed next to the unloaded p99."""
+    printed next to the unloaded p99. Two rounds: the second is measured."""
     n = int(os.environ.get("NODENET_REL_L2_CONNS", "1000"))
     node.reload(handshake_timeout_ms=3000)
+    # A first round, unmeasured: the baseline then holds what the allocator keeps of the
+    # high-water mark of n connections, and the measured round must give back all it adds.
+    stop = threading.Event()
+    warm = dict(connect_failed=0, closed=0, opened=0)
+    slowloris_worker(node, n, 0.5, stop, warm)
     base = Baseline(node)
     unloaded = login_series(node, 60)
     stop = threading.Event()
@@ -1229,7 +1234,10 @@ def main():
         print("SKIP: the mariadb CLI is not installed (apt-get install mariadb-client)")
         return 77
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    node = Node()
+    settings = {}
+    if ARGS.case == "l1":  # room for every idle session, the storm and the checks
+        settings["max_connections"] = int(os.environ.get("NODENET_REL_L1_SESSIONS", "2000")) + 1000
+    node = Node(**settings)
     name = "rel_" + ARGS.case
     try:
         node.start()
