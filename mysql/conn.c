@@ -100,9 +100,9 @@ static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sql
     /* A client can make these at will: rate-limited (20 lines/s, then a summary). */
     static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
     nn_log_limited(&limit, NN_LOG_INFO, "mysql.conn.error",
-           "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"", (unsigned long long)ses->id,
-           ses->host, ses->user_log[0] ? ses->user_log : "-", state_name(ses->state), code,
-           log_reason ? log_reason : msg);
+                   "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"",
+                   (unsigned long long)ses->id, ses->host, ses->user_log[0] ? ses->user_log : "-",
+                   state_name(ses->state), code, log_reason ? log_reason : msg);
     nn_mysql_conn_send_error(ses, code, sqlstate, msg);
     conn_close(ses, NN_CLOSE_LOCAL, log_reason ? log_reason : msg);
 }
@@ -158,9 +158,9 @@ static void deny(nn_mysql_session *ses, const char *reason) {
              ses->host, ses->used_password ? "YES" : "NO");
     /* A wrong-password flood must not flood the log (nor stall workers on stderr). */
     static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
-    nn_log_limited(&limit, NN_LOG_WARN, "mysql.login.denied", "conn=%llu user=%s host=%s tls=%s reason=\"%s\"",
-           (unsigned long long)ses->id, ses->user_log, ses->host,
-           ses->secure ? ses->facts.version : "off", reason);
+    nn_log_limited(&limit, NN_LOG_WARN, "mysql.login.denied",
+                   "conn=%llu user=%s host=%s tls=%s reason=\"%s\"", (unsigned long long)ses->id,
+                   ses->user_log, ses->host, ses->secure ? ses->facts.version : "off", reason);
     auth_done(ses);
     nn_mysql_conn_send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
     conn_close(ses, NN_CLOSE_LOCAL, "access denied");
