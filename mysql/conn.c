@@ -481,13 +481,6 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
                        "client claims SSL without an SSLRequest");
         return false;
     }
-    if (!(caps & NN_CLIENT_SSL) && ses->secure) {
-        /* The response inside TLS repeats the SSLRequest's capabilities (every client does):
-         * one that drops CLIENT_SSL disagrees with the channel it came on. */
-        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
-                       "client dropped CLIENT_SSL after TLS started");
-        return false;
-    }
     ses->client_caps = caps;
     ses->caps = caps & (SERVER_CAPS | NN_CLIENT_SSL);
     size_t user_len = 0;
