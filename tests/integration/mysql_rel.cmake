@@ -19,7 +19,7 @@ if(TARGET nodenet)
         04_malformed_handshake_response_bad_handshake
         05_sslrequest_then_plaintext_fails_tls
         06_plaintext_after_clienthello_in_one_segment_never_executed
-        07_sslrequest_twice_tls_off_or_client_ssl_dropped_is_an_error
+        07_sslrequest_twice_or_with_tls_off_is_an_error
         08_no_client_ssl_under_require_secure_transport_3159
         10_renegotiation_keyupdate_flood_tiny_and_oversized_records
         11_require_ssl_over_plaintext_1045_as_wrong_password
