@@ -97,10 +97,12 @@ void nn_mysql_conn_close(nn_mysql_session *ses, int reason, const char *why) {
 /* An error that ends the connection (connection phase, protocol violations). */
 static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
                            const char *msg, const char *log_reason) {
-    nn_log(NN_LOG_INFO, "mysql.conn.error",
-           "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"", (unsigned long long)ses->id,
-           ses->host, ses->user_log[0] ? ses->user_log : "-", state_name(ses->state), code,
-           log_reason ? log_reason : msg);
+    /* A client can make these at will: rate-limited (20 lines/s, then a summary). */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_INFO, "mysql.conn.error",
+                   "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"",
+                   (unsigned long long)ses->id, ses->host, ses->user_log[0] ? ses->user_log : "-",
+                   state_name(ses->state), code, log_reason ? log_reason : msg);
     nn_mysql_conn_send_error(ses, code, sqlstate, msg);
     conn_close(ses, NN_CLOSE_LOCAL, log_reason ? log_reason : msg);
 }
@@ -154,9 +156,11 @@ static void deny(nn_mysql_session *ses, const char *reason) {
     char msg[512];
     snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (using password: %s)", ses->user,
              ses->host, ses->used_password ? "YES" : "NO");
-    nn_log(NN_LOG_WARN, "mysql.login.denied", "conn=%llu user=%s host=%s tls=%s reason=\"%s\"",
-           (unsigned long long)ses->id, ses->user_log, ses->host,
-           ses->secure ? ses->facts.version : "off", reason);
+    /* A wrong-password flood must not flood the log (nor stall workers on stderr). */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_WARN, "mysql.login.denied",
+                   "conn=%llu user=%s host=%s tls=%s reason=\"%s\"", (unsigned long long)ses->id,
+                   ses->user_log, ses->host, ses->secure ? ses->facts.version : "off", reason);
     auth_done(ses);
     nn_mysql_conn_send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
     conn_close(ses, NN_CLOSE_LOCAL, "access denied");
@@ -837,9 +841,12 @@ static void on_deadline(nn_stream *s) {
     if (ses != NULL && ses->state != ST_COMMAND) {
         what = "handshake/auth timeout";
     }
-    nn_log(NN_LOG_INFO, "mysql.deadline", "conn=%llu host=%s state=%s reason=\"%s\"",
-           ses ? (unsigned long long)ses->id : 0ull, nn_stream_peer_host(s),
-           ses ? state_name(ses->state) : "-", what);
+    /* Thousands of stalled clients all hit their deadline together: rate-limited. */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_INFO, "mysql.deadline",
+                   "conn=%llu host=%s state=%s reason=\"%s\"",
+                   ses ? (unsigned long long)ses->id : 0ull, nn_stream_peer_host(s),
+                   ses ? state_name(ses->state) : "-", what);
     if (ses != NULL) {
         conn_close(ses, NN_CLOSE_DEADLINE, what);
     } else {
