@@ -102,7 +102,9 @@ reload_node() {
 }
 
 check() { # check NAME EXPECTED_SUBSTRING OUTPUT
-    if printf '%s' "$3" | grep -qF -- "$2"; then
+    # A here-string, not a pipe: grep -q may exit at its match before printf has written
+    # everything, and under pipefail printf's SIGPIPE would fail a passing check.
+    if grep -qF -- "$2" <<<"$3"; then
         PASSED=$((PASSED + 1))
         echo "ok   $1"
     else
@@ -113,7 +115,9 @@ check() { # check NAME EXPECTED_SUBSTRING OUTPUT
 }
 
 check_not() { # check_not NAME UNEXPECTED_SUBSTRING OUTPUT
-    if printf '%s' "$3" | grep -qF -- "$2"; then
+    # A here-string, not a pipe: grep -q may exit at its match before printf has written
+    # everything, and under pipefail printf's SIGPIPE would fail a passing check.
+    if grep -qF -- "$2" <<<"$3"; then
         FAILED=$((FAILED + 1))
         echo "FAIL $1: did not expect '$2' in:"
         printf '%s\n' "$3" | sed 's/^/    /'
