@@ -97,15 +97,27 @@ void nn_mysql_conn_close(nn_mysql_session *ses, int reason, const char *why) {
 /* An error that ends the connection (connection phase, protocol violations). */
 static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
                            const char *msg, const char *log_reason) {
-    nn_log(NN_LOG_INFO, "mysql.conn.error",
-           "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"", (unsigned long long)ses->id,
-           ses->host, ses->user_log[0] ? ses->user_log : "-", state_name(ses->state), code,
-           log_reason ? log_reason : msg);
+    /* A client can make these at will: rate-limited (20 lines/s, then a summary). */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_INFO, "mysql.conn.error",
+                   "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"",
+                   (unsigned long long)ses->id, ses->host, ses->user_log[0] ? ses->user_log : "-",
+                   state_name(ses->state), code, log_reason ? log_reason : msg);
     nn_mysql_conn_send_error(ses, code, sqlstate, msg);
     conn_close(ses, NN_CLOSE_LOCAL, log_reason ? log_reason : msg);
 }
 
 static int keep_attrs(nn_mysql_session *ses, nn_mysql_cursor *c);
+
+/* AuthSwitchRequest: the plugin the account uses, with the connection's scramble. */
+static void send_auth_switch(nn_mysql_session *ses, const char *plugin) {
+    nn_mysql_put_u8(&ses->out, 0xfe);
+    nn_mysql_put_str_nul(&ses->out, plugin);
+    nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
+    nn_mysql_put_u8(&ses->out, 0);
+    nn_mysql_conn_send_out(ses);
+    ses->state = ST_AUTH_SWITCH;
+}
 
 /* --------------------------------------------------------------- greeting */
 
@@ -144,9 +156,11 @@ static void deny(nn_mysql_session *ses, const char *reason) {
     char msg[512];
     snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (using password: %s)", ses->user,
              ses->host, ses->used_password ? "YES" : "NO");
-    nn_log(NN_LOG_WARN, "mysql.login.denied", "conn=%llu user=%s host=%s tls=%s reason=\"%s\"",
-           (unsigned long long)ses->id, ses->user_log, ses->host,
-           ses->secure ? ses->facts.version : "off", reason);
+    /* A wrong-password flood must not flood the log (nor stall workers on stderr). */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_WARN, "mysql.login.denied",
+                   "conn=%llu user=%s host=%s tls=%s reason=\"%s\"", (unsigned long long)ses->id,
+                   ses->user_log, ses->host, ses->secure ? ses->facts.version : "off", reason);
     auth_done(ses);
     nn_mysql_conn_send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
     conn_close(ses, NN_CLOSE_LOCAL, "access denied");
@@ -234,8 +248,7 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
     if (nn_mysql_change_user_parse(p, len, ses->client_caps, &req) < 0 ||
         req.user_len >= sizeof(ses->user)) {
         ses->state = ST_COMMAND; /* so fail_and_close names the phase */
-        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
-                       "malformed COM_CHANGE_USER");
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake", "malformed COM_CHANGE_USER");
         return;
     }
     if (req.attrs != NULL) {
@@ -261,13 +274,7 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
     nn_mysql_users_ref(users);
     ses->users = users;
     ses->account = nn_mysql_users_match(users, ses->user, ses->host);
-    const char *want = ses->account ? ses->account->plugin : NN_PLUGIN_SHA2;
-    nn_mysql_put_u8(&ses->out, 0xfe);
-    nn_mysql_put_str_nul(&ses->out, want);
-    nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
-    nn_mysql_put_u8(&ses->out, 0);
-    nn_mysql_conn_send_out(ses);
-    ses->state = ST_AUTH_SWITCH;
+    send_auth_switch(ses, ses->account ? ses->account->plugin : NN_PLUGIN_SHA2);
 }
 
 static void cache_sha2(nn_mysql_session *ses, const char *pw, size_t pw_len) {
@@ -569,13 +576,7 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
                            "client cannot switch auth plugin");
             return false;
         }
-        /* AuthSwitchRequest: the plugin the account uses, with our scramble. */
-        nn_mysql_put_u8(&ses->out, 0xfe);
-        nn_mysql_put_str_nul(&ses->out, want);
-        nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
-        nn_mysql_put_u8(&ses->out, 0);
-        nn_mysql_conn_send_out(ses);
-        ses->state = ST_AUTH_SWITCH;
+        send_auth_switch(ses, want);
         return false;
     }
     verify_response(ses, auth, auth_len);
@@ -766,6 +767,12 @@ static void on_close(nn_stream *s, int reason, const char *why) {
     nn_mysql_process_remove(ses);
     ses->stream = NULL;
     auth_done(ses);
+    if (ses->changing_user) {
+        /* The client left in the middle of COM_CHANGE_USER: that command will never be
+         * answered, so its hold goes here (the check below frees the session). */
+        ses->changing_user = false;
+        ses->holds--;
+    }
     if (ses->writable_fn != NULL) {
         /* An engine waiting for room learns (rows say -ECANCELED) that none will come. */
         nn_mysql_session_on_writable(ses, ses->writable_fn, ses->writable_arg);
@@ -834,9 +841,12 @@ static void on_deadline(nn_stream *s) {
     if (ses != NULL && ses->state != ST_COMMAND) {
         what = "handshake/auth timeout";
     }
-    nn_log(NN_LOG_INFO, "mysql.deadline", "conn=%llu host=%s state=%s reason=\"%s\"",
-           ses ? (unsigned long long)ses->id : 0ull, nn_stream_peer_host(s),
-           ses ? state_name(ses->state) : "-", what);
+    /* Thousands of stalled clients all hit their deadline together: rate-limited. */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_INFO, "mysql.deadline",
+                   "conn=%llu host=%s state=%s reason=\"%s\"",
+                   ses ? (unsigned long long)ses->id : 0ull, nn_stream_peer_host(s),
+                   ses ? state_name(ses->state) : "-", what);
     if (ses != NULL) {
         conn_close(ses, NN_CLOSE_DEADLINE, what);
     } else {
