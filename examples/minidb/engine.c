@@ -635,14 +635,33 @@ void minidb_submit_execute(minidb *mdb, nn_mysql_session *ses, const char *sql, 
 
 /* ------------------------------------------------------- engine thread */
 
+/* How often a node that is not the writer reads the writer's log for what did not reach it
+ * (an Apply lost with a channel that went down and up, see replica_tick). */
+#define TICK_NS 1000000000ull
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void *engine_main(void *arg) {
     minidb *mdb = arg;
+    uint64_t next_tick = now_ns() + TICK_NS;
     for (;;) {
         pthread_mutex_lock(&mdb->lock);
-        while (mdb->head == NULL && !mdb->stop) {
-            pthread_cond_wait(&mdb->cond, &mdb->lock);
+        while (mdb->head == NULL && !mdb->stop && now_ns() < next_tick) {
+            struct timespec until = {(time_t)(next_tick / 1000000000ull),
+                                     (long)(next_tick % 1000000000ull)};
+            pthread_cond_timedwait(&mdb->cond, &mdb->lock, &until);
         }
         job *j = mdb->head;
+        if (j == NULL && !mdb->stop) {
+            pthread_mutex_unlock(&mdb->lock);
+            next_tick = now_ns() + TICK_NS;
+            replica_tick(mdb);
+            continue;
+        }
         if (j == NULL) {
             pthread_mutex_unlock(&mdb->lock);
             return NULL;

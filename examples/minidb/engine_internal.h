@@ -124,5 +124,7 @@ bool run_apply(minidb *mdb, job *j); /* true: kept until its predecessors come *
 void run_fetch(minidb *mdb, job *j, uint32_t max);
 void start_sync(minidb *mdb);
 void run_entries(minidb *mdb, job *j);
+/* Once a second: a node that is not the writer fetches from it. */
+void replica_tick(minidb *mdb);
 
 #endif

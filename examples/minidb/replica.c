@@ -561,6 +561,18 @@ void minidb_on_event(const nn_event *event, void *arg) {
     }
 }
 
+/* Anti-entropy, cheap: an Apply can be lost without an error the writer sees (the peer's
+ * channel went down and up between two writes), and then nothing else would make this node
+ * ask. A Fetch that finds nothing new costs one small round trip. */
+void replica_tick(minidb *mdb) {
+    const char *w = writer(mdb);
+    int p = w != NULL ? peer_index(mdb, w) : -1;
+    if (p >= 0 && !mdb->syncing) {
+        mdb->want_sync[p] = true;
+        start_sync(mdb);
+    }
+}
+
 void replica_init(minidb *mdb) {
     Minidb__Replica_Service service = MINIDB__REPLICA__INIT(replica_);
     mdb->service = service;
