@@ -18,7 +18,8 @@
  * every live peer (minidb.Replica.Apply). The client's OK is sent when every peer that was
  * ready has applied it. A peer applies seq N only after N-1; a node that was down asks its
  * peers for the entries after its last seq (minidb.Replica.Fetch) whenever a channel to one
- * becomes ready, and takes no write before it has.
+ * becomes ready, and takes no write before it has. A writer skips a peer whose channel is
+ * not ready yet, so a node that is not the writer also fetches from it once a second.
  *
  * Limits, on purpose (an example, not a database): no consensus, so two nodes that each
  * believe they are the writer (a partition) can both take seq N, and a peer then refuses the
