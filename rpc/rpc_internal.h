@@ -116,6 +116,7 @@ struct rpc_conn {
     uint64_t last_rx_ns;
     uint64_t tls_generation; /* security generation when its TLS session started */
     bool refusal_logged;     /* a refusal with its reason is in the log already */
+    bool fallback;           /* outbound plaintext after a prefer TLS attempt was closed */
     nn_tls_facts facts;
     char peer[64];      /* node name (or the tool's address) */
     char refusal[1024]; /* why the peer refused us, from its error frame */
@@ -184,7 +185,10 @@ struct rpc_channel {
     size_t waiting_count;
     nn_timer retry_timer;
     uint64_t backoff_ms;
-    bool tls_fallback; /* prefer: the next attempt is plaintext */
+    bool tls_fallback;   /* prefer: the next attempt is plaintext */
+    nn_timer heal_timer; /* prefer in plaintext: when to try TLS again */
+    uint64_t heal_backoff_ms;
+    nn_timer expiry_timer; /* renews the TLS session before a certificate expires */
     bool closed;
     bool ever_up;
     uint64_t tls_generation; /* security generation of the active TLS session */
@@ -194,6 +198,7 @@ struct rpc_channel {
     /* published for mesh.state (any thread) */
     _Atomic int state;
     _Atomic uint64_t ok, reconnects, bytes_in, bytes_out, in_flight;
+    _Atomic uint64_t heals, heal_attempts, expiry_renewals;
     _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
     pthread_mutex_t info_lock;
     bool info_encrypted;
