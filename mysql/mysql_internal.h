@@ -356,6 +356,23 @@ typedef struct nn_mysql_settings {
     struct nn_mysql_settings *older; /* kept until free: readers never see a freed copy */
 } nn_mysql_settings;
 
+/* Login counters (mysql/stats.c), striped by worker so that a login adds to a line no
+ * other worker writes; summed by nn_mysql_server_stats_get(). */
+#define NN_MYSQL_STATS_STRIPES 16
+typedef union nn_mysql_stats_stripe {
+    struct {
+        _Atomic uint64_t logins_ok;
+        _Atomic uint64_t denied[NN_MYSQL_DENY_COUNT];
+        _Atomic uint64_t require[NN_MYSQL_REQUIRE_COUNT];
+    } c;
+    char line[128]; /* two cache lines: no false sharing between stripes */
+} nn_mysql_stats_stripe;
+/* The session's loop's stripe gets one login (ok / denied with the deny() reason text /
+ * the REQUIRE clause that failed, besides the denial itself). */
+void nn_mysql_stats_login_ok(nn_mysql_session *ses);
+void nn_mysql_stats_login_denied(nn_mysql_session *ses, const char *reason);
+void nn_mysql_stats_require_denied(nn_mysql_session *ses);
+
 struct nn_mysql_server {
     _Atomic(nn_mysql_settings *) settings;
     pthread_mutex_t reconfigure_lock; /* reconfigure only, never on a worker path */
@@ -370,6 +387,7 @@ struct nn_mysql_server {
     atomic_uint_fast64_t connections; /* accepted, for SHOW STATUS */
     atomic_uint_fast64_t threads_connected;
     uint64_t started_ns;
+    nn_mysql_stats_stripe stats[NN_MYSQL_STATS_STRIPES];
 };
 
 const nn_stream_handler *nn_mysql_conn_handler(void);
