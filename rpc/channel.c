@@ -69,6 +69,11 @@ void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, cons
     if (call->conn != NULL) {
         atomic_fetch_sub_explicit(&ch->in_flight, 1, memory_order_relaxed);
     }
+    uint64_t latency_ns = nn_now_ns() - (call->deadline_ns - NN_MS(call->timeout_ms));
+    if (status == NN_RPC_OK || status == NN_RPC_E_REMOTE) {
+        /* A reply came: its latency counts (a deadline is not a latency). */
+        nn_rpc_latency_record(&ch->latency, latency_ns);
+    }
     if (status == NN_RPC_OK) {
         atomic_fetch_add_explicit(&ch->ok, 1, memory_order_relaxed);
     } else {
@@ -80,6 +85,7 @@ void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, cons
         .error = error ? error : "",
         .payload = payload,
         .payload_len = len,
+        .latency_ns = latency_ns,
     };
     call->cb(&res, call->arg);
     nn_rpc_pool_free(call->rpc, call);
@@ -495,6 +501,8 @@ void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c) {
                  c->encrypted ? c->facts.cipher : "");
         snprintf(ch->info_subject, sizeof(ch->info_subject), "%s",
                  c->encrypted ? c->facts.peer_subject : "");
+        snprintf(ch->info_issuer, sizeof(ch->info_issuer), "%s",
+                 c->encrypted ? c->facts.peer_issuer : "");
         ch->info_peer_not_before = c->encrypted ? c->facts.peer_not_before : 0;
         ch->info_peer_not_after = c->encrypted ? c->facts.peer_not_after : 0;
         ch->info_local_not_after = c->encrypted ? c->facts.local_not_after : 0;

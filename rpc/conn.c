@@ -699,6 +699,7 @@ static void on_event(nn_stream *s, int event) {
     }
     nn_tls_facts_get(s, &c->facts);
     c->encrypted = c->facts.encrypted;
+    nn_rpc_count_tls_handshake(c, true);
     if (c->outbound) {
         outbound_secure(c);
     } else {
@@ -811,6 +812,9 @@ static void on_close(nn_stream *s, int reason, const char *why) {
     nn_rpc *rpc = c->rpc;
     bool was_tls_attempt = c->state == CONN_TLS || (c->tls_attempt && !c->encrypted);
     rpc_conn_state was = c->state;
+    if (was == CONN_TLS) {
+        nn_rpc_count_tls_handshake(c, false);
+    }
     c->stream = NULL;
     c->state = CONN_CLOSING;
     if (c->outbound) {
@@ -877,6 +881,7 @@ const nn_stream_handler nn_rpc_stream_handler = {
 
 static void request_finish(nn_rpc_request *req) {
     rpc_conn *c = req->conn;
+    nn_rpc_count_request(req, req->status);
     c->requests--;
     nn_rpc_envelope_free(req->env, &c->budget);
     if (c->state == CONN_DRAINING && c->requests == 0) {
@@ -891,6 +896,7 @@ static void request_finish(nn_rpc_request *req) {
 static void request_send(nn_rpc_request *req, uint32_t status, uint32_t remote_code,
                          const char *error, const void *data, size_t len) {
     rpc_conn *c = req->conn;
+    req->status = status;
     if (!(req->env->flags & NNRPC__FLAG__FLAG_ONE_WAY) && c->stream != NULL &&
         c->state != CONN_CLOSING) {
         if (status != NN_RPC_OK) {
@@ -991,6 +997,8 @@ void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env) {
     req->conn = c;
     req->rpc = rpc;
     req->env = env;
+    req->svc = svc;
+    req->start_ns = nn_now_ns();
     req->tool = c->is_tool;
     req->deadline_ns = nn_now_ns() + NN_MS(timeout_ms);
     c->refs++;

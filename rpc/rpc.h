@@ -99,6 +99,7 @@ typedef struct nn_rpc_result {
     const char *error;    /* "" on success */
     const uint8_t *payload;
     size_t payload_len;
+    uint64_t latency_ns; /* from nn_rpc_call() to this outcome; 0 when it failed at once */
 } nn_rpc_result;
 
 typedef void (*nn_rpc_call_fn)(const nn_rpc_result *result, void *arg);
@@ -200,5 +201,14 @@ nn_rpc_status nn_rpc_tool_call(nn_rpc_tool *tool, const char *method, const void
 /* TLS facts of the tool's connection (after connect). */
 int nn_rpc_tool_facts(nn_rpc_tool *tool, nn_tls_facts *out);
 void nn_rpc_tool_close(nn_rpc_tool *tool);
+
+/* ----------------------------------------------------------------- metrics */
+
+/* Any thread: appends the mesh's counters in Prometheus text format to out (names start
+ * with nodenet_rpc_): channel state, TLS version, reconnects, heals and bytes per peer;
+ * calls made by peer and outcome and calls served by method and outcome, each with a
+ * latency histogram; TLS handshakes by role and outcome. Reads relaxed per-worker
+ * counters; takes only each channel's info lock for a moment. Returns 0 or -ENOMEM. */
+int nn_rpc_metrics_write(nn_rpc *rpc, nn_buf *out);
 
 #endif
