@@ -10,7 +10,10 @@ import argparse
 import os
 import re
 import signal
+import subprocess
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rpc_cluster_test as rt  # noqa: E402
@@ -60,7 +63,401 @@ def case_prefer_channel_heals_to_tls(tmp):
     return c
 
 
+class OpsCluster(rt.Cluster):
+    """A cluster whose nodes serve GET /metrics, with MySQL TLS on (the MySQL port comes
+    from the same free-port pick as in rpc_cluster_test.py)."""
+
+    def __init__(self, tmp, names=("n1", "n2"), extra_security=(), extra_node=()):
+        super().__init__(tmp, names)
+        self.metrics_ports = dict(zip(names, rt.free_ports(len(names))))
+        self.extra_security = list(extra_security)
+        self.extra_node = list(extra_node)
+
+    def config(self, node, mode=None, admin_cert=None):
+        path = super().config(node, mode, admin_cert)
+        text = open(path).read()
+        for n in self.names:
+            text = text.replace("rpc_port: %d }" % self.ports[n][1], "rpc_port: %d, metrics_port: %d }"
+                                % (self.ports[n][1], self.metrics_ports[n]))
+        text = text.replace("security:\n", "security:\n  mysql_tls: on\n" + "".join(
+            "  %s\n" % l for l in self.extra_security), 1)
+        text = text.replace("node:\n", "node:\n" + "".join("  %s\n" % l for l in self.extra_node), 1)
+        mine = path[:-5] + "-ops.yaml"
+        try:
+            if open(mine).read() == text:
+                return mine
+        except FileNotFoundError:
+            pass
+        with open(mine + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(mine + ".tmp", mine)
+        return mine
+
+
+def curl(url, *extra):
+    r = subprocess.run(["curl", "-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}", url]
+                       + list(extra), capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "curl %s: %s" % (url, r.stderr))
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code), body
+
+
+def metric(text, name, **labels):
+    """The value of one sample; labels must match exactly the ones given (in any order)."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(4))
+    fail("no sample %s%r in:\n%s" % (name, labels, text[:4000]))
+
+
+def mysql(c, node, user, password, *args, sql="SELECT 1"):
+    """One mariadb CLI login (TLS, the cluster CA) running sql; returns (rc, output)."""
+    certs = os.path.join(c.tmp, "certs")
+    r = subprocess.run(["mariadb", "-h", "127.0.0.1", "-P", str(c.ports[node][0]), "-u", user,
+                        "-p" + password, "--ssl", "--ssl-ca=" + os.path.join(certs, "ca.pem"),
+                        "--connect-timeout=10", "-N", "-B", "-e", sql] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stderr + r.stdout
+
+
+def client_cert_args(c):
+    certs = os.path.join(c.tmp, "certs")
+    return ["--ssl-cert=" + os.path.join(certs, "client-cert.pem"),
+            "--ssl-key=" + os.path.join(certs, "client-key.pem")]
+
+
+def case_metrics_scrape_counts_what_happened(tmp):
+    """curl GET /metrics: the login and RPC counters equal what the test did."""
+    if subprocess.run(["which", "mariadb"], capture_output=True).returncode != 0:
+        print("SKIP: no mariadb CLI")
+        sys.exit(77)
+    c = OpsCluster(tmp)
+    c.start("n1", "require")
+    c.start("n2", "require")
+    wait_for("n1->n2 ready", lambda: c.channel("n1", "n2")["state"] == "ready")
+    ok, out = mysql(c, "n1", "root", "rootpw",
+                    sql="CREATE USER 'x509u'@'%' IDENTIFIED BY 'pw1' REQUIRE X509; "
+                    "CREATE USER 'issu'@'%' IDENTIFIED BY 'pw2' REQUIRE ISSUER "
+                    "'/C=CN/O=nodenet/CN=some-other-ca'")
+    check(ok == 0, "CREATE USER: %s" % out)
+    logins_ok = 1
+    for _ in range(2):
+        rc, out = mysql(c, "n1", "root", "rootpw")
+        check(rc == 0, out)
+        logins_ok += 1
+    for _ in range(3):
+        rc, out = mysql(c, "n1", "root", "wrong")
+        check(rc != 0 and "Access denied" in out, out)
+    rc, out = mysql(c, "n1", "nobody", "x")
+    check(rc != 0, out)
+    rc, out = mysql(c, "n1", "x509u", "pw1")  # no client certificate
+    check(rc != 0, out)
+    rc, out = mysql(c, "n1", "x509u", "pw1", *client_cert_args(c))
+    check(rc == 0, out)
+    logins_ok += 1
+    rc, out = mysql(c, "n1", "issu", "pw2", *client_cert_args(c))  # wrong issuer
+    check(rc != 0, out)
+
+    n2_before = curl("http://127.0.0.1:%d/metrics" % c.metrics_ports["n2"])[1]
+    echo_before = metric(n2_before, "nodenet_rpc_server_calls_total", method="echo", outcome="ok")
+    res = c.admin("n1", "drive", "--rate", "50", "--size", "64", "--seconds", "2")
+    check(res["failed"] == 0 and res["sent"] > 0, repr(res))
+
+    code, text = curl("http://127.0.0.1:%d/metrics" % c.metrics_ports["n1"])
+    check(code == 200, "status %d" % code)
+    check(all(l.startswith("# ") or l.startswith("nodenet_") for l in text.splitlines() if l),
+          "a line not named nodenet_*")
+    check(metric(text, "nodenet_mysql_logins_total", outcome="ok", reason="ok") == logins_ok,
+          "logins ok")
+    check(metric(text, "nodenet_mysql_logins_total", outcome="denied", reason="password") == 3,
+          "password denials")
+    check(metric(text, "nodenet_mysql_logins_total", outcome="denied", reason="no_account") == 1,
+          "unknown account")
+    check(metric(text, "nodenet_mysql_logins_total", outcome="denied",
+                 reason="ssl_requirement") == 2, "REQUIRE denials")
+    check(metric(text, "nodenet_mysql_login_denials_by_require_total", clause="x509") == 1, "x509")
+    check(metric(text, "nodenet_mysql_login_denials_by_require_total", clause="issuer") == 1,
+          "issuer")
+    check(metric(text, "nodenet_rpc_channel_state", peer="n2", state="ready") == 1, "state")
+    check(metric(text, "nodenet_rpc_channel_tls", peer="n2", version="TLSv1.3") == 1, "tls")
+    check(metric(text, "nodenet_rpc_client_calls_total", peer="n2", outcome="ok") >= res["sent"],
+          "client calls")
+    check(metric(text, "nodenet_rpc_client_call_duration_seconds_count", peer="n2") >=
+          res["sent"], "latency count")
+    check(metric(text, "nodenet_cert_not_after_seconds", role="server",
+                 subject="/C=CN/O=nodenet/CN=n1") > 0, "cert gauge")
+    check(metric(text, "nodenet_rpc_tls_handshakes_total", role="client", outcome="ok") >= 1,
+          "handshakes")
+    n2 = curl("http://127.0.0.1:%d/metrics" % c.metrics_ports["n2"])[1]
+    served = metric(n2, "nodenet_rpc_server_calls_total", method="echo", outcome="ok") - echo_before
+    check(served == res["sent"], "n2 served %d echo calls, n1 sent %d" % (served, res["sent"]))
+    check(metric(n2, "nodenet_rpc_server_call_duration_seconds_count", method="echo") >=
+          res["sent"], "served latency")
+    # Only GET /metrics, and a bounded head.
+    check(curl("http://127.0.0.1:%d/other" % c.metrics_ports["n1"])[0] == 404, "404")
+    check(curl("http://127.0.0.1:%d/metrics" % c.metrics_ports["n1"], "-X", "POST")[0] == 405,
+          "405")
+    code, _ = curl("http://127.0.0.1:%d/metrics" % c.metrics_ports["n1"], "-H",
+                   "X-Big: " + "a" * 9000)
+    check(code == 431, "big head: %d" % code)
+    # nodenet-admin metrics prints the same page.
+    r = subprocess.run([os.path.join(rt.ARGS.bin, "nodenet-admin"), "--config", c.config("n1"),
+                        "--node", "n1", "metrics"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, r.stderr)
+    check(metric(r.stdout, "nodenet_mysql_logins_total", outcome="ok", reason="ok") == logins_ok,
+          "admin metrics")
+    return c
+
+
+def short_lived_cert(certs, node, seconds):
+    """Re-issues node's certificate (same key, same CA) valid for `seconds` from now; returns
+    its not_after as unix seconds. openssl's CLI counts in days; this needs seconds."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    load = lambda f: open(os.path.join(certs, f), "rb").read()  # noqa: E731
+    ca = x509.load_pem_x509_certificate(load("ca.pem"))
+    ca_key = serialization.load_pem_private_key(load("ca-key.pem"), None)
+    key = serialization.load_pem_private_key(load("%s-key.pem" % node), None)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "nodenet"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, node)])
+    import ipaddress
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(seconds=60))
+            .not_valid_after(now + datetime.timedelta(seconds=seconds))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                  ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName(node), x509.DNSName("localhost"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    path = os.path.join(certs, "%s-cert.pem" % node)
+    with open(path + ".tmp", "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    os.replace(path + ".tmp", path)
+    return int((now + datetime.timedelta(seconds=seconds)).timestamp())
+
+
+def case_tls_session_renewed_before_cert_expiry(tmp):
+    """n2 starts with a certificate that expires in 50 s and gets a renewed one on disk (no
+    SIGHUP: its file watcher loads it). n1's channel to n2 is renewed make-before-break before
+    the old certificate expires, and picks up the new one, with no failed call."""
+    c = rt.Cluster(tmp)
+    certs = os.path.join(tmp, "certs")
+    short_after = short_lived_cert(certs, "n2", 50)
+    c.start("n1", "require")
+    c.start("n2", "require")
+    wait_for("n1->n2 ready", lambda: c.channel("n1", "n2")["state"] == "ready")
+    check(short_after > 0, "short-lived certificate")
+    drive = rt.drive_async(c, "n1", 100, 64, 32)
+    wait_for("drive started", lambda: "rpc.drive.start node=n1" in c.log("n1"))
+    # The renewed certificate (same key): gen-certs re-issues from the same CA.
+    subprocess.run([os.path.join(rt.ARGS.src, "deploy", "gen-certs"), certs, "n2"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ok = wait_for("n1 renews its session to n2", lambda: re.search(
+        r"rpc\.channel\.replace node=n1 peer=n2 reason=\"a certificate of the TLS session "
+        r"expires in", c.log("n1")), timeout=60)
+    check(ok, "no renewal")
+    wait_for("n1->n2 on the renewed certificate", lambda: re.search(
+        r"rpc\.channel\.up node=n1 peer=n2 tls=TLSv1\.3 .*replaced=1", c.log("n1")), timeout=30)
+    res = rt.drive_result(drive)
+    check(res["failed"] == 0 and res["sent"] > 0 and res["succeeded"] == res["sent"], repr(res))
+    check("rpc.channel.cert_expired" not in c.log("n1"), "the session ran into the expiry")
+    check("rpc.channel.down" not in c.log("n1"), "a channel broke on n1")
+    return c
+
+
+def case_cert_expiry_is_warned_and_listed(tmp):
+    """n1's certificates expire in 10 days (warning window 30): n1 logs a warning, nodenet-admin
+    certs flags them and exits 1; a reload to cert_warn_days 5 clears the flag (exit 0)."""
+    c = OpsCluster(tmp)
+    certs = os.path.join(tmp, "certs")
+    subprocess.run([os.path.join(rt.ARGS.src, "deploy", "gen-certs"), certs, "--days", "10",
+                    "n1"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c.start("n1", "require")
+    c.start("n2", "require")
+    wait_for("n1 warns", lambda: re.search(
+        r"warn node\.cert\.expiring node=n1 role=server subject=/C=CN/O=nodenet/CN=n1 "
+        r"serial=[0-9A-Fa-f]+ not_after=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ days_left=(9|10) ",
+        c.log("n1")))
+    check(not re.search(r"node\.cert\.expiring node=n2 role=server", c.log("n2")),
+          "n2's certificate is not close to expiry")
+    admin = os.path.join(rt.ARGS.bin, "nodenet-admin")
+    r = subprocess.run([admin, "--config", c.config("n1"), "certs"], capture_output=True,
+                       text=True, timeout=60)
+    print(r.stdout, flush=True)
+    check(r.returncode == 1, "certs exit %d: %s" % (r.returncode, r.stderr))
+    check(re.search(r"^n1 +server .* (9|10)  EXPIRES SOON$", r.stdout, re.M), r.stdout)
+    check(re.search(r"^n2 +server .* ok$", r.stdout, re.M), r.stdout)
+    r = subprocess.run([admin, "--config", c.config("n1"), "certs", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    import json
+    d = json.loads(r.stdout)
+    rows = {(x["node"], x["role"]): x for x in d["certificates"]}
+    check(d["attention"] is True and rows[("n1", "server")]["status"] == "expires_soon" and
+          rows[("n2", "server")]["status"] == "ok" and rows[("n2", "ca")]["status"] == "ok",
+          r.stdout)
+    # The window is live: 5 days, and nothing needs attention.
+    c.extra_security = ["cert_warn_days: 5"]
+    for n in c.names:
+        rewrite = c.config(n)
+        check(os.path.exists(rewrite), rewrite)
+        c.procs[n].send_signal(signal.SIGHUP)
+    for n in c.names:
+        wait_for(n + " reloaded", lambda: "node.reload node=%s" % n in c.log(n))
+    r = subprocess.run([admin, "--config", c.config("n1"), "certs"], capture_output=True,
+                       text=True, timeout=60)
+    check(r.returncode == 0, "certs after the reload: exit %d\n%s" % (r.returncode, r.stdout))
+    return c
+
+
+class LoginLoop(threading.Thread):
+    """Logs in to n1 as `user` with the client certificate in CERTDIR, again and again, and
+    records each attempt as (start, end, ok, output)."""
+
+    def __init__(self, c, user, password):
+        super().__init__(daemon=True)
+        self.c, self.user, self.password = c, user, password
+        self.attempts = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            rc, out = mysql(self.c, "n1", self.user, self.password, *client_cert_args(self.c))
+            self.attempts.append((t0, time.monotonic(), rc == 0, out))
+
+
+def reload_node(c, node):
+    r = c.admin(node, "reload")
+    check(r.get("ok") is True, "reload %s: %r" % (node, r))
+
+
+def case_ca_rotation_under_traffic(tmp):
+    """The CA is replaced on a live 3-node cluster (rpc_tls require) in the three steps of
+    deploy/rotate-ca, each followed by reloads, while every node drives calls to its peers
+    and a MySQL client logs in with a client certificate (REQUIRE ISSUER) in a loop: no call
+    fails, no login fails but those between the ALTER USER and the new client certificate,
+    every channel ends on TLS 1.3 with new-CA certificates, and the old CA is refused."""
+    if subprocess.run(["which", "mariadb"], capture_output=True).returncode != 0:
+        print("SKIP: no mariadb CLI")
+        sys.exit(77)
+    names = ("n1", "n2", "n3")
+    c = OpsCluster(tmp, names=names)
+    certs = os.path.join(tmp, "certs")
+    rotate = [os.path.join(rt.ARGS.src, "deploy", "rotate-ca"), certs]
+    old_ca, new_ca = "/C=CN/O=nodenet/CN=nodenet-ca", "/C=CN/O=nodenet/CN=nodenet-ca-2"
+    for n in names:
+        c.start(n, "require")
+    for n in names:
+        wait_for(n + " mesh up", lambda: all(ch["state"] == "ready" and ch["encrypted"]
+                                             for ch in c.admin(n, "mesh")["channels"]))
+    rc, out = mysql(c, "n1", "root", "rootpw", sql="CREATE USER 'app'@'%%' IDENTIFIED BY "
+                    "'app-pw' REQUIRE ISSUER '%s'" % old_ca)
+    check(rc == 0, out)
+    rc, out = mysql(c, "n1", "app", "app-pw", *client_cert_args(c))
+    check(rc == 0, "the first login: %s" % out)
+    keep = os.path.join(tmp, "old-ca-client")
+    os.makedirs(keep)
+    for f in ("client-cert.pem", "client-key.pem", "admin-cert.pem", "admin-key.pem"):
+        subprocess.run(["cp", os.path.join(certs, f), keep], check=True)
+
+    drives = {n: rt.drive_async(c, n, 100, 128, 40) for n in names}
+    for n in names:
+        wait_for(n + " drive started", lambda: "rpc.drive.start node=%s" % n in c.log(n))
+    logins = LoginLoop(c, "app", "app-pw")
+    logins.start()
+    t_start = time.monotonic()
+
+    def step(*args):
+        r = subprocess.run(rotate + list(args), capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "rotate-ca %s: %s%s" % (args, r.stdout, r.stderr))
+        print("  rotate-ca %s: %s" % (" ".join(args), r.stdout.strip().splitlines()[0]),
+              flush=True)
+    # 1. Trust {old, new} everywhere.
+    step("begin", "--ca-name", "nodenet-ca-2")
+    for n in names:
+        reload_node(c, n)
+    # 2. New certificates, one node at a time, then the admin's.
+    for n in names:
+        step("issue", n)
+        reload_node(c, n)
+    step("issue", "--admin")
+    # The client's turn: the account follows the new CA, then the certificate does. Logins
+    # between the two are the ones the ALTER predicts to fail.
+    t_alter = time.monotonic()
+    rc, out = mysql(c, "n1", "root", "rootpw",
+                    sql="ALTER USER 'app'@'%%' REQUIRE ISSUER '%s'" % new_ca)
+    check(rc == 0, out)
+    step("issue", "--client")
+    t_switched = time.monotonic()
+    # 3. The old CA leaves.
+    step("finish")
+    for n in names:
+        reload_node(c, n)
+    t_done = time.monotonic() - t_start
+    for n in names:
+        check(drives[n].poll() is None, "the drive on %s ended %.0f s into the rotation, before "
+              "it was done (raise its seconds)" % (n, t_done))
+    print("  the rotation's steps took %.1f s" % t_done, flush=True)
+    # Let the loop log in a few times on the final state.
+    n_before = len(logins.attempts)
+    wait_for("logins after the rotation", lambda: len(logins.attempts) >= n_before + 3)
+    logins.stop.set()
+    logins.join(timeout=60)
+    for n in names:
+        res = rt.drive_result(drives[n])
+        check(res["failed"] == 0 and res["sent"] > 0 and res["succeeded"] == res["sent"],
+              "drive on %s: %r" % (n, res))
+    print("  rotation took %.1f s; %d logins" % (time.monotonic() - t_start,
+                                                 len(logins.attempts)), flush=True)
+    bad = [a for a in logins.attempts if not a[2] and not (a[1] >= t_alter and a[0] <= t_switched)]
+    check(not bad, "%d logins failed outside the ALTER window, e.g. %s" % (len(bad), bad[:2]))
+    check(any(a[2] for a in logins.attempts if a[0] > t_switched), "no login on the new CA")
+    # Every channel: TLS 1.3, the peer's certificate from the new CA.
+    for n in names:
+        m = subprocess.run([os.path.join(rt.ARGS.bin, "nodenet-admin"), "--config",
+                            c.config(n), "--node", n, "metrics"], capture_output=True,
+                           text=True, timeout=60).stdout
+        for p in names:
+            if p == n:
+                continue
+            check(metric(m, "nodenet_rpc_channel_tls", peer=p, version="TLSv1.3") == 1,
+                  "%s->%s not on TLS 1.3" % (n, p))
+            metric(m, "nodenet_rpc_channel_peer_cert_not_after_seconds", peer=p, issuer=new_ca)
+        st = c.admin(n, "status")
+        check(st["cert_issuer"] == new_ca, "%s: %r" % (n, st))
+    # The old CA is refused: a MySQL login and a tool with its certificates.
+    rc, out = mysql(c, "n1", "app", "app-pw", "--ssl-cert=" + os.path.join(keep, "client-cert.pem"),
+                    "--ssl-key=" + os.path.join(keep, "client-key.pem"))
+    check(rc != 0, "a client certificate of the old CA got in")
+    old_admin = os.path.join(tmp, "old-admin.yaml")
+    with open(c.config("n1")) as f, open(old_admin, "w") as g:
+        g.write(f.read().replace("certs/admin-cert.pem", os.path.join(keep, "admin-cert.pem"))
+                .replace("certs/admin-key.pem", os.path.join(keep, "admin-key.pem")))
+    r = subprocess.run([os.path.join(rt.ARGS.bin, "nodenet-admin"), "--config", old_admin,
+                        "--node", "n1", "ping"], capture_output=True, text=True, timeout=60)
+    check(r.returncode != 0, "an admin certificate of the old CA got in")
+    return c
+
+
 CASES = {
+    "ca_rotation_under_traffic": case_ca_rotation_under_traffic,
+    "tls_session_renewed_before_cert_expiry": case_tls_session_renewed_before_cert_expiry,
+    "cert_expiry_is_warned_and_listed": case_cert_expiry_is_warned_and_listed,
+    "metrics_scrape_counts_what_happened": case_metrics_scrape_counts_what_happened,
     "prefer_channel_heals_to_tls": case_prefer_channel_heals_to_tls,
 }
 
