@@ -453,7 +453,63 @@ def case_ca_rotation_under_traffic(tmp):
     return c
 
 
+def mysql_first_packet(port):
+    """Connects and reads the server's first packet: (socket, payload)."""
+    import socket
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    data = b""
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:3], "little"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return sock, data[4:]
+
+
+def case_max_connections_and_log_level_change_live(tmp):
+    """A reload lowers node.max_connections (new connections beyond it get MySQL's error 1040)
+    and turns the log level to debug; another reload lifts both back. No restart."""
+    if subprocess.run(["which", "mariadb"], capture_output=True).returncode != 0:
+        print("SKIP: no mariadb CLI")
+        sys.exit(77)
+    c = OpsCluster(tmp, names=("n1",), extra_node=["max_connections: 100", "log_level: info"])
+    c.start("n1", "off")
+    check(" debug " not in c.log("n1"), "debug lines at log_level info")
+    c.extra_node = ["max_connections: 2", "log_level: debug"]
+    c.config("n1")
+    mark = len(c.log("n1"))
+    c.procs["n1"].send_signal(signal.SIGHUP)
+    wait_for("reload", lambda: "node.reload node=n1" in c.log("n1")[mark:])
+    held, refused = [], None
+    for _ in range(5):
+        sock, first = mysql_first_packet(c.ports["n1"][0])
+        if first[:1] == b"\xff":
+            refused = first
+            sock.close()
+            break
+        check(first[:1] == b"\x0a", "not a greeting: %r" % first[:16])
+        held.append(sock)
+    check(refused is not None and int.from_bytes(refused[1:3], "little") == 1040,
+          "no refusal past max_connections 2 (held %d): %r" % (len(held), refused))
+    check(len(held) <= 2, "%d connections held under max_connections 2" % len(held))
+    rc, out = mysql(c, "n1", "root", "rootpw")
+    check(rc != 0 and "Too many connections" in out, out)
+    check("net.refused" in c.log("n1"), "the refusal is not logged")
+    for sock in held:
+        sock.close()
+    wait_for("debug lines", lambda: " debug mysql.conn.close " in c.log("n1")[mark:])
+    c.extra_node = ["max_connections: 100", "log_level: info"]
+    c.config("n1")
+    mark = len(c.log("n1"))
+    c.procs["n1"].send_signal(signal.SIGHUP)
+    wait_for("reload", lambda: "node.reload node=n1" in c.log("n1")[mark:])
+    rc, out = mysql(c, "n1", "root", "rootpw")
+    check(rc == 0, "login after the limit was lifted: %s" % out)
+    return c
+
+
 CASES = {
+    "max_connections_and_log_level_change_live": case_max_connections_and_log_level_change_live,
     "ca_rotation_under_traffic": case_ca_rotation_under_traffic,
     "tls_session_renewed_before_cert_expiry": case_tls_session_renewed_before_cert_expiry,
     "cert_expiry_is_warned_and_listed": case_cert_expiry_is_warned_and_listed,
