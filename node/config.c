@@ -50,6 +50,7 @@ typedef struct raw_security {
     char *admin_cert_file;
     char *admin_key_file;
     int64_t *cert_warn_days;
+    int *metrics_tls;
 } raw_security;
 
 typedef struct raw_node_section {
@@ -142,6 +143,8 @@ static const cyaml_schema_field_t security_fields[] = {
     CYAML_FIELD_STRING_PTR("admin_key_file", CYAML_FLAG_POINTER | OPT, raw_security, admin_key_file,
                            0, CYAML_UNLIMITED),
     CYAML_FIELD_INT_PTR("cert_warn_days", OPT, raw_security, cert_warn_days),
+    CYAML_FIELD_ENUM_PTR("metrics_tls", OPT | STRICT, raw_security, metrics_tls, bool_strings,
+                         CYAML_ARRAY_LEN(bool_strings)),
     CYAML_FIELD_END,
 };
 
@@ -271,7 +274,8 @@ static const char *expected_values(const char *key) {
     if (strcmp(key, "log_level") == 0) {
         return "debug, info, warn or error";
     }
-    if (strcmp(key, "mysql_tls") == 0 || strcmp(key, "require_secure_transport") == 0) {
+    if (strcmp(key, "mysql_tls") == 0 || strcmp(key, "require_secure_transport") == 0 ||
+        strcmp(key, "metrics_tls") == 0) {
         return "true or false; yes/no and on/off also work";
     }
     return "a known value";
@@ -712,6 +716,7 @@ static int security_convert(loader *ld, const raw_config *raw, nn_config_purpose
         return -EINVAL;
     }
     cfg->security.cert_warn_days = (uint32_t)warn_days;
+    cfg->security.metrics_tls = s->metrics_tls != NULL && *s->metrics_tls != 0;
     cfg->security.rpc_tls =
         s->rpc_tls != NULL ? (nn_config_rpc_tls)*s->rpc_tls : NN_CONFIG_RPC_TLS_OFF;
     const char *version = s->tls_min_version != NULL && *s->tls_min_version == 13 ? "1.3" : "1.2";
@@ -732,6 +737,9 @@ static int security_convert(loader *ld, const raw_config *raw, nn_config_purpose
     const char *no_certs = "needs certificates (ca_file, cert_file and key_file, or wallet_dir)";
     if (cfg->security.mysql_tls && !cfg->security.certificates) {
         return fail(ld, "security.mysql_tls", "on %s", no_certs);
+    }
+    if (cfg->security.metrics_tls && !cfg->security.certificates) {
+        return fail(ld, "security.metrics_tls", "on %s", no_certs);
     }
     if (cfg->security.require_secure_transport && !cfg->security.mysql_tls) {
         return fail(ld, "security.require_secure_transport", "on needs mysql_tls on");
@@ -1061,7 +1069,8 @@ void nn_config_diff_get(const nn_config *o, const nn_config *n, nn_config_diff *
     }
     d->node_changed = o->node.max_connections != n->node.max_connections ||
                       o->node.log_level != n->node.log_level ||
-                      o->security.cert_warn_days != n->security.cert_warn_days;
+                      o->security.cert_warn_days != n->security.cert_warn_days ||
+                      o->security.metrics_tls != n->security.metrics_tls;
     if (o->node.handshake_timeout_ms != n->node.handshake_timeout_ms ||
         o->node.idle_timeout_ms != n->node.idle_timeout_ms ||
         o->node.max_packet_bytes != n->node.max_packet_bytes) {

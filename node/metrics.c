@@ -1,9 +1,10 @@
 /* node/metrics.c: the Prometheus text endpoint. A small HTTP/1.1 handler on net/'s
  * listener, served by the same io_uring workers as everything else (no thread of its
- * own): one bounded request (8 KiB of head, 5 s to send it), one answer, then the
- * connection closes (Connection: close). The page is built from counters that the modules
- * keep per worker with relaxed atomics, so a scrape costs the hot paths nothing; it reads
- * no file (certificate facts were read at start and at each reload). */
+ * own): one bounded request (8 KiB of head, 5 s to send it and finish any TLS handshake),
+ * one answer, then the connection closes (Connection: close). With security.metrics_tls
+ * the connection is TLS and the scraper must present a certificate of the cluster CA. The page is
+ * built from counters that the modules keep per worker with relaxed atomics, so a scrape costs the
+ * hot paths nothing; it reads no file (certificate facts were read at start and at each reload). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -216,15 +217,56 @@ static void respond_text(nn_stream *s, const char *status, const char *text) {
 }
 
 static int on_open(nn_stream *s, void *arg) {
-    nn_stream_set_user(s, arg);
+    nn_node *node = arg;
     nn_stream_set_deadline(s, nn_now_ns() + NN_MS(HTTP_DEADLINE_MS));
+    nn_node_stats st;
+    nn_node_stats_get(node, &st);
+    if (!st.metrics_tls || nn_node_security(node) == NULL) {
+        nn_stream_set_user(s, node);
+        return 0;
+    }
+    /* Nothing is read until the handshake is done (on_event sets the user pointer): no
+     * plaintext request is ever answered on a TLS port. */
+    nn_err err = {0};
+    if (nn_tls_stream_start(s, nn_node_security(node), NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED,
+                            &err) < 0) {
+        nn_log(NN_LOG_WARN, "node.metrics.refused", "peer=%s reason=\"%s\"", nn_stream_peer_host(s),
+               err.msg);
+        return -EPROTO;
+    }
+    nn_stream_set_user(s, node); /* on_readable waits for the handshake: may_read() */
     return 0;
+}
+
+static void on_readable(nn_stream *s);
+
+static void on_event(nn_stream *s, int event) {
+    if (event != NN_STREAM_EV_SECURE || nn_stream_user(s) == NULL) {
+        return;
+    }
+    nn_tls_facts facts;
+    nn_tls_facts_get(s, &facts);
+    if (!facts.peer_cert_verified) {
+        nn_stream_set_user(s, NULL);
+        nn_stream_close(s, NN_CLOSE_LOCAL, "metrics: no verified client certificate");
+        return;
+    }
+    on_readable(s);
+}
+
+/* Under metrics_tls a request counts only on a secure stream with a verified client. */
+static bool may_read(nn_stream *s) {
+    nn_tls_facts facts;
+    nn_tls_facts_get(s, &facts);
+    nn_node_stats st;
+    nn_node_stats_get(nn_stream_user(s), &st);
+    return !st.metrics_tls || (facts.encrypted && facts.peer_cert_verified);
 }
 
 static void on_readable(nn_stream *s) {
     nn_node *node = nn_stream_user(s);
-    if (node == NULL) {
-        return; /* answered already; the close is under way */
+    if (node == NULL || !may_read(s)) {
+        return; /* answered already (the close is under way), or TLS not done yet */
     }
     size_t len = 0;
     const uint8_t *in = nn_stream_input(s, &len);
@@ -286,5 +328,6 @@ static void on_close(nn_stream *s, int reason, const char *why) {
 const nn_stream_handler nn_node_metrics_http = {
     .on_open = on_open,
     .on_readable = on_readable,
+    .on_event = on_event,
     .on_close = on_close,
 };

@@ -103,6 +103,7 @@ static void certs_refresh(nn_node *node, const nn_config *cfg) {
     atomic_store(&node->cert_warn_days, cfg->security.cert_warn_days);
     atomic_store(&node->live_tls, (cfg->security.mysql_tls ? 1 : 0) |
                                       (cfg->security.require_secure_transport ? 2 : 0) |
+                                      (cfg->security.metrics_tls ? 16 : 0) |
                                       ((int)cfg->security.rpc_tls << 2));
 }
 
@@ -149,7 +150,8 @@ void nn_node_stats_get(nn_node *node, nn_node_stats *out) {
     int tls = atomic_load(&node->live_tls);
     out->mysql_tls = (tls & 1) != 0;
     out->require_secure_transport = (tls & 2) != 0;
-    out->rpc_tls = (nn_config_rpc_tls)(tls >> 2);
+    out->rpc_tls = (nn_config_rpc_tls)((tls >> 2) & 3);
+    out->metrics_tls = (tls & 16) != 0;
     out->name = nn_config_self(&node->boot)->name;
 }
 

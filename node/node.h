@@ -73,6 +73,8 @@ typedef struct nn_config {
         char *admin_cert_file; /* what nodenet-admin presents; NULL when not set */
         char *admin_key_file;
         uint32_t cert_warn_days; /* warn daily from this many days before expiry; 30 */
+        bool metrics_tls;        /* GET /metrics over TLS, a client certificate of the CA
+                                    required; default off */
     } security;
 
     struct {
@@ -122,7 +124,8 @@ typedef struct nn_config_diff {
     bool mysql_changed;    /* security.mysql_tls, require_secure_transport */
     bool security_changed; /* certificate paths, tls_min_version, ciphers */
     bool rpc_changed;      /* security.rpc_tls, tool_subjects */
-    bool node_changed;     /* node.max_connections, node.log_level, security.cert_warn_days */
+    bool node_changed;     /* node.max_connections, node.log_level, security.cert_warn_days,
+                              security.metrics_tls */
     char restart[256];
 } nn_config_diff;
 void nn_config_diff_get(const nn_config *old_cfg, const nn_config *new_cfg,

@@ -24,6 +24,7 @@ typedef struct nn_node_stats {
     uint32_t cert_warn_days;
     bool mysql_tls, require_secure_transport; /* as last applied */
     nn_config_rpc_tls rpc_tls;
+    bool metrics_tls; /* new metrics connections speak TLS and need a client certificate */
     const char *name; /* borrowed: the boot config's */
 } nn_node_stats;
 void nn_node_stats_get(nn_node *node, nn_node_stats *out);

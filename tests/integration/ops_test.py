@@ -508,7 +508,31 @@ def case_max_connections_and_log_level_change_live(tmp):
     return c
 
 
+def case_metrics_over_tls_needs_a_client_certificate(tmp):
+    """security.metrics_tls: GET /metrics over TLS with a client certificate of the cluster CA;
+    no certificate, a certificate of another CA, or plaintext HTTP get nothing."""
+    c = OpsCluster(tmp, names=("n1",), extra_security=["metrics_tls: on"])
+    certs = os.path.join(tmp, "certs")
+    other = rt.certs(tmp, "other")
+    c.start("n1", "off")
+    url = "https://127.0.0.1:%d/metrics" % c.metrics_ports["n1"]
+    ca = ["--cacert", os.path.join(certs, "ca.pem")]
+    code, text = curl(url, *ca, "--cert", os.path.join(certs, "client-cert.pem"), "--key",
+                      os.path.join(certs, "client-key.pem"))
+    check(code == 200 and metric(text, "nodenet_tls_mode_info", rpc_tls="off") == 1, text[:300])
+    for args in ([], ["--cert", os.path.join(other, "client-cert.pem"), "--key",
+                      os.path.join(other, "client-key.pem")]):
+        r = subprocess.run(["curl", "-sS", "--max-time", "20", url] + ca + args,
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode != 0 and "nodenet_" not in r.stdout, "got in with %s" % args)
+    r = subprocess.run(["curl", "-sS", "--max-time", "20", url.replace("https", "http")],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode != 0 and "nodenet_" not in r.stdout, "plaintext HTTP was answered")
+    return c
+
+
 CASES = {
+    "metrics_over_tls_needs_a_client_certificate": case_metrics_over_tls_needs_a_client_certificate,
     "max_connections_and_log_level_change_live": case_max_connections_and_log_level_change_live,
     "ca_rotation_under_traffic": case_ca_rotation_under_traffic,
     "tls_session_renewed_before_cert_expiry": case_tls_session_renewed_before_cert_expiry,
