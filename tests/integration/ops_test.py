@@ -168,6 +168,9 @@ def case_metrics_scrape_counts_what_happened(tmp):
     echo_before = metric(n2_before, "nodenet_rpc_server_calls_total", method="echo", outcome="ok")
     res = c.admin("n1", "drive", "--rate", "50", "--size", "64", "--seconds", "2")
     check(res["failed"] == 0 and res["sent"] > 0, repr(res))
+    peer = res["peers"][0]
+    check(peer["peer"] == "n2" and peer["succeeded"] == res["sent"] and
+          0 < peer["p50_us"] <= peer["p90_us"] <= peer["p99_us"] <= peer["max_us"], repr(peer))
 
     code, text = curl("http://127.0.0.1:%d/metrics" % c.metrics_ports["n1"])
     check(code == 200, "status %d" % code)
