@@ -534,7 +534,104 @@ def case_metrics_over_tls_needs_a_client_certificate(tmp):
     return c
 
 
+class HelloDropper(threading.Thread):
+    """A TCP relay on 127.0.0.1 to `port` that closes its first `drops` connections cleanly
+    as soon as their first bytes (a ClientHello) arrive, as a lost or cut hello would look,
+    and relays every later connection both ways."""
+
+    def __init__(self, port, drops=1):
+        super().__init__(daemon=True)
+        import socket
+        self.target = port
+        self.drops = drops
+        self.dropped = 0
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+
+    @staticmethod
+    def pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
+    def run(self):
+        import socket
+        while True:
+            try:
+                conn, _ = self.lsock.accept()
+            except OSError:
+                return
+            if self.dropped < self.drops:
+                conn.recv(65536)
+                self.dropped += 1
+                conn.close()
+                continue
+            up = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+
+class RelayCluster(rt.Cluster):
+    """dial[node][peer] = port: node's config names that port as peer's RPC port (the
+    peer's own config keeps the real one), so node reaches peer through a relay."""
+
+    def __init__(self, tmp, names=("n1", "n2")):
+        super().__init__(tmp, names)
+        self.dial = {}
+
+    def config(self, node, mode=None, admin_cert=None):
+        path = super().config(node, mode, admin_cert)
+        if node not in self.dial:
+            return path
+        text = open(path).read()
+        for peer, port in self.dial[node].items():
+            text = text.replace("rpc_port: %d }" % self.ports[peer][1], "rpc_port: %d }" % port)
+        mine = path[:-5] + "-relayed.yaml"
+        with open(mine + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(mine + ".tmp", mine)
+        return mine
+
+
+def case_one_lost_client_hello_does_not_leave_plaintext(tmp):
+    """n1 and n2 both run prefer. n1's first ClientHello to n2 is cut (a relay closes it),
+    so n1 falls back to plaintext; it tries TLS again beside it and is on TLS 1.3 within the
+    heal backoff, make-before-break, with no failed call."""
+    c = RelayCluster(tmp)
+    c.start("n2", "prefer")
+    relay = HelloDropper(c.ports["n2"][1])
+    relay.start()
+    c.dial["n1"] = {"n2": relay.port}  # n1 reaches n2 through the relay
+    c.start("n1", "prefer")
+    wait_for("the fallback", lambda: "rpc.tls.fallback node=n1 peer=n2" in c.log("n1"))
+    check(relay.dropped == 1, "the relay cut %d hellos" % relay.dropped)
+    drive = rt.drive_async(c, "n1", 100, 64, 4)
+    ch = wait_for("n1->n2 on TLS", lambda: (lambda ch: ch if ch["encrypted"] else None)(
+        c.channel("n1", "n2")), timeout=25)
+    check(ch["state"] == "ready" and ch["tls_version"] == "TLSv1.3", repr(ch))
+    check(re.search(r"rpc\.tls\.healed node=n1 peer=n2 tls=TLSv1\.3", c.log("n1")),
+          "n1 did not log the heal")
+    res = rt.drive_result(drive)
+    check(res["failed"] == 0 and res["sent"] > 0 and res["succeeded"] == res["sent"], repr(res))
+    return c
+
+
 CASES = {
+    "one_lost_client_hello_does_not_leave_plaintext":
+        case_one_lost_client_hello_does_not_leave_plaintext,
     "metrics_over_tls_needs_a_client_certificate": case_metrics_over_tls_needs_a_client_certificate,
     "max_connections_and_log_level_change_live": case_max_connections_and_log_level_change_live,
     "ca_rotation_under_traffic": case_ca_rotation_under_traffic,
