@@ -563,7 +563,7 @@ static void run_user_ddl(nn_mysql_session *ses, nn_sql_stmt *st) {
 
 /* --------------------------------------------------------------- entry */
 
-void nn_mysql_admin_query(nn_mysql_session *ses, const char *sql, size_t len) {
+void nn_mysql_admin_statement(nn_mysql_session *ses, const char *sql, size_t len) {
     nn_sql_stmt st;
     size_t pos = 0;
     nn_err err;

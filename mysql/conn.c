@@ -24,7 +24,12 @@
      NN_CLIENT_CONNECT_WITH_DB | NN_CLIENT_NO_SCHEMA | NN_CLIENT_PROTOCOL_41 |                     \
      NN_CLIENT_INTERACTIVE | NN_CLIENT_TRANSACTIONS | NN_CLIENT_SECURE_CONNECTION |                \
      NN_CLIENT_MULTI_RESULTS | NN_CLIENT_PS_MULTI_RESULTS | NN_CLIENT_PLUGIN_AUTH |                \
-     NN_CLIENT_CONNECT_ATTRS | NN_CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | NN_CLIENT_DEPRECATE_EOF)
+     NN_CLIENT_CONNECT_ATTRS | NN_CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |                          \
+     NN_CLIENT_DEPRECATE_EOF | NN_CLIENT_MULTI_STATEMENTS | NN_CLIENT_SESSION_TRACK |              \
+     NN_CLIENT_COMPRESS | NN_CLIENT_ZSTD_COMPRESSION | NN_CLIENT_QUERY_ATTRIBUTES)
+
+/* Connection attributes are bounded by 64 KiB, as MySQL bounds them. */
+#define MAX_ATTRS_BYTES 65536u
 
 static const char *state_name(conn_state st) {
     static const char *names[] = {"greeting_sent", "tls_handshake",   "auth_response",
@@ -43,14 +48,16 @@ static void session_free(nn_mysql_session *ses) {
     if (ses->users != NULL) {
         nn_mysql_users_unref(ses->users);
     }
+    nn_mysql_session_reset_state(ses);
+    nn_mysql_session_qattrs_clear(ses);
+    nn_mysql_z_free(ses);
     nn_buf_free(&ses->scratch);
     nn_buf_free(&ses->out);
     nn_buf_free(&ses->wire);
-    for (size_t i = 0; i < ses->var_count; i++) {
-        free(ses->vars[i].name);
-        free(ses->vars[i].value);
-    }
     free(ses->vars);
+    free(ses->cols);
+    free(ses->attrs);
+    free(ses->multi_sql);
     free(ses);
 }
 
@@ -69,62 +76,22 @@ static void conn_close(nn_mysql_session *ses, int reason, const char *why) {
         return;
     }
     ses->state = ST_CLOSED;
+    if (ses->changing_user) {
+        /* COM_CHANGE_USER failed: its command will never be answered. The caller (input
+         * processing, a deadline) still holds the session, so this never frees it. */
+        ses->changing_user = false;
+        nn_mysql_session_release(ses);
+    }
     if (ses->stream != NULL) {
-        nn_stream_close(ses->stream, reason, why);
+        nn_mysql_reply_flush(ses); /* the last error packet goes out before the close */
+        if (ses->stream != NULL) {
+            nn_stream_close(ses->stream, reason, why);
+        }
     }
 }
 
-/* ---------------------------------------------------------------- sending */
-
-/* Frames ses->out as the next packet(s) and queues them. */
-int nn_mysql_conn_send_out(nn_mysql_session *ses) {
-    int rc = nn_mysql_packet_frame(&ses->wire, &ses->seq, nn_buf_begin(&ses->out), ses->out.len);
-    if (rc == 0 && ses->stream != NULL) {
-        rc = nn_stream_write(ses->stream, nn_buf_begin(&ses->wire), ses->wire.len);
-    }
-    nn_buf_clear(&ses->out);
-    nn_buf_clear(&ses->wire);
-    return rc;
-}
-
-static uint16_t status_flags(const nn_mysql_session *ses) {
-    const char *ac = nn_mysql_session_var(ses, "autocommit");
-    bool off = ac != NULL && (strcmp(ac, "0") == 0 || strcasecmp(ac, "OFF") == 0);
-    return off ? 0 : NN_SERVER_STATUS_AUTOCOMMIT;
-}
-
-int nn_mysql_conn_send_ok(nn_mysql_session *ses, uint8_t header, uint64_t affected,
-                          uint64_t last_id, const char *info) {
-    nn_buf *b = &ses->out;
-    nn_mysql_put_u8(b, header);
-    nn_mysql_put_lenenc(b, affected);
-    nn_mysql_put_lenenc(b, last_id);
-    nn_mysql_put_u16(b, status_flags(ses));
-    nn_mysql_put_u16(b, 0); /* warnings */
-    if (info != NULL && info[0] != '\0') {
-        /* Length-encoded, as MariaDB sends it and libmariadb reads it; readers of
-         * string<EOF> (PyMySQL) see the same text after a length byte. */
-        nn_mysql_put_lenenc_str(b, info, strlen(info));
-    }
-    return nn_mysql_conn_send_out(ses);
-}
-
-int nn_mysql_conn_send_eof(nn_mysql_session *ses) {
-    nn_mysql_put_u8(&ses->out, 0xfe);
-    nn_mysql_put_u16(&ses->out, 0);
-    nn_mysql_put_u16(&ses->out, status_flags(ses));
-    return nn_mysql_conn_send_out(ses);
-}
-
-int nn_mysql_conn_send_error(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
-                             const char *msg) {
-    nn_buf *b = &ses->out;
-    nn_mysql_put_u8(b, 0xff);
-    nn_mysql_put_u16(b, code);
-    nn_mysql_put_u8(b, '#');
-    nn_buf_append(b, sqlstate, 5);
-    nn_buf_append(b, msg, strlen(msg));
-    return nn_mysql_conn_send_out(ses);
+void nn_mysql_conn_close(nn_mysql_session *ses, int reason, const char *why) {
+    conn_close(ses, reason, why);
 }
 
 /* An error that ends the connection (connection phase, protocol violations). */
@@ -137,6 +104,8 @@ static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sql
     nn_mysql_conn_send_error(ses, code, sqlstate, msg);
     conn_close(ses, NN_CLOSE_LOCAL, log_reason ? log_reason : msg);
 }
+
+static int keep_attrs(nn_mysql_session *ses, nn_mysql_cursor *c);
 
 /* --------------------------------------------------------------- greeting */
 
@@ -201,11 +170,88 @@ static void login_ok(nn_mysql_session *ses) {
            ses->secure ? ses->facts.version : "off", ses->secure ? ses->facts.cipher : "-",
            ses->facts.peer_cert_verified ? "verified" : "none");
     auth_done(ses);
+    if (ses->changing_user) {
+        ses->changing_user = false;
+        nn_mysql_command_change_user_done(ses);
+        return;
+    }
     ses->state = ST_COMMAND;
     ses->logged_in = true;
+    nn_mysql_process_add(ses);
     nn_mysql_conn_send_ok(ses, 0x00, 0, 0, NULL);
+    if (ses->z_want != 0) {
+        /* The login's OK is the last uncompressed packet. */
+        nn_mysql_reply_flush(ses);
+        if (nn_mysql_z_start(ses, (nn_mysql_zalgo)ses->z_want, ses->z_want_level) < 0) {
+            conn_close(ses, NN_CLOSE_LOCAL, "out of memory");
+            return;
+        }
+    }
     uint64_t idle = ses->settings->idle_timeout_ms;
     nn_stream_set_deadline(ses->stream, nn_now_ns() + NN_MS(idle));
+}
+
+/* COM_CHANGE_USER: user, auth response, database, [charset], [plugin], [attributes]. The new
+ * account is authenticated from scratch: an AuthSwitchRequest to its plugin, then the
+ * password, then the SSL requirement against this session's TLS facts, as at login. The
+ * scramble stays the connection's: clients (libmariadb, libmysql) answer a switch during a
+ * change of user with it, as MySQL's server expects. A failure is 1045 and the end of the
+ * session, as MySQL does. */
+void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t len) {
+    nn_mysql_cursor c;
+    nn_mysql_cursor_init(&c, p, len);
+    size_t user_len = 0;
+    const char *user = nn_mysql_get_str_nul(&c, &user_len);
+    if (ses->client_caps & NN_CLIENT_SECURE_CONNECTION) {
+        nn_mysql_get_bytes(&c, nn_mysql_get_u8(&c));
+    } else {
+        nn_mysql_get_str_nul(&c, NULL);
+    }
+    size_t db_len = 0;
+    const char *db = nn_mysql_get_str_nul(&c, &db_len);
+    if (c.bad || user_len >= sizeof(ses->user)) {
+        ses->state = ST_COMMAND; /* so fail_and_close names the phase */
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake", "malformed COM_CHANGE_USER");
+        return;
+    }
+    if (c.left >= 2) {
+        nn_mysql_get_u16(&c); /* charset: utf8mb4 regardless */
+    }
+    if ((ses->client_caps & NN_CLIENT_PLUGIN_AUTH) && c.left > 0) {
+        nn_mysql_get_str_nul(&c, NULL);
+    }
+    if ((ses->client_caps & NN_CLIENT_CONNECT_ATTRS) && c.left > 0 && !c.bad) {
+        uint64_t attrs = nn_mysql_get_lenenc(&c);
+        if (!c.bad && attrs <= c.left) {
+            nn_mysql_cursor ac;
+            nn_mysql_cursor_init(&ac, c.p, (size_t)attrs);
+            (void)keep_attrs(ses, &ac);
+        }
+    }
+    /* Out of the process list while its user changes (a listing reads these strings). */
+    nn_mysql_process_remove(ses);
+    memcpy(ses->user, user, user_len);
+    ses->user[user_len] = '\0';
+    for (size_t i = 0; i <= user_len; i++) {
+        unsigned char ch = (unsigned char)ses->user[i];
+        ses->user_log[i] = (ch == 0 || (ch > 0x20 && ch < 0x7f && ch != '"')) ? (char)ch : '?';
+    }
+    nn_mysql_session_set_database(ses, db, db_len);
+    ses->account_host[0] = '\0';
+    ses->changing_user = true;
+    ses->used_password = true;
+    nn_stream_set_deadline(ses->stream, nn_now_ns() + NN_MS(ses->settings->handshake_timeout_ms));
+    nn_mysql_users *users = nn_mysql_catalog_users_get0(ses->srv->catalog, ses->loop);
+    nn_mysql_users_ref(users);
+    ses->users = users;
+    ses->account = nn_mysql_users_match(users, ses->user, ses->host);
+    const char *want = ses->account ? ses->account->plugin : NN_PLUGIN_SHA2;
+    nn_mysql_put_u8(&ses->out, 0xfe);
+    nn_mysql_put_str_nul(&ses->out, want);
+    nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
+    nn_mysql_put_u8(&ses->out, 0);
+    nn_mysql_conn_send_out(ses);
+    ses->state = ST_AUTH_SWITCH;
 }
 
 static void cache_sha2(nn_mysql_session *ses, const char *pw, size_t pw_len) {
@@ -346,6 +392,43 @@ static void start_tls(nn_mysql_session *ses) {
     }
 }
 
+/* Connection attributes: lenenc key, lenenc value pairs, kept as "key\0value\0". Keys or
+ * values with a NUL are refused rather than cut. */
+static int keep_attrs(nn_mysql_session *ses, nn_mysql_cursor *c) {
+    if (c->left > MAX_ATTRS_BYTES) {
+        return -EINVAL;
+    }
+    char *blob = malloc(c->left + 1);
+    if (blob == NULL) {
+        return -ENOMEM;
+    }
+    size_t len = 0;
+    size_t count = 0;
+    while (c->left > 0 && !c->bad) {
+        for (int part = 0; part < 2; part++) {
+            size_t n = (size_t)nn_mysql_get_lenenc(c);
+            const uint8_t *p = nn_mysql_get_bytes(c, n);
+            if (p == NULL || memchr(p, 0, n) != NULL) {
+                free(blob);
+                return -EINVAL;
+            }
+            memcpy(blob + len, p, n);
+            len += n;
+            blob[len++] = '\0';
+        }
+        count++;
+    }
+    if (c->bad) {
+        free(blob);
+        return -EINVAL;
+    }
+    free(ses->attrs);
+    ses->attrs = blob;
+    ses->attrs_len = len;
+    ses->attr_count = count;
+    return 0;
+}
+
 /* HandshakeResponse41 or SSLRequest. Returns true if TLS must start after consuming. */
 static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_t len) {
     nn_mysql_cursor c;
@@ -424,6 +507,23 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
                            "connection attributes overrun the packet");
             return false;
         }
+        nn_mysql_cursor ac;
+        nn_mysql_cursor_init(&ac, c.p, (size_t)attrs);
+        nn_mysql_get_bytes(&c, (size_t)attrs);
+        if (keep_attrs(ses, &ac) < 0) {
+            fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
+                           "malformed connection attributes");
+            return false;
+        }
+    }
+    /* zstd's level byte follows the attributes; with both flags MySQL uses zlib. */
+    if (ses->caps & NN_CLIENT_ZSTD_COMPRESSION) {
+        ses->z_want = NN_MYSQL_Z_ZSTD;
+        ses->z_want_level = c.left > 0 ? nn_mysql_get_u8(&c) : 3;
+    }
+    if (ses->caps & NN_CLIENT_COMPRESS) {
+        ses->z_want = NN_MYSQL_Z_ZLIB;
+        ses->z_want_level = 6;
     }
     if (c.bad) {
         fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake", "malformed packet");
@@ -465,117 +565,25 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
     return false;
 }
 
-/* ---------------------------------------------------------------- commands */
-
-/* A command holds the session until it is answered: an engine may answer after the client
- * has gone, and the session must still be there when it does. */
-static void begin_command(nn_mysql_session *ses) {
-    nn_mysql_session_hold(ses);
-    ses->state = ST_COMMAND_PENDING;
-    ses->rs = RS_NONE;
-    nn_stream_set_deadline(ses->stream, 0);
-}
-
-static void command_done(nn_mysql_session *ses) {
-    if (ses->state != ST_COMMAND_PENDING) {
-        return;
-    }
-    ses->state = ST_COMMAND;
-    ses->rs = RS_NONE;
-    if (ses->stream == NULL) {
-        return;
-    }
-    if (ses->draining) {
-        conn_close(ses, NN_CLOSE_SHUTDOWN, "server stopping");
-        return;
-    }
-    nn_stream_set_deadline(ses->stream, nn_now_ns() + NN_MS(ses->settings->idle_timeout_ms));
-    /* An idle connection keeps no big buffers. */
-    if (ses->out.cap > 65536) {
-        nn_buf_free(&ses->out);
-        nn_buf_free(&ses->wire);
-    }
-    if (ses->scratch.cap > 0) {
-        nn_buf_free(&ses->scratch);
-    }
-}
-
-static void on_command(nn_mysql_session *ses, const uint8_t *p, size_t len) {
-    nn_mysql_server *srv = ses->srv;
-    if (len == 0) {
-        begin_command(ses);
-        nn_mysql_session_error(ses, NN_ER_UNKNOWN_COM, "08S01", "Unknown command");
-        return;
-    }
-    uint8_t cmd = p[0];
-    const char *arg = (const char *)p + 1;
-    size_t arg_len = len - 1;
-    switch (cmd) {
-    case 0x01: /* COM_QUIT */
-        conn_close(ses, NN_CLOSE_LOCAL, "client quit");
-        return;
-    case 0x0e: /* COM_PING */
-        begin_command(ses);
-        nn_mysql_session_ok(ses, 0, 0, NULL);
-        return;
-    case 0x03: /* COM_QUERY */
-        begin_command(ses);
-        if (srv->handler != NULL) {
-            srv->handler->query(srv->handler_arg, ses, arg, arg_len);
-        } else {
-            nn_mysql_admin_query(ses, arg, arg_len);
-        }
-        return;
-    case 0x02: /* COM_INIT_DB */
-        begin_command(ses);
-        if (srv->handler != NULL && srv->handler->init_db != NULL) {
-            srv->handler->init_db(srv->handler_arg, ses, arg, arg_len);
-        } else {
-            nn_mysql_admin_init_db(ses, arg, arg_len);
-        }
-        return;
-    case 0x04: /* COM_FIELD_LIST: no tables here, so no fields: just the terminator */
-        begin_command(ses);
-        if (ses->caps & NN_CLIENT_DEPRECATE_EOF) {
-            nn_mysql_conn_send_ok(ses, 0xfe, 0, 0, NULL);
-        } else {
-            nn_mysql_conn_send_eof(ses);
-        }
-        nn_mysql_conn_answer_finished(ses);
-        return;
-    case 0x09: { /* COM_STATISTICS: a bare string, not an OK packet */
-        begin_command(ses);
-        char text[256];
-        uint64_t uptime = (nn_now_ns() - srv->started_ns) / NN_SEC(1);
-        snprintf(text, sizeof(text),
-                 "Uptime: %llu  Threads: %llu  Questions: 0  Slow queries: 0  Opens: 0  "
-                 "Flush tables: 0  Open tables: 0  Queries per second avg: 0.000",
-                 (unsigned long long)uptime,
-                 (unsigned long long)atomic_load(&srv->threads_connected));
-        nn_buf_append(&ses->out, text, strlen(text));
-        nn_mysql_conn_send_out(ses);
-        nn_mysql_conn_answer_finished(ses);
-        return;
-    }
-    case 0x1f: /* COM_RESET_CONNECTION */
-        begin_command(ses);
-        for (size_t i = 0; i < ses->var_count; i++) {
-            free(ses->vars[i].name);
-            free(ses->vars[i].value);
-        }
-        ses->var_count = 0;
-        nn_mysql_session_ok(ses, 0, 0, NULL);
-        return;
-    default:
-        begin_command(ses);
-        nn_log(NN_LOG_DEBUG, "mysql.command.unknown", "conn=%llu command=0x%02x",
-               (unsigned long long)ses->id, cmd);
-        nn_mysql_session_error(ses, NN_ER_UNKNOWN_COM, "08S01", "Unknown command");
-        return;
-    }
-}
-
 /* --------------------------------------------------------------- the input */
+
+/* Whether the client's next command may be read: not while the replies it has not read
+ * are over the session's output limit (a client that pipelines and never reads costs that
+ * limit, not the sum of its replies). Reading resumes once half has drained. */
+static bool output_has_room(nn_mysql_session *ses) {
+    if (nn_mysql_reply_pending(ses) < nn_mysql_reply_limit(ses)) {
+        return true;
+    }
+    if (!ses->input_paused) {
+        ses->input_paused = true;
+        nn_mysql_reply_flush(ses);
+        if (ses->stream != NULL) {
+            nn_stream_pause_reading(ses->stream, true);
+            nn_stream_want_writable(ses->stream, nn_mysql_reply_limit(ses) / 2);
+        }
+    }
+    return false;
+}
 
 void nn_mysql_conn_process_input(nn_mysql_session *ses) {
     if (ses->in_input) {
@@ -588,12 +596,30 @@ void nn_mysql_conn_process_input(nn_mysql_session *ses) {
         if (st == ST_TLS_HANDSHAKE || st == ST_COMMAND_PENDING || st == ST_CLOSED) {
             break;
         }
+        bool command = st == ST_COMMAND;
+        if (command && !output_has_room(ses)) {
+            break;
+        }
         size_t in_len = 0;
-        const uint8_t *in = nn_stream_input(ses->stream, &in_len);
+        const uint8_t *in = NULL;
+        if (ses->z != NULL) {
+            const char *why = NULL;
+            int zrc = nn_mysql_z_input(ses, &in, &in_len, &why);
+            if (zrc < 0) {
+                ses->seq = 1;
+                fail_and_close(ses, zrc == -EMSGSIZE ? NN_ER_NET_PACKET_TOO_LARGE : 1157, "08S01",
+                               zrc == -EMSGSIZE
+                                   ? "Got a packet bigger than 'max_allowed_packet' bytes"
+                                   : "Couldn't uncompress communication packet",
+                               why);
+                break;
+            }
+        } else {
+            in = nn_stream_input(ses->stream, &in_len);
+        }
         if (in_len == 0) {
             break;
         }
-        bool command = st == ST_COMMAND;
         uint8_t expected = command ? 0 : ses->seq;
         size_t max = command ? ses->settings->max_allowed_packet : AUTH_PHASE_MAX_PACKET;
         nn_mysql_packet pkt;
@@ -638,7 +664,7 @@ void nn_mysql_conn_process_input(nn_mysql_session *ses) {
             on_rsa_password(ses, pkt.payload, pkt.len);
             break;
         case ST_COMMAND:
-            on_command(ses, pkt.payload, pkt.len);
+            nn_mysql_command_dispatch(ses, pkt.payload, pkt.len);
             break;
         default:
             break;
@@ -647,7 +673,11 @@ void nn_mysql_conn_process_input(nn_mysql_session *ses) {
             break;
         }
         /* Consume before TLS starts: everything after the SSLRequest is TLS input. */
-        nn_stream_consume(ses->stream, consumed);
+        if (ses->z != NULL) {
+            nn_mysql_z_consume(ses, consumed);
+        } else {
+            nn_stream_consume(ses->stream, consumed);
+        }
         if (tls) {
             start_tls(ses);
         }
@@ -712,8 +742,13 @@ static void on_close(nn_stream *s, int reason, const char *why) {
     nn_log(NN_LOG_DEBUG, "mysql.conn.close", "conn=%llu host=%s state=%s reason=%d why=\"%s\"",
            (unsigned long long)ses->id, ses->host, state_name(ses->state), reason, why ? why : "");
     atomic_fetch_sub(&ses->srv->threads_connected, 1);
+    nn_mysql_process_remove(ses);
     ses->stream = NULL;
     auth_done(ses);
+    if (ses->writable_fn != NULL) {
+        /* An engine waiting for room learns (rows say -ECANCELED) that none will come. */
+        nn_mysql_session_on_writable(ses, ses->writable_fn, ses->writable_arg);
+    }
     if (ses->holds == 0) {
         session_free(ses);
     }
@@ -750,6 +785,28 @@ static void on_drain(nn_stream *s) {
     }
 }
 
+static void on_writable(nn_stream *s) {
+    nn_mysql_session *ses = nn_stream_user(s);
+    if (ses == NULL) {
+        return;
+    }
+    nn_mysql_session_hold(ses);
+    nn_mysql_session_writable_fire(ses);
+    if (ses->input_paused && ses->stream != NULL) {
+        ses->input_paused = false;
+        nn_stream_pause_reading(ses->stream, false);
+        nn_mysql_conn_process_input(ses);
+    }
+    nn_mysql_session_release(ses);
+}
+
+static void on_flush(nn_stream *s) {
+    nn_mysql_session *ses = nn_stream_user(s);
+    if (ses != NULL) {
+        nn_mysql_reply_flush(ses);
+    }
+}
+
 static void on_deadline(nn_stream *s) {
     nn_mysql_session *ses = nn_stream_user(s);
     const char *what = "idle timeout";
@@ -774,20 +831,10 @@ static const nn_stream_handler conn_handler = {
     .on_refuse = on_refuse,
     .on_drain = on_drain,
     .on_deadline = on_deadline,
+    .on_writable = on_writable,
+    .on_flush = on_flush,
 };
 
 const nn_stream_handler *nn_mysql_conn_handler(void) {
     return &conn_handler;
-}
-
-void nn_mysql_conn_answer_finished(nn_mysql_session *ses) {
-    if (ses->state != ST_COMMAND_PENDING) {
-        return;
-    }
-    command_done(ses);
-    if (ses->stream != NULL && ses->state == ST_COMMAND) {
-        /* Commands the client pipelined while we answered. */
-        nn_mysql_conn_process_input(ses);
-    }
-    nn_mysql_session_release(ses); /* begin_command's hold; may free a closed session */
 }

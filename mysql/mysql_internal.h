@@ -28,9 +28,21 @@
 #define NN_CLIENT_PLUGIN_AUTH 0x00080000u
 #define NN_CLIENT_CONNECT_ATTRS 0x00100000u
 #define NN_CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA 0x00200000u
+#define NN_CLIENT_COMPRESS 0x00000020u
+#define NN_CLIENT_SESSION_TRACK 0x00800000u
 #define NN_CLIENT_DEPRECATE_EOF 0x01000000u
+#define NN_CLIENT_ZSTD_COMPRESSION 0x04000000u
+#define NN_CLIENT_QUERY_ATTRIBUTES 0x08000000u
 
 #define NN_SERVER_STATUS_AUTOCOMMIT 0x0002u
+#define NN_SERVER_MORE_RESULTS_EXISTS 0x0008u
+#define NN_SERVER_STATUS_CURSOR_EXISTS 0x0040u
+#define NN_SERVER_STATUS_LAST_ROW_SENT 0x0080u
+#define NN_SERVER_SESSION_STATE_CHANGED 0x4000u
+
+/* Session state change types (CLIENT_SESSION_TRACK). */
+#define NN_SESSION_TRACK_SYSTEM_VARIABLES 0x00
+#define NN_SESSION_TRACK_SCHEMA 0x01
 
 #define NN_MYSQL_MAX_PHYSICAL 0xffffffu /* a payload this long continues in the next packet */
 #define NN_MYSQL_SCRAMBLE_LEN 20
@@ -39,6 +51,7 @@
 #define NN_PLUGIN_SHA2 "caching_sha2_password"
 
 /* Server error codes used here (MySQL's ER_*). */
+#define NN_ER_OUT_OF_RESOURCES 1041
 #define NN_ER_CON_COUNT 1040
 #define NN_ER_HANDSHAKE 1043
 #define NN_ER_ACCESS_DENIED 1045
@@ -46,7 +59,15 @@
 #define NN_ER_PARSE 1064
 #define NN_ER_NET_PACKET_TOO_LARGE 1153
 #define NN_ER_NET_PACKETS_OUT_OF_ORDER 1156
+#define NN_ER_NO_SUCH_THREAD 1094
+#define NN_ER_KILL_DENIED 1095
 #define NN_ER_UNKNOWN_SYSTEM_VARIABLE 1193
+#define NN_ER_WRONG_ARGUMENTS 1210
+#define NN_ER_NOT_SUPPORTED_YET 1235
+#define NN_ER_UNKNOWN_STMT_HANDLER 1243
+#define NN_ER_QUERY_INTERRUPTED 1317
+#define NN_ER_PS_MANY_PARAM 1390
+#define NN_ER_MAX_PREPARED_STMT_COUNT_REACHED 1461
 #define NN_ER_SPECIFIC_ACCESS_DENIED 1227
 #define NN_ER_NOT_SUPPORTED_AUTH_MODE 1251
 #define NN_ER_CANNOT_USER 1396
@@ -351,6 +372,9 @@ typedef struct nn_mysql_settings {
     bool tls;
     bool require_secure_transport;
     uint32_t max_allowed_packet;
+    size_t output_limit;          /* bytes of replies a session may have unsent */
+    uint32_t max_prepared_stmts;  /* per session */
+    size_t max_cursor_bytes;      /* rows one open cursor may keep */
     uint64_t handshake_timeout_ms;
     uint64_t idle_timeout_ms;
     struct nn_mysql_settings *older; /* kept until free: readers never see a freed copy */
@@ -373,6 +397,18 @@ void nn_mysql_stats_login_ok(nn_mysql_session *ses);
 void nn_mysql_stats_login_denied(nn_mysql_session *ses, const char *reason);
 void nn_mysql_stats_require_denied(nn_mysql_session *ses);
 
+/* A logged-in session in the server's process list (mysql/process.c). */
+typedef struct nn_mysql_proc {
+    struct nn_mysql_proc *next, *prev;
+    nn_mysql_session *ses;
+    nn_loop *loop;
+    uint64_t id;
+    uint16_t port;
+    bool listed;
+    _Atomic uint8_t command;   /* the running command, 0 = none */
+    _Atomic uint64_t since_ns; /* when it started (or the last one ended) */
+} nn_mysql_proc;
+
 struct nn_mysql_server {
     _Atomic(nn_mysql_settings *) settings;
     pthread_mutex_t reconfigure_lock; /* reconfigure only, never on a worker path */
@@ -386,11 +422,17 @@ struct nn_mysql_server {
     void *handler_arg;
     atomic_uint_fast64_t connections; /* accepted, for SHOW STATUS */
     atomic_uint_fast64_t threads_connected;
+    atomic_uint_fast64_t questions; /* commands received, for COM_STATISTICS */
+    pthread_mutex_t process_lock;   /* the process list: logins, logouts, listings, KILL */
+    nn_mysql_proc *processes;
     uint64_t started_ns;
     nn_mysql_stats_stripe stats[NN_MYSQL_STATS_STRIPES];
 };
 
 const nn_stream_handler *nn_mysql_conn_handler(void);
+/* One statement of the administrative handler (nn_mysql_admin_query splits a
+ * multi-statement text into these). */
+void nn_mysql_admin_statement(nn_mysql_session *ses, const char *sql, size_t len);
 /* The admin handler's state lives in the server; these run on the session's loop. */
 void nn_mysql_admin_init_db(nn_mysql_session *ses, const char *db, size_t len);
 nn_mysql_server *nn_mysql_session_server(const nn_mysql_session *ses);

@@ -18,6 +18,9 @@ static nn_mysql_settings *settings_new(const nn_mysql_config *cfg) {
     s->max_allowed_packet = cfg->max_allowed_packet ? cfg->max_allowed_packet : DEFAULT_MAX_PACKET;
     s->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 10000;
     s->idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 28800000;
+    s->output_limit = cfg->output_limit_bytes ? cfg->output_limit_bytes : 1024u * 1024u;
+    s->max_prepared_stmts = cfg->max_prepared_stmts ? cfg->max_prepared_stmts : 1024;
+    s->max_cursor_bytes = cfg->max_cursor_bytes ? cfg->max_cursor_bytes : 64u * 1024u * 1024u;
     return s;
 }
 
@@ -36,6 +39,7 @@ nn_mysql_server *nn_mysql_server_new(const nn_mysql_config *cfg, nn_security *se
     }
     atomic_init(&srv->settings, s);
     pthread_mutex_init(&srv->reconfigure_lock, NULL);
+    pthread_mutex_init(&srv->process_lock, NULL);
     srv->sec = sec;
     snprintf(srv->server_version, sizeof(srv->server_version), "%s",
              cfg->server_version ? cfg->server_version : "8.0.36-nodenet");
@@ -135,5 +139,6 @@ void nn_mysql_server_free(nn_mysql_server *srv) {
         s = older;
     }
     pthread_mutex_destroy(&srv->reconfigure_lock);
+    pthread_mutex_destroy(&srv->process_lock);
     free(srv);
 }

@@ -1,5 +1,5 @@
-/* mysql/session.c: what handlers call on a session: the answers (OK, error, text result
- * sets honouring CLIENT_DEPRECATE_EOF) and the session's facts and variables. */
+/* mysql/session.c: the session's facts and variables as handlers read and set them
+ * (answers are in result.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,111 +7,6 @@
 #include <string.h>
 
 #include "mysql/session_internal.h"
-
-/* ------------------------------------------------------------------ answers */
-
-static int answer_check(nn_mysql_session *ses) {
-    return ses->state == ST_COMMAND_PENDING ? 0 : -EPROTO;
-}
-
-int nn_mysql_session_ok(nn_mysql_session *ses, uint64_t affected_rows, uint64_t last_insert_id,
-                        const char *info) {
-    if (answer_check(ses) < 0 || ses->rs != RS_NONE) {
-        return -EPROTO;
-    }
-    nn_mysql_conn_send_ok(ses, 0x00, affected_rows, last_insert_id, info);
-    nn_mysql_conn_answer_finished(ses);
-    return 0;
-}
-
-int nn_mysql_session_error(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
-                           const char *fmt, ...) {
-    if (answer_check(ses) < 0) {
-        return -EPROTO;
-    }
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (sqlstate == NULL || strlen(sqlstate) != 5) {
-        sqlstate = "HY000";
-    }
-    /* An error may also end a result set midway (MySQL does the same). */
-    nn_mysql_conn_send_error(ses, code, sqlstate, msg);
-    nn_mysql_conn_answer_finished(ses);
-    return 0;
-}
-
-int nn_mysql_session_result_begin(nn_mysql_session *ses, uint32_t column_count) {
-    if (answer_check(ses) < 0 || ses->rs != RS_NONE || column_count == 0) {
-        return -EPROTO;
-    }
-    nn_mysql_put_lenenc(&ses->out, column_count);
-    nn_mysql_conn_send_out(ses);
-    ses->rs = RS_COLUMNS;
-    ses->rs_columns = column_count;
-    ses->rs_column_index = 0;
-    return 0;
-}
-
-int nn_mysql_session_result_column(nn_mysql_session *ses, const char *name, nn_mysql_type type) {
-    if (answer_check(ses) < 0 || ses->rs != RS_COLUMNS) {
-        return -EPROTO;
-    }
-    nn_buf *b = &ses->out;
-    bool numeric = type == NN_MYSQL_TYPE_LONGLONG || type == NN_MYSQL_TYPE_DOUBLE;
-    nn_mysql_put_lenenc_str(b, "def", 3);
-    nn_mysql_put_lenenc_str(b, "", 0); /* schema */
-    nn_mysql_put_lenenc_str(b, "", 0); /* table */
-    nn_mysql_put_lenenc_str(b, "", 0); /* org_table */
-    nn_mysql_put_lenenc_str(b, name, strlen(name));
-    nn_mysql_put_lenenc_str(b, "", 0); /* org_name */
-    nn_mysql_put_lenenc(b, 0x0c);
-    nn_mysql_put_u16(b, numeric ? 63 : 45); /* binary / utf8mb4_general_ci */
-    nn_mysql_put_u32(b, numeric ? 21 : 1024);
-    nn_mysql_put_u8(b, (uint8_t)type);
-    nn_mysql_put_u16(b, numeric ? 0x81 : 0); /* NOT_NULL|BINARY-ish for numbers */
-    nn_mysql_put_u8(b, type == NN_MYSQL_TYPE_DOUBLE ? 31 : 0);
-    nn_mysql_put_u16(b, 0);
-    nn_mysql_conn_send_out(ses);
-    if (++ses->rs_column_index == ses->rs_columns) {
-        if (!(ses->caps & NN_CLIENT_DEPRECATE_EOF)) {
-            nn_mysql_conn_send_eof(ses);
-        }
-        ses->rs = RS_ROWS;
-    }
-    return 0;
-}
-
-int nn_mysql_session_result_row(nn_mysql_session *ses, const char *const *values,
-                                const size_t *lens) {
-    if (answer_check(ses) < 0 || ses->rs != RS_ROWS) {
-        return -EPROTO;
-    }
-    for (uint32_t i = 0; i < ses->rs_columns; i++) {
-        if (values[i] == NULL) {
-            nn_mysql_put_u8(&ses->out, 0xfb);
-        } else {
-            size_t n = lens ? lens[i] : strlen(values[i]);
-            nn_mysql_put_lenenc_str(&ses->out, values[i], n);
-        }
-    }
-    return nn_mysql_conn_send_out(ses);
-}
-
-int nn_mysql_session_result_end(nn_mysql_session *ses) {
-    if (answer_check(ses) < 0 || ses->rs != RS_ROWS) {
-        return -EPROTO;
-    }
-    if (ses->caps & NN_CLIENT_DEPRECATE_EOF) {
-        nn_mysql_conn_send_ok(ses, 0xfe, 0, 0, NULL);
-    } else {
-        nn_mysql_conn_send_eof(ses);
-    }
-    nn_mysql_conn_answer_finished(ses);
-    return 0;
-}
 
 /* ------------------------------------------------------------------ accessors */
 
@@ -209,6 +104,85 @@ void nn_mysql_session_set_database(nn_mysql_session *ses, const char *db, size_t
     if (len >= sizeof(ses->database)) {
         len = sizeof(ses->database) - 1;
     }
-    memcpy(ses->database, db, len);
-    ses->database[len] = '\0';
+    nn_mysql_process_set_database(ses, db, len);
+    if (ses->caps & NN_CLIENT_SESSION_TRACK) {
+        /* SESSION_TRACK_SCHEMA: type, then the entry's length, then the name. */
+        nn_buf entry = {0};
+        nn_mysql_put_lenenc_str(&entry, ses->database, len);
+        nn_mysql_put_u8(&ses->track, NN_SESSION_TRACK_SCHEMA);
+        nn_mysql_put_lenenc_str(&ses->track, nn_buf_begin(&entry), entry.len);
+        nn_buf_free(&entry);
+    }
+}
+
+void nn_mysql_session_track_variable(nn_mysql_session *ses, const char *name, const char *value) {
+    if (!(ses->caps & NN_CLIENT_SESSION_TRACK) || ses->track.len > 4096) {
+        return; /* a bound on what one session can make us hold */
+    }
+    nn_buf entry = {0};
+    nn_mysql_put_lenenc_str(&entry, name, strlen(name));
+    nn_mysql_put_lenenc_str(&entry, value, strlen(value));
+    nn_mysql_put_u8(&ses->track, NN_SESSION_TRACK_SYSTEM_VARIABLES);
+    nn_mysql_put_lenenc_str(&ses->track, nn_buf_begin(&entry), entry.len);
+    nn_buf_free(&entry);
+}
+
+const char *nn_mysql_session_attr(const nn_mysql_session *ses, const char *key) {
+    const char *k = NULL;
+    const char *v = NULL;
+    for (size_t i = 0; nn_mysql_session_attr_at(ses, i, &k, &v); i++) {
+        if (strcmp(k, key) == 0) {
+            return v;
+        }
+    }
+    return NULL;
+}
+
+bool nn_mysql_session_attr_at(const nn_mysql_session *ses, size_t i, const char **key,
+                              const char **value) {
+    if (i >= ses->attr_count) {
+        return false;
+    }
+    const char *p = ses->attrs;
+    for (size_t n = 0; n < i; n++) {
+        p += strlen(p) + 1;
+        p += strlen(p) + 1;
+    }
+    *key = p;
+    *value = p + strlen(p) + 1;
+    return true;
+}
+
+const nn_mysql_value *nn_mysql_session_query_attr(const nn_mysql_session *ses, const char *name) {
+    for (uint32_t i = 0; i < ses->qattr_count; i++) {
+        if (ses->qattr_names[i] != NULL && strcmp(ses->qattr_names[i], name) == 0) {
+            return &ses->qattrs[i];
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------- statements */
+
+uint32_t nn_mysql_stmt_id(const nn_mysql_stmt *stmt) {
+    return stmt->id;
+}
+
+uint32_t nn_mysql_stmt_param_count(const nn_mysql_stmt *stmt) {
+    return stmt->param_count;
+}
+
+const char *nn_mysql_stmt_sql(const nn_mysql_stmt *stmt, size_t *len) {
+    if (len != NULL) {
+        *len = stmt->sql_len;
+    }
+    return stmt->sql;
+}
+
+void nn_mysql_stmt_set_user_data(nn_mysql_stmt *stmt, void *data) {
+    stmt->user_data = data;
+}
+
+void *nn_mysql_stmt_user_data(const nn_mysql_stmt *stmt) {
+    return stmt->user_data;
 }

@@ -17,6 +17,7 @@ int nn_buf_reserve(nn_buf *b, size_t extra) {
         return 0;
     }
     if (extra > SIZE_MAX / 2 - b->len) {
+        b->failed = true;
         return -ENOMEM;
     }
     size_t need = b->len + extra;
@@ -26,6 +27,7 @@ int nn_buf_reserve(nn_buf *b, size_t extra) {
     }
     uint8_t *data = malloc(cap);
     if (data == NULL) {
+        b->failed = true;
         return -ENOMEM;
     }
     if (b->len > 0) {
@@ -76,6 +78,7 @@ void nn_buf_consume(nn_buf *b, size_t n) {
 void nn_buf_clear(nn_buf *b) {
     b->off = 0;
     b->len = 0;
+    b->failed = false;
 }
 
 void nn_buf_free(nn_buf *b) {
@@ -84,4 +87,5 @@ void nn_buf_free(nn_buf *b) {
     b->off = 0;
     b->len = 0;
     b->cap = 0;
+    b->failed = false;
 }

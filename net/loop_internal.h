@@ -67,11 +67,16 @@ struct nn_stream {
     bool close_notified;   /* on_close ran */
     bool drained;          /* on_drain ran */
     bool abort_pending;    /* close without flushing at the next service */
+    bool want_writable;    /* on_writable once pending <= writable_low */
+    bool want_flush;       /* on_flush at the end of this round */
+    bool read_paused;      /* nn_stream_pause_reading(): arm no receive */
+    bool recv_cancelling;  /* a cancel of the multishot receive is in flight */
     uint32_t pending_events; /* NN_STREAM_EV_* bits not yet given to on_event */
     int16_t listener;
     uint16_t peer_port;
     uint32_t pending_ops;  /* SQEs in flight that point at this stream */
     int close_reason;
+    size_t writable_low;
     const nn_stream_handler *handler;
     void *handler_arg;
     void *user;

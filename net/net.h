@@ -78,6 +78,9 @@ typedef struct nn_buf {
     size_t off;
     size_t len;
     size_t cap;
+    /* Sticky: a reserve (append, tail) failed since the last clear or free, so the content
+     * may lack bytes a writer meant to add. A packet writer checks it once before sending. */
+    bool failed;
 } nn_buf;
 
 static inline uint8_t *nn_buf_begin(const nn_buf *b) {
@@ -200,6 +203,13 @@ typedef struct nn_stream_handler {
     /* Optional: the stream's deadline passed. Without it the stream is closed with
      * NN_CLOSE_DEADLINE. */
     void (*on_deadline)(nn_stream *s);
+    /* Optional: asked for with nn_stream_want_writable(): the output pending has fallen to
+     * the threshold given there (once per request). */
+    void (*on_writable)(nn_stream *s);
+    /* Optional: asked for with nn_stream_want_flush(): the round is ending and its output
+     * is about to go to the kernel; a protocol that holds output back (to batch or
+     * compress it) writes it now. Runs before a layer's flush, at most once per request. */
+    void (*on_flush)(nn_stream *s);
 } nn_stream_handler;
 
 typedef struct nn_server_config {
@@ -295,6 +305,18 @@ int nn_stream_write(nn_stream *s, const void *data, size_t len);
 int nn_stream_writev(nn_stream *s, const struct iovec *iov, int iovcnt);
 /* Bytes queued and not yet acknowledged by the kernel (for back-pressure). */
 size_t nn_stream_output_pending(const nn_stream *s);
+/* Back-pressure: asks for one on_writable call once nn_stream_output_pending() is at most
+ * low_water bytes (at the top of a later round, even when it already is). A new request
+ * replaces the previous one. */
+void nn_stream_want_writable(nn_stream *s, size_t low_water);
+/* Asks for one on_flush call at the end of the current round. */
+void nn_stream_want_flush(nn_stream *s);
+/* Stops (paused = true) or resumes reading from the socket. While paused no receive is
+ * armed, so the peer's bytes wait in the kernel and TCP flow control slows the peer down;
+ * input that was already on its way may still arrive (a few receive buffers at most) and
+ * is kept as input. A paused stream does not notice the peer's close until resumed or
+ * until a send fails. */
+void nn_stream_pause_reading(nn_stream *s, bool paused);
 
 /* Closes gracefully: the layer's shutdown (close_notify), then queued output is flushed
  * (bounded by 1 s), then on_close(reason, why). Idempotent: later calls do nothing. */

@@ -88,6 +88,19 @@ size_t nn_stream_output_pending(const nn_stream *s) {
     return s->out.len + s->sending.len;
 }
 
+void nn_stream_want_writable(nn_stream *s, size_t low_water) {
+    s->want_writable = true;
+    s->writable_low = low_water;
+    nn_loop_mark_dirty(s->loop, s);
+}
+
+void nn_stream_want_flush(nn_stream *s) {
+    if (!s->want_flush) {
+        s->want_flush = true;
+        nn_loop_mark_dirty(s->loop, s);
+    }
+}
+
 /* ---------------------------------------------------------------- input */
 
 const uint8_t *nn_stream_input(nn_stream *s, size_t *len) {
@@ -194,7 +207,7 @@ static void peer_closed(nn_stream *s) {
 }
 
 static void recv_arm(nn_stream *s) {
-    if (s->recv_armed || s->state != STREAM_OPEN || s->fd < 0) {
+    if (s->recv_armed || s->read_paused || s->state != STREAM_OPEN || s->fd < 0) {
         return;
     }
     nn_loop *loop = s->loop;
@@ -225,11 +238,32 @@ void nn_stream_start_reading(nn_stream *s) {
     nn_loop_mark_dirty(s->loop, s);
 }
 
+static void cancel_op(nn_stream *s, stream_op *op);
+
+void nn_stream_pause_reading(nn_stream *s, bool paused) {
+    if (s->read_paused == paused) {
+        return;
+    }
+    s->read_paused = paused;
+    if (paused) {
+        /* A multishot receive would go on filling the input: cancel it. Its last
+         * completion (without F_MORE) clears recv_armed. */
+        if (s->recv_armed && s->loop->use_buf_ring && !s->recv_cancelling &&
+            s->state == STREAM_OPEN) {
+            s->recv_cancelling = true;
+            cancel_op(s, &s->recv_op);
+        }
+        return;
+    }
+    nn_loop_mark_dirty(s->loop, s); /* the service pass re-arms the receive */
+}
+
 static void on_recv(nn_stream *s, struct io_uring_cqe *cqe) {
     nn_loop *loop = s->loop;
     bool more = loop->use_buf_ring && (cqe->flags & IORING_CQE_F_MORE);
     if (!more) {
         s->recv_armed = false;
+        s->recv_cancelling = false;
         s->pending_ops--;
     }
     int res = cqe->res;
@@ -241,8 +275,7 @@ static void on_recv(nn_stream *s, struct io_uring_cqe *cqe) {
             bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
             data = loop->buf_base + (size_t)bid * loop->buf_size;
         }
-        atomic_fetch_add_explicit(&loop->counters.bytes_in, (uint64_t)res,
-                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&loop->counters.bytes_in, (uint64_t)res, memory_order_relaxed);
         if (s->state == STREAM_OPEN) {
             input_raw(s, data, (size_t)res);
         }
@@ -352,8 +385,7 @@ int nn_stream_write(nn_stream *s, const void *data, size_t len) {
 
 /* ---------------------------------------------------------------- layers */
 
-int nn_stream_push_layer(nn_stream *s, const nn_stream_layer_ops *ops, void *layer,
-                         nn_err *err) {
+int nn_stream_push_layer(nn_stream *s, const nn_stream_layer_ops *ops, void *layer, nn_err *err) {
     if (s->layer_ops != NULL) {
         return nn_err_set(err, EBUSY, "stream already has a %s layer", s->layer_ops->name);
     }
@@ -536,6 +568,19 @@ void nn_stream_service(nn_stream *s) {
     if (s->state == STREAM_OPEN) {
         dispatch_events(s);
         dispatch_readable(s);
+        if (s->want_writable && s->state == STREAM_OPEN &&
+            nn_stream_output_pending(s) <= s->writable_low) {
+            s->want_writable = false;
+            if (s->handler->on_writable != NULL) {
+                s->handler->on_writable(s);
+            }
+        }
+        if (s->want_flush && s->state == STREAM_OPEN) {
+            s->want_flush = false;
+            if (s->handler->on_flush != NULL) {
+                s->handler->on_flush(s);
+            }
+        }
         if (!s->recv_armed && s->state == STREAM_OPEN) {
             recv_arm(s);
         }

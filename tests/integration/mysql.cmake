@@ -31,3 +31,20 @@ if(NN_MARIADB_CLI)
                                        $<TARGET_FILE:mysql_fixture>)
     set_tests_properties(mysql_engine PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+
+# The command surface an engine gets (typed results, multi-statements, a 1 GiB result to a
+# slow reader, a client that pipelines and never reads), with PyMySQL against the fixture.
+add_test(NAME mysql_surface COMMAND /usr/bin/python3 ${_nn_mysql_it}/mysql_surface_test.py
+                                    $<TARGET_FILE:mysql_fixture>)
+set_tests_properties(mysql_surface PROPERTIES LABELS integration TIMEOUT 600 SKIP_RETURN_CODE 77)
+
+# Prepared statements through libmariadb's mysql_stmt_*: binary rows of every type,
+# parameters, long data, cursors fetched in batches, the statement limit, change user and
+# reset. Its own program (libmariadb links OpenSSL 3).
+if(LIBMARIADB_FOUND)
+    add_executable(mysql_stmt_test ${_nn_mysql_it}/mysql_stmt_test.c)
+    target_link_libraries(mysql_stmt_test PRIVATE PkgConfig::LIBMARIADB)
+    add_test(NAME mysql_stmt COMMAND bash ${_nn_mysql_it}/mysql_fixture_run.sh
+                                     $<TARGET_FILE:mysql_fixture> $<TARGET_FILE:mysql_stmt_test>)
+    set_tests_properties(mysql_stmt PROPERTIES LABELS integration TIMEOUT 120)
+endif()

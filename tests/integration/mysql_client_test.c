@@ -346,7 +346,7 @@ static void raw_cases(int max_connections, int idle_ms) {
     fd = raw_login();
     CHECK("raw_login_empty_password", fd >= 0);
     if (fd >= 0) {
-        uint8_t cmd[] = {0x1b, 0, 0}; /* COM_SET_OPTION: not served */
+        uint8_t cmd[] = {0x05, 'd', 'b'}; /* COM_CREATE_DB: gone from MySQL 8, not served */
         send_packet(fd, 0, cmd, sizeof(cmd));
         len = read_packet(fd, buf, sizeof(buf), &seq, 5000);
         CHECK("unknown_command_1047", err_code(buf, len) == 1047 && seq == 1);

@@ -9,6 +9,7 @@
  *
  *   mysql_fixture DATA_DIR       prints "ready port=N" then serves until SIGTERM/SIGINT
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,126 @@ static bool is(const char *sql, size_t len, const char *want) {
     return len == strlen(want) && strncasecmp(sql, want, len) == 0;
 }
 
+static bool starts(const char *sql, size_t len, const char *want) {
+    return len >= strlen(want) && strncasecmp(sql, want, strlen(want)) == 0;
+}
+
+/* SELECT engine_stream <bytes>: rows of (id BIGINT, chunk VARCHAR) until <bytes> of chunks
+ * were produced, honouring back-pressure: after NN_MYSQL_ROW_FULL the engine waits for the
+ * writable callback, as an engine streaming a result larger than memory does. */
+#define STREAM_CHUNK 65536
+typedef struct stream_state {
+    uint64_t left;
+    int64_t id;
+    char chunk[STREAM_CHUNK];
+} stream_state;
+
+static void stream_pump(void *arg, nn_mysql_session *ses) {
+    stream_state *st = arg;
+    while (st->left > 0) {
+        size_t n = st->left < STREAM_CHUNK ? (size_t)st->left : STREAM_CHUNK;
+        nn_mysql_value row[2] = {
+            {.kind = NN_MYSQL_VALUE_INT, .i = st->id},
+            {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = st->chunk, .len = n}},
+        };
+        int rc = nn_mysql_session_result_row_values(ses, row);
+        if (rc < 0) {
+            if (rc == -ECANCELED) {
+                nn_mysql_session_result_end(ses); /* discarded: the client is gone */
+            }
+            free(st);
+            return;
+        }
+        st->left -= n;
+        st->id++;
+        if (rc == NN_MYSQL_ROW_FULL && st->left > 0) {
+            nn_mysql_session_on_writable(ses, stream_pump, st);
+            return;
+        }
+    }
+    free(st);
+    nn_mysql_session_result_end(ses);
+}
+
+static void engine_stream(nn_mysql_session *ses, uint64_t bytes) {
+    stream_state *st = malloc(sizeof(*st));
+    st->left = bytes;
+    st->id = 1;
+    memset(st->chunk, 'x', sizeof(st->chunk));
+    nn_mysql_column cols[2] = {
+        {.name = "id", .type = NN_MYSQL_TYPE_LONGLONG, .flags = NN_MYSQL_FLAG_NOT_NULL},
+        {.name = "chunk", .type = NN_MYSQL_TYPE_VAR_STRING, .length = STREAM_CHUNK},
+    };
+    nn_mysql_session_result_begin(ses, 2);
+    nn_mysql_session_result_column_def(ses, &cols[0]);
+    nn_mysql_session_result_column_def(ses, &cols[1]);
+    stream_pump(st, ses);
+}
+
+/* SELECT engine_types: one row with a column of every MySQL type, typed values. */
+#define TYPE_COLUMNS 19
+static const nn_mysql_column type_columns[TYPE_COLUMNS] = {
+    {.name = "c_tiny", .type = NN_MYSQL_TYPE_TINY},
+    {.name = "c_short", .type = NN_MYSQL_TYPE_SHORT},
+    {.name = "c_long", .type = NN_MYSQL_TYPE_LONG, .table = "t", .schema = "engine"},
+    {.name = "c_ulonglong", .type = NN_MYSQL_TYPE_LONGLONG, .flags = NN_MYSQL_FLAG_UNSIGNED},
+    {.name = "c_float", .type = NN_MYSQL_TYPE_FLOAT},
+    {.name = "c_double", .type = NN_MYSQL_TYPE_DOUBLE},
+    {.name = "c_decimal", .type = NN_MYSQL_TYPE_NEWDECIMAL, .decimals = 2},
+    {.name = "c_date", .type = NN_MYSQL_TYPE_DATE},
+    {.name = "c_time", .type = NN_MYSQL_TYPE_TIME},
+    {.name = "c_datetime", .type = NN_MYSQL_TYPE_DATETIME, .decimals = 6},
+    {.name = "c_timestamp", .type = NN_MYSQL_TYPE_TIMESTAMP},
+    {.name = "c_year", .type = NN_MYSQL_TYPE_YEAR},
+    {.name = "c_varchar", .type = NN_MYSQL_TYPE_VAR_STRING},
+    {.name = "c_blob", .type = NN_MYSQL_TYPE_BLOB, .flags = NN_MYSQL_FLAG_BINARY},
+    {.name = "c_json", .type = NN_MYSQL_TYPE_JSON},
+    {.name = "c_bit", .type = NN_MYSQL_TYPE_BIT},
+    {.name = "c_enum", .type = NN_MYSQL_TYPE_STRING, .flags = NN_MYSQL_FLAG_ENUM},
+    {.name = "c_set", .type = NN_MYSQL_TYPE_STRING, .flags = NN_MYSQL_FLAG_SET},
+    {.name = "c_null", .type = NN_MYSQL_TYPE_NULL},
+};
+
+static void engine_types(nn_mysql_session *ses) {
+    static const uint8_t blob[4] = {0, 1, 2, 255};
+    static const uint8_t bit[1] = {5};
+    nn_mysql_value v[TYPE_COLUMNS] = {
+        {.kind = NN_MYSQL_VALUE_INT, .i = -7},
+        {.kind = NN_MYSQL_VALUE_INT, .i = -300},
+        {.kind = NN_MYSQL_VALUE_INT, .i = 70000},
+        {.kind = NN_MYSQL_VALUE_UINT, .u = 18446744073709551615ull},
+        {.kind = NN_MYSQL_VALUE_DOUBLE, .d = 1.5},
+        {.kind = NN_MYSQL_VALUE_DOUBLE, .d = 0.1},
+        {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = "12345.67", .len = 8}},
+        {.kind = NN_MYSQL_VALUE_TIME, .time = {.year = 2026, .month = 11, .day = 29}},
+        {.kind = NN_MYSQL_VALUE_TIME,
+         .time = {.days = 1, .hour = 2, .minute = 3, .second = 4, .negative = true}},
+        {.kind = NN_MYSQL_VALUE_TIME,
+         .time = {.year = 2026,
+                  .month = 1,
+                  .day = 2,
+                  .hour = 3,
+                  .minute = 4,
+                  .second = 5,
+                  .microsecond = 123456}},
+        {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = "2026-11-29 10:20:30", .len = 19}},
+        {.kind = NN_MYSQL_VALUE_INT, .i = 2026},
+        {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = "h\xc3\xa9llo", .len = 6}},
+        {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = blob, .len = 4}},
+        {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = "{\"a\": 1}", .len = 8}},
+        {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = bit, .len = 1}},
+        {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = "red", .len = 3}},
+        {.kind = NN_MYSQL_VALUE_BYTES, .bytes = {.data = "a,b", .len = 3}},
+        {.kind = NN_MYSQL_VALUE_NULL},
+    };
+    nn_mysql_session_result_begin(ses, TYPE_COLUMNS);
+    for (int i = 0; i < TYPE_COLUMNS; i++) {
+        nn_mysql_session_result_column_def(ses, &type_columns[i]);
+    }
+    nn_mysql_session_result_row_values(ses, v);
+    nn_mysql_session_result_end(ses);
+}
+
 static void engine_query(void *arg, nn_mysql_session *ses, const char *sql, size_t len) {
     if (is(sql, len, "SELECT engine_rows")) {
         nn_mysql_session_result_begin(ses, 2);
@@ -82,6 +203,14 @@ static void engine_query(void *arg, nn_mysql_session *ses, const char *sql, size
             nn_loop_post(nn_mysql_session_loop(h), &a->task);
         }
         nn_mysql_session_ok(ses, h != NULL, 0, NULL);
+    } else if (starts(sql, len, "SELECT engine_stream ")) {
+        char num[32] = {0};
+        size_t n = len - strlen("SELECT engine_stream ");
+        memcpy(num, sql + strlen("SELECT engine_stream "),
+               n < sizeof(num) - 1 ? n : sizeof(num) - 1);
+        engine_stream(ses, strtoull(num, NULL, 10));
+    } else if (is(sql, len, "SELECT engine_types")) {
+        engine_types(ses);
     } else if (is(sql, len, "SELECT engine_error")) {
         nn_mysql_session_error(ses, 1146, "42S02", "Table 'engine.t' doesn't exist");
     } else if (is(sql, len, "SELECT engine_sessions_ended")) {
@@ -101,9 +230,34 @@ static void engine_session_end(void *arg, nn_mysql_session *ses) {
     atomic_fetch_add(&sessions_ended, 1);
 }
 
+/* Prepared statements: the engine's own (engine_types, engine_stream) get its typed result
+ * through the same API, in binary rows; the rest goes to the administrative handler. */
+static void engine_prepare(void *arg, nn_mysql_session *ses, nn_mysql_stmt *stmt, const char *sql,
+                           size_t len) {
+    if (is(sql, len, "SELECT engine_types")) {
+        nn_mysql_stmt_prepared(stmt, 0, TYPE_COLUMNS, type_columns);
+    } else {
+        nn_mysql_admin_prepare(ses, stmt, sql, len);
+    }
+}
+
+static void engine_execute(void *arg, nn_mysql_session *ses, nn_mysql_stmt *stmt,
+                           const nn_mysql_value *params, uint32_t count) {
+    size_t len = 0;
+    const char *sql = nn_mysql_stmt_sql(stmt, &len);
+    if (is(sql, len, "SELECT engine_types")) {
+        engine_types(ses);
+    } else {
+        nn_mysql_admin_execute(ses, stmt, params, count);
+    }
+}
+
 static const nn_mysql_handler engine = {
+    .version = NN_MYSQL_HANDLER_VERSION,
     .query = engine_query,
     .session_end = engine_session_end,
+    .prepare = engine_prepare,
+    .execute = engine_execute,
 };
 
 int main(int argc, char **argv) {
@@ -120,6 +274,10 @@ int main(int argc, char **argv) {
     nn_err err;
     nn_err_clear(&err);
     nn_mysql_config mc = {.data_dir = argv[1], .tls = false, .handshake_timeout_ms = 5000};
+    const char *limit = getenv("NN_FIXTURE_OUTPUT_LIMIT");
+    if (limit != NULL) {
+        mc.output_limit_bytes = (uint32_t)strtoul(limit, NULL, 10);
+    }
     nn_mysql_server *my = nn_mysql_server_new(&mc, NULL, &err);
     if (my == NULL) {
         fprintf(stderr, "mysql: %s\n", err.msg);
