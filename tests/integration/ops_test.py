@@ -7,6 +7,7 @@ the processes it started, by pid. Reuses rpc_cluster_test.py's cluster helpers.
     ops_test.py --bin BUILD/bin --src SOURCE CASE
 """
 import argparse
+import json
 import os
 import re
 import signal
@@ -215,6 +216,27 @@ def case_metrics_scrape_counts_what_happened(tmp):
     check(r.returncode == 0, r.stderr)
     check(metric(r.stdout, "nodenet_mysql_logins_total", outcome="ok", reason="ok") == logins_ok,
           "admin metrics")
+    # status --all: the cluster at a glance (the catalog digests agree once n2 has synced).
+    admin = [os.path.join(rt.ARGS.bin, "nodenet-admin"), "--config", c.config("n1"), "--all"]
+
+    def status_all():
+        r = subprocess.run(admin + ["status", "--json"], capture_output=True, text=True,
+                           timeout=60)
+        return (r.returncode, json.loads(r.stdout))
+    rc, d = wait_for("status --all agrees", lambda: (lambda x: x if x[1]["catalog_agrees"]
+                                                     else None)(status_all()))
+    check(rc == 0 and [n["node"] for n in d["nodes"]] == ["n1", "n2"], repr(d))
+    for n in d["nodes"]:
+        check(n["reached"] and n["version"] and n["rpc_tls"] == "require" and
+              n["mysql_tls"] == "on" and n["channels_ready"] == n["channels_expected"] == 1 and
+              n["cert_days_left"] > 800 and n["uptime_ms"] > 0, repr(n))
+    r = subprocess.run(admin + ["status"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0 and re.search(r"^n2 +\S+ +\S+.* require +on +\d+ 1/1 +[0-9a-f]{12} "
+                                          r"agrees$", r.stdout, re.M), r.stdout)
+    c.stop("n2")
+    rc, d = status_all()
+    check(rc == 1 and not d["nodes"][1]["reached"] and d["nodes"][0]["channels_ready"] == 0,
+          repr(d))
     return c
 
 
@@ -306,7 +328,6 @@ def case_cert_expiry_is_warned_and_listed(tmp):
     check(re.search(r"^n2 +server .* ok$", r.stdout, re.M), r.stdout)
     r = subprocess.run([admin, "--config", c.config("n1"), "certs", "--json"],
                        capture_output=True, text=True, timeout=60)
-    import json
     d = json.loads(r.stdout)
     rows = {(x["node"], x["role"]): x for x in d["certificates"]}
     check(d["attention"] is True and rows[("n1", "server")]["status"] == "expires_soon" and
