@@ -225,7 +225,7 @@ static int on_open(nn_stream *s, void *arg) {
         nn_stream_set_user(s, node);
         return 0;
     }
-    /* Nothing is read until the handshake is done (on_event sets the user pointer): no
+    /* Nothing is read until the handshake is done with a verified client (may_read): no
      * plaintext request is ever answered on a TLS port. */
     nn_err err = {0};
     if (nn_tls_stream_start(s, nn_node_security(node), NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED,
