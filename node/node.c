@@ -655,22 +655,26 @@ static int reload_locked(nn_node *node, char *summary, size_t summary_cap, nn_er
     }
     certs_refresh(node, &next);
     nn_log(NN_LOG_INFO, "node.reload",
-           "node=%s mysql_tls=%s require_secure_transport=%s rpc_tls=%s cert_generation=%llu",
+           "node=%s mysql_tls=%s require_secure_transport=%s rpc_tls=%s cert_generation=%llu "
+           "max_connections=%u",
            self->name, next.security.mysql_tls ? "on" : "off",
            next.security.require_secure_transport ? "on" : "off",
            nn_rpc_tls_mode_name((nn_rpc_tls_mode)next.security.rpc_tls),
-           (unsigned long long)(node->sec != NULL ? nn_security_generation(node->sec) : 0));
+           (unsigned long long)(node->sec != NULL ? nn_security_generation(node->sec) : 0),
+           next.node.max_connections);
     if (restart[0] != '\0') {
         nn_log(NN_LOG_WARN, "node.reload.needs_restart", "node=%s keys=\"%s\"", self->name,
                restart);
     }
     if (summary != NULL && summary_cap > 0) {
-        snprintf(summary, summary_cap, "reloaded: mysql_tls=%s require_secure_transport=%s "
-                 "rpc_tls=%s%s%s",
+        snprintf(summary, summary_cap,
+                 "reloaded: mysql_tls=%s require_secure_transport=%s "
+                 "rpc_tls=%s max_connections=%u%s%s",
                  next.security.mysql_tls ? "on" : "off",
                  next.security.require_secure_transport ? "on" : "off",
                  nn_rpc_tls_mode_name((nn_rpc_tls_mode)next.security.rpc_tls),
-                 restart[0] != '\0' ? "; needs a restart: " : "", restart);
+                 next.node.max_connections, restart[0] != '\0' ? "; needs a restart: " : "",
+                 restart);
     }
     (void)live_diff;
     nn_config_free(&node->live);
