@@ -74,17 +74,28 @@ static void net_part(page *p, nn_node *node) {
     }
     nn_mysql_stats ms;
     nn_mysql_server_stats_get(nn_node_mysql(node), &ms);
+    nn_rpc_conn_counts rc;
+    nn_rpc_conn_counts_get(nn_node_rpc(node), &rc);
     head(p, "nodenet_connections", "gauge",
-         "Connections open now, by listener (all: every listener and outbound channel).");
+         "Connections now, by listener and state (all: every listener and outbound channel; "
+         "rpc_outbound: the channels to the other nodes).");
     put(p, "nodenet_connections{listener=\"all\",state=\"open\"} %llu\n",
         (unsigned long long)sum.open);
     put(p, "nodenet_connections{listener=\"mysql\",state=\"open\"} %llu\n",
         (unsigned long long)ms.connections_open);
+    put(p, "nodenet_connections{listener=\"rpc\",state=\"open\"} %llu\n",
+        (unsigned long long)rc.inbound_open);
+    put(p, "nodenet_connections{listener=\"rpc_outbound\",state=\"ready\"} %llu\n",
+        (unsigned long long)rc.outbound_ready);
+    put(p, "nodenet_connections{listener=\"rpc_outbound\",state=\"not_ready\"} %llu\n",
+        (unsigned long long)(rc.outbound - rc.outbound_ready));
     head(p, "nodenet_connections_accepted_total", "counter", "Connections accepted.");
     put(p, "nodenet_connections_accepted_total{listener=\"all\"} %llu\n",
         (unsigned long long)sum.accepted);
     put(p, "nodenet_connections_accepted_total{listener=\"mysql\"} %llu\n",
         (unsigned long long)ms.connections_accepted);
+    put(p, "nodenet_connections_accepted_total{listener=\"rpc\"} %llu\n",
+        (unsigned long long)rc.inbound_accepted);
     head(p, "nodenet_connections_refused_total", "counter",
          "Connections refused, by reason (max_connections, or accept errors).");
     put(p, "nodenet_connections_refused_total{reason=\"max_connections\"} %llu\n",

@@ -569,6 +569,9 @@ static int on_open(nn_stream *s, void *arg) {
     c->stream = s;
     c->loop = nn_stream_loop(s);
     c->state = CONN_SNIFF;
+    atomic_fetch_add_explicit(
+        &rpc->loops[nn_loop_index(c->loop) % rpc->loop_count].inbound_accepted, 1,
+        memory_order_relaxed);
     snprintf(c->peer, sizeof(c->peer), "%s:%u", nn_stream_peer_host(s), nn_stream_peer_port(s));
     nn_stream_set_user(s, c);
     nn_stream_set_deadline(s, nn_now_ns() + NN_MS(atomic_load(&rpc->connect_timeout_ms)));
@@ -855,6 +858,9 @@ static void on_close(nn_stream *s, int reason, const char *why) {
         nn_rpc_channel_conn_closed(ch, c, status, msg, fallback);
     } else {
         inbound_closed_log(c, was, reason, why);
+        atomic_fetch_add_explicit(
+            &rpc->loops[nn_loop_index(c->loop) % rpc->loop_count].inbound_closed, 1,
+            memory_order_relaxed);
         c->prev_in->next_in = c->next_in;
         c->next_in->prev_in = c->prev_in;
         if (c->counted_node) {

@@ -290,3 +290,20 @@ int nn_rpc_metrics_write(nn_rpc *rpc, nn_buf *out) {
     services_write(&w, rpc);
     return w.rc;
 }
+
+void nn_rpc_conn_counts_get(nn_rpc *rpc, nn_rpc_conn_counts *out) {
+    memset(out, 0, sizeof(*out));
+    uint64_t closed = 0;
+    for (uint32_t l = 0; l < rpc->loop_count; l++) {
+        out->inbound_accepted +=
+            atomic_load_explicit(&rpc->loops[l].inbound_accepted, memory_order_relaxed);
+        closed += atomic_load_explicit(&rpc->loops[l].inbound_closed, memory_order_relaxed);
+    }
+    out->inbound_open = out->inbound_accepted >= closed ? out->inbound_accepted - closed : 0;
+    for (size_t i = 0; i < rpc->chan_count; i++) {
+        if (rpc->chans[i].loop != NULL) {
+            out->outbound++;
+            out->outbound_ready += atomic_load(&rpc->chans[i].state) == CHAN_READY;
+        }
+    }
+}

@@ -211,4 +211,13 @@ void nn_rpc_tool_close(nn_rpc_tool *tool);
  * counters; takes only each channel's info lock for a moment. Returns 0 or -ENOMEM. */
 int nn_rpc_metrics_write(nn_rpc *rpc, nn_buf *out);
 
+/* Any thread: the RPC side's connections, for the node's nodenet_connections family. */
+typedef struct nn_rpc_conn_counts {
+    uint64_t inbound_accepted; /* accepted on the RPC listener (nodes and tools) */
+    uint64_t inbound_open;
+    uint64_t outbound;       /* channels to the other nodes */
+    uint64_t outbound_ready; /* ... of which carry calls now */
+} nn_rpc_conn_counts;
+void nn_rpc_conn_counts_get(nn_rpc *rpc, nn_rpc_conn_counts *out);
+
 #endif

@@ -246,6 +246,7 @@ typedef struct rpc_loop_state {
     rpc_conn inbound; /* sentinel of this loop's inbound connections */
     rpc_pool pool;    /* calls, requests and decoded frames made on this loop */
     _Atomic uint64_t tls_handshakes[2][2]; /* [server, client][failed, ok] */
+    _Atomic uint64_t inbound_accepted, inbound_closed; /* RPC listener connections */
 } rpc_loop_state;
 
 struct nn_rpc {

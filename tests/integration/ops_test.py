@@ -117,6 +117,29 @@ def metric(text, name, **labels):
     fail("no sample %s%r in:\n%s" % (name, labels, text[:4000]))
 
 
+def check_exposition(text):
+    """The Prometheus text format's grouping: each family has one TYPE line, and every
+    sample follows its own family's TYPE line without another family in between."""
+    seen, family, kind = set(), None, None
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, family, kind = line.split(" ", 3)
+            check(family not in seen, "family %s appears twice" % family)
+            seen.add(family)
+            continue
+        if not line or line.startswith("#"):
+            continue
+        name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+        base = family
+        if kind == "histogram":
+            check(name in (family + "_bucket", family + "_sum", family + "_count"),
+                  "sample %s inside histogram %s" % (name, family))
+        else:
+            check(name == base, "sample %s outside its family (inside %s)" % (name, family))
+        check(re.match(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? '
+                       r"[-+]?(\d+(\.\d*)?(e[-+]?\d+)?|\+Inf|NaN)$", line), "bad sample: " + line)
+
+
 def mysql(c, node, user, password, *args, sql="SELECT 1"):
     """One mariadb CLI login (TLS, the cluster CA) running sql; returns (rc, output)."""
     certs = os.path.join(c.tmp, "certs")
@@ -177,6 +200,7 @@ def case_metrics_scrape_counts_what_happened(tmp):
     check(code == 200, "status %d" % code)
     check(all(l.startswith("# ") or l.startswith("nodenet_") for l in text.splitlines() if l),
           "a line not named nodenet_*")
+    check_exposition(text)
     check(metric(text, "nodenet_mysql_logins_total", outcome="ok", reason="ok") == logins_ok,
           "logins ok")
     check(metric(text, "nodenet_mysql_logins_total", outcome="denied", reason="password") == 3,
@@ -189,6 +213,11 @@ def case_metrics_scrape_counts_what_happened(tmp):
     check(metric(text, "nodenet_mysql_login_denials_by_require_total", clause="issuer") == 1,
           "issuer")
     check(metric(text, "nodenet_rpc_channel_state", peer="n2", state="ready") == 1, "state")
+    check(metric(text, "nodenet_connections", listener="rpc_outbound", state="ready") == 1,
+          "outbound connections")
+    check(metric(text, "nodenet_connections", listener="rpc", state="open") >= 1,
+          "n2's channel into n1")
+    check(metric(text, "nodenet_connections_accepted_total", listener="mysql") >= 9, "accepts")
     check(metric(text, "nodenet_rpc_channel_tls", peer="n2", version="TLSv1.3") == 1, "tls")
     check(metric(text, "nodenet_rpc_client_calls_total", peer="n2", outcome="ok") >= res["sent"],
           "client calls")
