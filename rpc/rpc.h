@@ -15,8 +15,10 @@
  *
  *   (1) the listener sniffs a TLS ClientHello and, with rpc_tls off, closes at once without
  *       a byte; a prefer dialler whose TLS handshake is closed that way (clean EOF, no TLS
- *       alert) retries in plaintext at once and logs rpc.tls.fallback. Any other TLS
- *       failure (bad certificate, wrong node, alert) is never a reason to fall back.
+ *       alert) retries in plaintext at once and logs rpc.tls.fallback. It keeps trying TLS
+ *       beside the plaintext channel (1 s doubling to 10 s) and moves over make-before-break
+ *       once the listener takes it (rpc.tls.healed). Any other TLS failure (bad
+ *       certificate, wrong node, alert) is never a reason to fall back.
  *   (2) the require dialler sees the same close and reports "peer closed the TLS
  *       handshake (peer has rpc_tls off?)"; it retries with backoff.
  *   A listener serves TLS and plaintext on one port (nn_tls_sniff on the first bytes), so
@@ -117,7 +119,8 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err);
  * the node list and self must be unchanged (-EINVAL otherwise). Channels that no longer
  * meet the policy, or whose TLS session predates a certificate reload, are replaced
  * make-before-break: the new connection says hello before the old one is retired, and
- * calls in flight on the old one finish there. Inbound connections that no longer meet
+ * calls in flight on the old one finish there. (TLS sessions are also renewed this way
+ * before a certificate of either side expires, without a reconfigure.) Inbound connections that no longer meet
  * the policy are sent a goodbye, so their owner reconnects under the new policy. */
 int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err);
 /* Any thread but a worker (SIGTERM). Tells every connected peer goodbye (they send no new
