@@ -58,27 +58,29 @@ struct nn_node {
 
 /* Reads the certificates the node uses (blocking file reads: never on a worker). A file
  * that cannot be read is left out; loading the store already said why. */
+typedef struct cert_source {
+    const char *role;
+    const char *file;
+    bool all; /* every certificate of the file (a CA bundle), else the first (the leaf) */
+} cert_source;
+
 static void certs_refresh(nn_node *node, const nn_config *cfg) {
-    struct {
-        const char *role;
-        const char *file;
-        bool all; /* every certificate of the file (a CA bundle), else the first (leaf) */
-    } files[4];
+    cert_source files[4];
     size_t nfiles = 0;
     char wallet[3][4096];
     if (cfg->security.wallet_dir != NULL) {
         snprintf(wallet[0], sizeof(wallet[0]), "%s/server-cert.pem", cfg->security.wallet_dir);
         snprintf(wallet[1], sizeof(wallet[1]), "%s/client-cert.pem", cfg->security.wallet_dir);
         snprintf(wallet[2], sizeof(wallet[2]), "%s/ca.pem", cfg->security.wallet_dir);
-        files[nfiles++] = (typeof(files[0])){"server", wallet[0], false};
-        files[nfiles++] = (typeof(files[0])){"client", wallet[1], false};
-        files[nfiles++] = (typeof(files[0])){"ca", wallet[2], true};
+        files[nfiles++] = (cert_source){"server", wallet[0], false};
+        files[nfiles++] = (cert_source){"client", wallet[1], false};
+        files[nfiles++] = (cert_source){"ca", wallet[2], true};
     } else if (cfg->security.certificates) {
-        files[nfiles++] = (typeof(files[0])){"server", cfg->security.cert_file, false};
-        files[nfiles++] = (typeof(files[0])){"ca", cfg->security.ca_file, true};
+        files[nfiles++] = (cert_source){"server", cfg->security.cert_file, false};
+        files[nfiles++] = (cert_source){"ca", cfg->security.ca_file, true};
     }
     if (cfg->security.admin_cert_file != NULL) {
-        files[nfiles++] = (typeof(files[0])){"admin", cfg->security.admin_cert_file, false};
+        files[nfiles++] = (cert_source){"admin", cfg->security.admin_cert_file, false};
     }
     nn_node_cert certs[NN_NODE_MAX_CERTS];
     size_t count = 0;
