@@ -99,6 +99,10 @@ static uint32_t result_columns(const nn_sql_stmt *st) {
         return 2;
     case NN_SQL_SHOW_WARNINGS:
         return 3;
+    case NN_SQL_SHOW_COLLATION:
+        return 7;
+    case NN_SQL_SHOW_CHARSET:
+        return 4;
     case NN_SQL_SHOW_DATABASES:
     case NN_SQL_SHOW_TABLES:
     case NN_SQL_SHOW_CREATE_USER:

@@ -52,6 +52,9 @@ static void command_done(nn_mysql_session *ses) {
     ses->writable_fn = NULL;
     free(ses->multi_sql);
     ses->multi_sql = NULL;
+    if (ses->preparing != NULL) {
+        nn_mysql_stmt_prepare_done(ses);
+    }
     nn_mysql_session_qattrs_clear(ses);
     nn_mysql_reply_soon(ses);
     if (ses->stream == NULL) {

@@ -32,10 +32,10 @@ struct nn_mysql_zstate {
     ZSTD_DCtx *zd;
 };
 
-int nn_mysql_z_start(nn_mysql_session *ses, nn_mysql_zalgo algo, int level) {
+struct nn_mysql_zstate *nn_mysql_z_new(nn_mysql_zalgo algo, int level) {
     struct nn_mysql_zstate *z = calloc(1, sizeof(*z));
     if (z == NULL) {
-        return -ENOMEM;
+        return NULL;
     }
     z->algo = algo;
     if (algo == NN_MYSQL_Z_ZSTD) {
@@ -43,20 +43,16 @@ int nn_mysql_z_start(nn_mysql_session *ses, nn_mysql_zalgo algo, int level) {
         z->zc = ZSTD_createCCtx();
         z->zd = ZSTD_createDCtx();
         if (z->zc == NULL || z->zd == NULL) {
-            ZSTD_freeCCtx(z->zc);
-            ZSTD_freeDCtx(z->zd);
-            free(z);
-            return -ENOMEM;
+            nn_mysql_z_delete(z);
+            return NULL;
         }
     } else {
         z->level = level < 0 || level > 9 ? 6 : level;
     }
-    ses->z = z;
-    return 0;
+    return z;
 }
 
-void nn_mysql_z_free(nn_mysql_session *ses) {
-    struct nn_mysql_zstate *z = ses->z;
+void nn_mysql_z_delete(struct nn_mysql_zstate *z) {
     if (z == NULL) {
         return;
     }
@@ -65,6 +61,15 @@ void nn_mysql_z_free(nn_mysql_session *ses) {
     ZSTD_freeCCtx(z->zc);
     ZSTD_freeDCtx(z->zd);
     free(z);
+}
+
+int nn_mysql_z_start(nn_mysql_session *ses, nn_mysql_zalgo algo, int level) {
+    ses->z = nn_mysql_z_new(algo, level);
+    return ses->z != NULL ? 0 : -ENOMEM;
+}
+
+void nn_mysql_z_free(nn_mysql_session *ses) {
+    nn_mysql_z_delete(ses->z);
     ses->z = NULL;
 }
 
@@ -108,44 +113,59 @@ static int inflate_into(struct nn_mysql_zstate *z, const uint8_t *src, size_t sr
     return rc != Z_OK || n != dst_len ? -EPROTO : 0;
 }
 
-int nn_mysql_z_input(nn_mysql_session *ses, const uint8_t **data, size_t *len, const char **why) {
-    struct nn_mysql_zstate *z = ses->z;
-    size_t cap = (size_t)ses->settings->max_allowed_packet + MAX_PIECE + 64;
-    while (!plain_has_packet(&z->plain) && ses->stream != NULL) {
-        size_t in_len = 0;
-        const uint8_t *in = nn_stream_input(ses->stream, &in_len);
-        if (in_len < HEADER) {
+int nn_mysql_z_unpack(struct nn_mysql_zstate *z, const uint8_t *in, size_t len, nn_buf *plain,
+                      size_t cap, const char **why) {
+    size_t used = 0;
+    while (!plain_has_packet(plain) && len - used >= HEADER) {
+        const uint8_t *h = in + used;
+        uint32_t comp_len = get_u24(h);
+        uint32_t plain_len = get_u24(h + 4);
+        if (len - used < HEADER + (size_t)comp_len) {
             break;
         }
-        uint32_t comp_len = get_u24(in);
-        uint32_t plain_len = get_u24(in + 4);
-        if (in_len < HEADER + (size_t)comp_len) {
-            nn_stream_input_reserve(ses->stream, HEADER + (size_t)comp_len);
-            break;
-        }
-        if (z->plain.len + (plain_len ? plain_len : comp_len) > cap) {
+        if (plain->len + (plain_len ? plain_len : comp_len) > cap) {
             *why = "compressed input larger than max_allowed_packet";
             return -EMSGSIZE;
         }
-        z->seq = (uint8_t)(in[3] + 1);
+        z->seq = (uint8_t)(h[3] + 1);
         if (plain_len == 0) {
-            if (nn_buf_append(&z->plain, in + HEADER, comp_len) < 0) {
+            if (nn_buf_append(plain, h + HEADER, comp_len) < 0) {
                 *why = "out of memory";
                 return -ENOMEM;
             }
         } else {
-            uint8_t *dst = nn_buf_tail(&z->plain, plain_len);
+            uint8_t *dst = nn_buf_tail(plain, plain_len);
             if (dst == NULL) {
                 *why = "out of memory";
                 return -ENOMEM;
             }
-            if (inflate_into(z, in + HEADER, comp_len, dst, plain_len) < 0) {
+            if (inflate_into(z, h + HEADER, comp_len, dst, plain_len) < 0) {
                 *why = "compressed packet does not decompress to its declared length";
                 return -EPROTO;
             }
-            nn_buf_commit(&z->plain, plain_len);
+            nn_buf_commit(plain, plain_len);
         }
-        nn_stream_consume(ses->stream, HEADER + (size_t)comp_len);
+        used += HEADER + (size_t)comp_len;
+    }
+    return (int)used;
+}
+
+int nn_mysql_z_input(nn_mysql_session *ses, const uint8_t **data, size_t *len, const char **why) {
+    struct nn_mysql_zstate *z = ses->z;
+    size_t cap = (size_t)ses->settings->max_allowed_packet + MAX_PIECE + 64;
+    if (ses->stream != NULL && !plain_has_packet(&z->plain)) {
+        size_t in_len = 0;
+        const uint8_t *in = nn_stream_input(ses->stream, &in_len);
+        int used = nn_mysql_z_unpack(z, in, in_len, &z->plain, cap, why);
+        if (used < 0) {
+            return used;
+        }
+        nn_stream_consume(ses->stream, (size_t)used);
+        if (!plain_has_packet(&z->plain) && in_len - (size_t)used >= HEADER) {
+            /* A compressed packet still arriving: size the input for it at once. */
+            const uint8_t *h = in + used;
+            nn_stream_input_reserve(ses->stream, HEADER + (size_t)get_u24(h));
+        }
     }
     *data = nn_buf_begin(&z->plain);
     *len = z->plain.len;
@@ -160,56 +180,65 @@ void nn_mysql_z_consume(nn_mysql_session *ses, size_t n) {
     }
 }
 
-static int write_piece(nn_mysql_session *ses, const uint8_t *data, size_t len) {
-    struct nn_mysql_zstate *z = ses->z;
-    uint8_t header[HEADER];
-    const uint8_t *payload = data;
-    size_t payload_len = len;
+static int pack_piece(struct nn_mysql_zstate *z, const uint8_t *data, size_t len, nn_buf *out) {
+    size_t bound = z->algo == NN_MYSQL_Z_ZSTD ? ZSTD_compressBound(len) : compressBound((uLong)len);
+    uint8_t *h = nn_buf_tail(out, HEADER + (len >= MIN_COMPRESS ? bound : len));
+    if (h == NULL) {
+        return -ENOMEM;
+    }
+    size_t payload_len = 0;
     size_t plain_len = 0;
     if (len >= MIN_COMPRESS) {
-        size_t bound =
-            z->algo == NN_MYSQL_Z_ZSTD ? ZSTD_compressBound(len) : compressBound((uLong)len);
-        nn_buf_clear(&z->packed);
-        uint8_t *dst = nn_buf_tail(&z->packed, bound);
-        if (dst == NULL) {
-            return -ENOMEM;
-        }
-        size_t out = 0;
+        size_t n = 0;
         if (z->algo == NN_MYSQL_Z_ZSTD) {
-            size_t n = ZSTD_compressCCtx(z->zc, dst, bound, data, len, z->level);
-            out = ZSTD_isError(n) ? 0 : n;
+            size_t r = ZSTD_compressCCtx(z->zc, h + HEADER, bound, data, len, z->level);
+            n = ZSTD_isError(r) ? 0 : r;
         } else {
-            uLongf n = (uLongf)bound;
-            out = compress2(dst, &n, data, (uLong)len, z->level) == Z_OK ? (size_t)n : 0;
+            uLongf r = (uLongf)bound;
+            n = compress2(h + HEADER, &r, data, (uLong)len, z->level) == Z_OK ? (size_t)r : 0;
         }
-        if (out > 0 && out < len) {
-            payload = dst;
-            payload_len = out;
+        if (n > 0 && n < len) {
+            payload_len = n;
             plain_len = len;
         }
     }
-    header[0] = (uint8_t)payload_len;
-    header[1] = (uint8_t)(payload_len >> 8);
-    header[2] = (uint8_t)(payload_len >> 16);
-    header[3] = z->seq++;
-    header[4] = (uint8_t)plain_len;
-    header[5] = (uint8_t)(plain_len >> 8);
-    header[6] = (uint8_t)(plain_len >> 16);
-    struct iovec iov[2] = {{.iov_base = header, .iov_len = HEADER},
-                           {.iov_base = (void *)payload, .iov_len = payload_len}};
-    return nn_stream_writev(ses->stream, iov, 2);
+    if (plain_len == 0) {
+        /* Small or incompressible: as is, with an uncompressed length of 0. */
+        memcpy(h + HEADER, data, len);
+        payload_len = len;
+    }
+    h[0] = (uint8_t)payload_len;
+    h[1] = (uint8_t)(payload_len >> 8);
+    h[2] = (uint8_t)(payload_len >> 16);
+    h[3] = z->seq++;
+    h[4] = (uint8_t)plain_len;
+    h[5] = (uint8_t)(plain_len >> 8);
+    h[6] = (uint8_t)(plain_len >> 16);
+    nn_buf_commit(out, HEADER + payload_len);
+    return 0;
+}
+
+int nn_mysql_z_pack(struct nn_mysql_zstate *z, const uint8_t *data, size_t len, nn_buf *out) {
+    /* Leave room so that an incompressible piece still fits the 3-byte length. */
+    const size_t piece = MAX_PIECE - 64;
+    for (size_t off = 0; off < len; off += piece) {
+        size_t n = len - off < piece ? len - off : piece;
+        if (pack_piece(z, data + off, n, out) < 0) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
 }
 
 int nn_mysql_z_write(nn_mysql_session *ses, const uint8_t *data, size_t len) {
-    /* Leave room so that an incompressible piece still fits the 3-byte length. */
-    const size_t piece = MAX_PIECE - 64;
-    int rc = 0;
-    for (size_t off = 0; off < len && rc == 0; off += piece) {
-        size_t n = len - off < piece ? len - off : piece;
-        rc = write_piece(ses, data + off, n);
+    struct nn_mysql_zstate *z = ses->z;
+    nn_buf_clear(&z->packed);
+    int rc = nn_mysql_z_pack(z, data, len, &z->packed);
+    if (rc == 0) {
+        rc = nn_stream_write(ses->stream, nn_buf_begin(&z->packed), z->packed.len);
     }
-    if (ses->z->packed.cap > 65536) {
-        nn_buf_free(&ses->z->packed);
+    if (z->packed.cap > 65536) {
+        nn_buf_free(&z->packed);
     }
     return rc;
 }

@@ -197,39 +197,59 @@ static void login_ok(nn_mysql_session *ses) {
  * scramble stays the connection's: clients (libmariadb, libmysql) answer a switch during a
  * change of user with it, as MySQL's server expects. A failure is 1045 and the end of the
  * session, as MySQL does. */
-void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t len) {
+int nn_mysql_change_user_parse(const uint8_t *p, size_t len, uint32_t client_caps,
+                               nn_mysql_change_user_req *out) {
+    memset(out, 0, sizeof(*out));
     nn_mysql_cursor c;
     nn_mysql_cursor_init(&c, p, len);
-    size_t user_len = 0;
-    const char *user = nn_mysql_get_str_nul(&c, &user_len);
-    if (ses->client_caps & NN_CLIENT_SECURE_CONNECTION) {
+    out->user = nn_mysql_get_str_nul(&c, &out->user_len);
+    if (client_caps & NN_CLIENT_SECURE_CONNECTION) {
         nn_mysql_get_bytes(&c, nn_mysql_get_u8(&c));
     } else {
         nn_mysql_get_str_nul(&c, NULL);
     }
-    size_t db_len = 0;
-    const char *db = nn_mysql_get_str_nul(&c, &db_len);
-    if (c.bad || user_len >= sizeof(ses->user)) {
-        ses->state = ST_COMMAND; /* so fail_and_close names the phase */
-        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake", "malformed COM_CHANGE_USER");
-        return;
+    out->db = nn_mysql_get_str_nul(&c, &out->db_len);
+    if (c.bad) {
+        return -EPROTO;
     }
     if (c.left >= 2) {
         nn_mysql_get_u16(&c); /* charset: utf8mb4 regardless */
     }
-    if ((ses->client_caps & NN_CLIENT_PLUGIN_AUTH) && c.left > 0) {
+    if ((client_caps & NN_CLIENT_PLUGIN_AUTH) && c.left > 0) {
         nn_mysql_get_str_nul(&c, NULL);
     }
-    if ((ses->client_caps & NN_CLIENT_CONNECT_ATTRS) && c.left > 0 && !c.bad) {
+    if ((client_caps & NN_CLIENT_CONNECT_ATTRS) && c.left > 0 && !c.bad) {
         uint64_t attrs = nn_mysql_get_lenenc(&c);
         if (!c.bad && attrs <= c.left) {
-            nn_mysql_cursor ac;
-            nn_mysql_cursor_init(&ac, c.p, (size_t)attrs);
-            (void)keep_attrs(ses, &ac);
+            out->attrs = c.p;
+            out->attrs_len = (size_t)attrs;
         }
     }
+    return 0;
+}
+
+void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t len) {
+    nn_mysql_change_user_req req;
+    /* From here a close releases the command's hold (conn_close): it gets no answer. */
+    ses->changing_user = true;
     /* Out of the process list while its user changes (a listing reads these strings). */
     nn_mysql_process_remove(ses);
+    if (nn_mysql_change_user_parse(p, len, ses->client_caps, &req) < 0 ||
+        req.user_len >= sizeof(ses->user)) {
+        ses->state = ST_COMMAND; /* so fail_and_close names the phase */
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
+                       "malformed COM_CHANGE_USER");
+        return;
+    }
+    if (req.attrs != NULL) {
+        nn_mysql_cursor ac;
+        nn_mysql_cursor_init(&ac, req.attrs, req.attrs_len);
+        (void)keep_attrs(ses, &ac);
+    }
+    const char *user = req.user;
+    size_t user_len = req.user_len;
+    const char *db = req.db;
+    size_t db_len = req.db_len;
     memcpy(ses->user, user, user_len);
     ses->user[user_len] = '\0';
     for (size_t i = 0; i <= user_len; i++) {
@@ -238,7 +258,6 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
     }
     nn_mysql_session_set_database(ses, db, db_len);
     ses->account_host[0] = '\0';
-    ses->changing_user = true;
     ses->used_password = true;
     nn_stream_set_deadline(ses->stream, nn_now_ns() + NN_MS(ses->settings->handshake_timeout_ms));
     nn_mysql_users *users = nn_mysql_catalog_users_get0(ses->srv->catalog, ses->loop);
@@ -384,6 +403,7 @@ static void start_tls(nn_mysql_session *ses) {
     nn_err err;
     nn_err_clear(&err);
     ses->state = ST_TLS_HANDSHAKE;
+    atomic_fetch_add_explicit(&ses->srv->ssl_accepts, 1, memory_order_relaxed);
     if (nn_tls_stream_start(ses->stream, ses->srv->sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
                             &err) < 0) {
         nn_log(NN_LOG_WARN, "mysql.tls.error", "conn=%llu host=%s reason=\"%s\"",
@@ -602,7 +622,10 @@ void nn_mysql_conn_process_input(nn_mysql_session *ses) {
         }
         size_t in_len = 0;
         const uint8_t *in = NULL;
-        if (ses->z != NULL) {
+        /* Where this packet came from: compression may start while it is handled (the
+         * login), and then what follows is compressed, not this packet. */
+        bool from_z = ses->z != NULL;
+        if (from_z) {
             const char *why = NULL;
             int zrc = nn_mysql_z_input(ses, &in, &in_len, &why);
             if (zrc < 0) {
@@ -673,7 +696,7 @@ void nn_mysql_conn_process_input(nn_mysql_session *ses) {
             break;
         }
         /* Consume before TLS starts: everything after the SSLRequest is TLS input. */
-        if (ses->z != NULL) {
+        if (from_z) {
             nn_mysql_z_consume(ses, consumed);
         } else {
             nn_stream_consume(ses->stream, consumed);
@@ -730,6 +753,7 @@ static void on_event(nn_stream *s, int event) {
     }
     nn_tls_facts_get(s, &ses->facts);
     ses->secure = ses->facts.encrypted;
+    atomic_fetch_add_explicit(&ses->srv->ssl_finished_accepts, 1, memory_order_relaxed);
     ses->state = ST_AUTH_RESPONSE; /* HandshakeResponse41 comes next, seq 2, inside TLS */
     nn_mysql_conn_process_input(ses);
 }

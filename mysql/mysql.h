@@ -5,8 +5,20 @@
  * account's SSL requirement checked against the session's TLS facts; a durable user
  * catalog in SQLite at <data_dir>/users.db; and a handler interface through which a
  * database engine receives the SQL. nodenet's own administrative handler (user
- * management, SHOW STATUS/VARIABLES, SELECT of literals and @@variables, what standard
- * clients send on connect) is the default handler and can be delegated to.
+ * management, SHOW STATUS/VARIABLES/PROCESSLIST, KILL, SELECT of expressions and
+ * @@variables, what standard clients send on connect) is the default handler and can be
+ * delegated to.
+ *
+ * The command surface the layer speaks for the engine: COM_QUERY (multi-statements and
+ * multi-results, query attributes), the binary protocol (COM_STMT_PREPARE, _EXECUTE with
+ * every parameter type, _SEND_LONG_DATA, _RESET, _CLOSE, _FETCH with read-only cursors),
+ * typed result columns and values encoded as text or binary rows as the command requires,
+ * CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, connection attributes, COM_CHANGE_USER (a
+ * full re-authentication with the SSL requirement checked), COM_RESET_CONNECTION,
+ * COM_PING, COM_STATISTICS, COM_FIELD_LIST, COM_PROCESS_KILL, and zlib / zstd protocol
+ * compression (inside TLS too). A session's unsent replies are bounded by its output
+ * limit: past it rows say NN_MYSQL_ROW_FULL (the engine waits for a writable callback)
+ * and the client's next commands are not read, so memory is never the result's size.
  *
  * Threads: the server object is made and freed on any one thread. The stream callbacks
  * it installs run on net/'s workers; catalog writes run on a dedicated catalog thread

@@ -174,22 +174,57 @@ typedef enum nn_sql_kind {
     NN_SQL_SHOW_TABLES,
     NN_SQL_SHOW_CREATE_USER,
     NN_SQL_SHOW_GRANTS,
+    NN_SQL_SHOW_COLLATION,
+    NN_SQL_SHOW_CHARSET,
     NN_SQL_CREATE_USER,
     NN_SQL_ALTER_USER,
     NN_SQL_DROP_USER,
     NN_SQL_GRANT_CREATE_USER,
     NN_SQL_REVOKE_CREATE_USER,
     NN_SQL_USE,
-    NN_SQL_TRANSACTION, /* BEGIN, START TRANSACTION, COMMIT, ROLLBACK: accepted, no-op */
+    NN_SQL_TRANSACTION, /* BEGIN, START TRANSACTION, COMMIT, ROLLBACK, SAVEPOINT: no-op */
+    NN_SQL_DO,          /* DO e, ...: items evaluated, answered OK */
+    NN_SQL_UNSUPPORTED, /* well-formed, outside the subset: error 1235 naming `unsupported` */
 } nn_sql_kind;
 
 typedef enum nn_sql_expr_kind {
     NN_EXPR_STRING,
-    NN_EXPR_NUMBER,
+    NN_EXPR_NUMBER, /* text: the literal as written, with its sign */
     NN_EXPR_NULL,
-    NN_EXPR_SYSVAR,
-    NN_EXPR_FUNC,
+    NN_EXPR_SYSVAR,  /* text: the name (lower case), scope */
+    NN_EXPR_USERVAR, /* text: the name without '@' (lower case) */
+    NN_EXPR_FUNC,    /* text: the name (lower case); args */
+    NN_EXPR_IDENT,   /* text: a bare name: a column (SHOW ... WHERE) or a SET value word */
+    NN_EXPR_PARAM,   /* '?': param is its 0-based position */
+    NN_EXPR_UNARY,   /* op (NN_OP_NEG, NN_OP_NOT, NN_OP_BITNOT); args[0] */
+    NN_EXPR_BINARY,  /* op; args[0], args[1] */
+    NN_EXPR_IS_NULL, /* args[0] IS [NOT] NULL (negated) */
+    NN_EXPR_IN,      /* args[0] [NOT] IN (args[1] ...) (negated) */
 } nn_sql_expr_kind;
+
+typedef enum nn_sql_op {
+    NN_OP_NONE,
+    NN_OP_ADD,
+    NN_OP_SUB,
+    NN_OP_MUL,
+    NN_OP_DIV,    /* '/' */
+    NN_OP_INTDIV, /* DIV */
+    NN_OP_MOD,    /* MOD, '%' */
+    NN_OP_EQ,
+    NN_OP_NULLSAFE_EQ, /* <=> */
+    NN_OP_NE,
+    NN_OP_LT,
+    NN_OP_LE,
+    NN_OP_GT,
+    NN_OP_GE,
+    NN_OP_LIKE, /* [NOT] LIKE (negated) */
+    NN_OP_AND,
+    NN_OP_OR,
+    NN_OP_XOR,
+    NN_OP_NEG,
+    NN_OP_NOT,
+    NN_OP_BITNOT,
+} nn_sql_op;
 
 typedef enum nn_sql_scope {
     NN_SCOPE_DEFAULT,
@@ -197,14 +232,24 @@ typedef enum nn_sql_scope {
     NN_SCOPE_GLOBAL,
 } nn_sql_scope;
 
-#define NN_SQL_MAX_ITEMS 32
+#define NN_SQL_MAX_ITEMS 64
 #define NN_SQL_MAX_ACCOUNTS 16
+/* Nesting of parentheses, operators and calls: bounds the parser's and the evaluator's
+ * recursion (a hostile "((((...1" must not exhaust a worker's stack). */
+#define NN_SQL_MAX_DEPTH 64
+#define NN_SQL_MAX_ARGS 64
+#define NN_SQL_MAX_LABEL 256 /* bytes of a column name taken from the statement's text */
 
 typedef struct nn_sql_expr {
     nn_sql_expr_kind kind;
-    nn_sql_scope scope;
-    char *text;  /* owned: string value, number text, variable or function name */
-    char *label; /* owned: column name (alias, or the expression as written) */
+    nn_sql_scope scope; /* NN_EXPR_SYSVAR */
+    nn_sql_op op;       /* NN_EXPR_UNARY, NN_EXPR_BINARY */
+    bool negated;       /* IS NOT NULL, NOT LIKE, NOT IN */
+    uint32_t param;     /* NN_EXPR_PARAM */
+    char *text;         /* owned: string value, number text, variable or function name */
+    char *label;        /* owned, top level only: column name (alias, or the text as written) */
+    size_t arg_count;
+    struct nn_sql_expr *args; /* owned */
 } nn_sql_expr;
 
 typedef struct nn_sql_account {
@@ -214,8 +259,11 @@ typedef struct nn_sql_account {
 
 typedef struct nn_sql_assign {
     nn_sql_scope scope;
-    char *name;  /* owned, lower case; "names" for SET NAMES */
-    char *value; /* owned: the value as text (strings unquoted) */
+    /* owned, lower case: a system variable, "@name" for a user variable, "names" for SET
+     * NAMES, "character set" for SET CHARACTER SET */
+    char *name;
+    nn_sql_expr value; /* a bare word (ON, DEFAULT, utf8mb4) is NN_EXPR_IDENT */
+    char *collation;   /* owned; SET NAMES ... COLLATE c (NULL = the charset's default) */
 } nn_sql_assign;
 
 typedef struct nn_sql_stmt {
@@ -229,10 +277,16 @@ typedef struct nn_sql_stmt {
     nn_sql_assign assigns[NN_SQL_MAX_ITEMS];
     size_t account_count;
     nn_sql_account accounts[NN_SQL_MAX_ACCOUNTS];
-    char *like;     /* owned; SHOW ... LIKE 'pattern' */
-    char *plugin;   /* owned; IDENTIFIED WITH plugin (NULL = default / unchanged) */
-    char *password; /* owned; IDENTIFIED ... BY 'pw' */
-    char *auth_as;  /* owned; IDENTIFIED WITH plugin AS 'auth string' */
+    char *like;            /* owned; SHOW ... LIKE 'pattern' */
+    nn_sql_expr *where;    /* owned; SHOW ... WHERE e, SELECT ... WHERE e */
+    char *from;            /* owned; SELECT ... FROM name (not DUAL): "schema.table" as written */
+    int64_t limit;         /* SELECT ... LIMIT n; -1 = none */
+    uint32_t param_count;  /* '?' placeholders, numbered in order */
+    size_t first_param_at; /* byte offset of the first '?' (a text query may not have one) */
+    char *unsupported;     /* owned; NN_SQL_UNSUPPORTED: what it is ("SHOW ENGINES") */
+    char *plugin;          /* owned; IDENTIFIED WITH plugin (NULL = default / unchanged) */
+    char *password;        /* owned; IDENTIFIED ... BY 'pw' */
+    char *auth_as;         /* owned; IDENTIFIED WITH plugin AS 'auth string' */
     bool has_require;
     nn_ssl_require require;
     char *database; /* owned; USE db */
@@ -244,8 +298,32 @@ typedef struct nn_sql_stmt {
  * in both cases. */
 int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos, nn_err *err);
 void nn_sql_stmt_clear(nn_sql_stmt *st);
+
+/* A value bound to a '?' of an admin statement (prepared statements). Strings are borrowed
+ * for the call. */
+typedef enum nn_sql_param_kind {
+    NN_SQL_PARAM_NULL,
+    NN_SQL_PARAM_INT,
+    NN_SQL_PARAM_UINT,
+    NN_SQL_PARAM_DOUBLE,
+    NN_SQL_PARAM_STRING, /* also decimals and dates, as text */
+} nn_sql_param_kind;
+
+typedef struct nn_sql_param {
+    nn_sql_param_kind kind;
+    int64_t i;
+    uint64_t u;
+    double d;
+    const char *s;
+    size_t len;
+} nn_sql_param;
 /* SQL LIKE with % and _, case-insensitive, backslash escapes. */
 bool nn_sql_like(const char *pattern, const char *text);
+/* The administrative handler (admin.c) answers a parsed statement with params[0, n) bound to
+ * its '?' (n == st->param_count; a text query has none). Takes over st's contents (clear it
+ * after, as usual). */
+void nn_mysql_admin_answer_parsed(nn_mysql_session *ses, nn_sql_stmt *st,
+                                  const nn_sql_param *params, size_t n);
 
 /* ------------------------------------------------------------- catalog */
 
@@ -372,9 +450,9 @@ typedef struct nn_mysql_settings {
     bool tls;
     bool require_secure_transport;
     uint32_t max_allowed_packet;
-    size_t output_limit;          /* bytes of replies a session may have unsent */
-    uint32_t max_prepared_stmts;  /* per session */
-    size_t max_cursor_bytes;      /* rows one open cursor may keep */
+    size_t output_limit;         /* bytes of replies a session may have unsent */
+    uint32_t max_prepared_stmts; /* per session */
+    size_t max_cursor_bytes;     /* rows one open cursor may keep */
     uint64_t handshake_timeout_ms;
     uint64_t idle_timeout_ms;
     struct nn_mysql_settings *older; /* kept until free: readers never see a freed copy */
@@ -423,6 +501,8 @@ struct nn_mysql_server {
     atomic_uint_fast64_t connections; /* accepted, for SHOW STATUS */
     atomic_uint_fast64_t threads_connected;
     atomic_uint_fast64_t questions; /* commands received, for COM_STATISTICS */
+    atomic_uint_fast64_t ssl_accepts;          /* TLS handshakes started (Ssl_accepts) */
+    atomic_uint_fast64_t ssl_finished_accepts; /* ... and completed */
     pthread_mutex_t process_lock;   /* the process list: logins, logouts, listings, KILL */
     nn_mysql_proc *processes;
     uint64_t started_ns;
@@ -441,6 +521,10 @@ bool nn_mysql_session_may_manage_users(nn_mysql_session *ses);
 /* Hold the session across an asynchronous answer (admin's catalog writes). */
 void nn_mysql_session_hold(nn_mysql_session *ses);
 void nn_mysql_session_release(nn_mysql_session *ses);
+/* The session's possible ciphers (Ssl_cipher_list), "" without TLS. */
+void nn_mysql_session_cipher_list(const nn_mysql_session *ses, char *out, size_t cap);
+/* The session's protocol compression: "zlib", "zstd" or "" (off), and its level. */
+const char *nn_mysql_session_compression(const nn_mysql_session *ses, int *level);
 /* Session variables set with SET (name lower case). NULL when never set. */
 const char *nn_mysql_session_var(const nn_mysql_session *ses, const char *name);
 int nn_mysql_session_var_set(nn_mysql_session *ses, const char *name, const char *value);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mysql/session_internal.h"
 
@@ -67,7 +68,43 @@ const char *nn_mysql_session_var(const nn_mysql_session *ses, const char *name) 
     return NULL;
 }
 
+/* Whether a change of name is reported to a client that tracks system variables: those
+ * listed in the session's session_track_system_variables ('*' = all), by default MySQL's
+ * time_zone, autocommit and the character sets. */
+static bool tracked(const nn_mysql_session *ses, const char *name) {
+    if (!(ses->caps & NN_CLIENT_SESSION_TRACK) || name[0] == '@') {
+        return false;
+    }
+    const char *list = nn_mysql_session_var(ses, "session_track_system_variables");
+    if (list == NULL) {
+        list = "time_zone,autocommit,character_set_client,character_set_results,"
+               "character_set_connection";
+    }
+    size_t n = strlen(name);
+    for (const char *p = list; *p != '\0';) {
+        while (*p == ',' || *p == ' ') {
+            p++;
+        }
+        const char *end = p;
+        while (*end != '\0' && *end != ',') {
+            end++;
+        }
+        size_t len = (size_t)(end - p);
+        while (len > 0 && p[len - 1] == ' ') {
+            len--;
+        }
+        if ((len == 1 && *p == '*') || (len == n && strncasecmp(p, name, n) == 0)) {
+            return true;
+        }
+        p = end;
+    }
+    return false;
+}
+
 int nn_mysql_session_var_set(nn_mysql_session *ses, const char *name, const char *value) {
+    if (tracked(ses, name)) {
+        nn_mysql_session_track_variable(ses, name, value);
+    }
     char *v = strdup(value);
     if (v == NULL) {
         return -ENOMEM;
@@ -185,4 +222,17 @@ void nn_mysql_stmt_set_user_data(nn_mysql_stmt *stmt, void *data) {
 
 void *nn_mysql_stmt_user_data(const nn_mysql_stmt *stmt) {
     return stmt->user_data;
+}
+
+const char *nn_mysql_session_compression(const nn_mysql_session *ses, int *level) {
+    *level = nn_mysql_z_level(ses);
+    return nn_mysql_z_name(ses);
+}
+
+void nn_mysql_session_cipher_list(const nn_mysql_session *ses, char *out, size_t cap) {
+    if (ses->stream == NULL || !ses->secure) {
+        out[0] = '\0';
+        return;
+    }
+    nn_tls_cipher_list(ses->stream, out, cap);
 }

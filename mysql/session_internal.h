@@ -140,6 +140,7 @@ struct nn_mysql_session {
     uint32_t stmt_cap;
     uint32_t next_stmt_id;
     nn_mysql_stmt *last_stmt;
+    nn_mysql_stmt *preparing; /* a prepare the engine answers later */
     /* Protocol compression (CLIENT_COMPRESS / zstd): NULL when off; what the login asked
      * for until it is turned on after the login's OK. */
     struct nn_mysql_zstate *z;
@@ -188,6 +189,17 @@ void nn_mysql_command_begin(nn_mysql_session *ses, uint8_t command);
 void nn_mysql_command_change_user_done(nn_mysql_session *ses);
 /* Resets session state as a fresh login has it (statements closed, variables cleared). */
 void nn_mysql_session_reset_state(nn_mysql_session *ses);
+/* conn.c: COM_CHANGE_USER's fields (pointers into p). 0 or -EPROTO. */
+typedef struct nn_mysql_change_user_req {
+    const char *user;
+    size_t user_len;
+    const char *db;
+    size_t db_len;
+    const uint8_t *attrs; /* NULL when none */
+    size_t attrs_len;
+} nn_mysql_change_user_req;
+int nn_mysql_change_user_parse(const uint8_t *p, size_t len, uint32_t client_caps,
+                               nn_mysql_change_user_req *out);
 /* conn.c: COM_CHANGE_USER starts a new authentication on this session. */
 void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t len);
 /* result.c: the stream drained; an engine waiting for room goes on. */
@@ -210,6 +222,13 @@ int nn_mysql_process_statement(nn_mysql_session *ses, const char *sql, size_t le
                                bool describe_only);
 /* admin_stmt.c: the next statements of a multi-statement text, after an answer part. */
 void nn_mysql_admin_multi_continue(nn_mysql_session *ses);
+/* stmt.c: the parameter block of a COM_STMT_EXECUTE (after id, flags and iteration count):
+ * [parameter count], NULL bitmap, new-params-bound flag, types (and names with query
+ * attributes), values. types (2 bytes per parameter) keeps the last bound types across
+ * executes. 0 or -EPROTO. */
+int nn_mysql_execute_params(nn_mysql_cursor *c, uint32_t n, bool attrs, uint8_t flags,
+                            uint8_t *types, bool *types_bound, nn_buf *long_data,
+                            nn_mysql_value *out);
 /* The session's attributes blob is freed and query attributes dropped. */
 void nn_mysql_session_qattrs_clear(nn_mysql_session *ses);
 
@@ -232,6 +251,8 @@ void nn_mysql_stmt_long_data_cmd(nn_mysql_session *ses, const uint8_t *p, size_t
 void nn_mysql_stmt_reset_cmd(nn_mysql_session *ses, const uint8_t *p, size_t len);
 void nn_mysql_stmt_close_cmd(nn_mysql_session *ses, const uint8_t *p, size_t len);
 void nn_mysql_stmt_fetch_cmd(nn_mysql_session *ses, const uint8_t *p, size_t len);
+/* The command ended: a statement whose prepare was refused later is dropped. */
+void nn_mysql_stmt_prepare_done(nn_mysql_session *ses);
 /* The execute's result set with a cursor ended: the layer answers the client now. */
 void nn_mysql_stmt_cursor_ready(nn_mysql_session *ses);
 /* Closes every statement (engine told through stmt_close). */
@@ -244,6 +265,17 @@ typedef enum nn_mysql_zalgo {
     NN_MYSQL_Z_ZSTD = 2,
 } nn_mysql_zalgo;
 
+/* The codec alone (fuzz targets and tests use it without a session). */
+struct nn_mysql_zstate *nn_mysql_z_new(nn_mysql_zalgo algo, int level);
+void nn_mysql_z_delete(struct nn_mysql_zstate *z);
+/* Decodes compressed packets from the front of in into plain (at most cap bytes in all)
+ * until plain holds a whole MySQL packet or in has no whole compressed packet left.
+ * Returns the bytes of in used, or -EPROTO / -EMSGSIZE / -ENOMEM with why set. */
+int nn_mysql_z_unpack(struct nn_mysql_zstate *z, const uint8_t *in, size_t len, nn_buf *plain,
+                      size_t cap, const char **why);
+/* Appends data as compressed packets (pieces under 16 MiB; small or incompressible pieces
+ * as they are) to out. 0 or -ENOMEM. */
+int nn_mysql_z_pack(struct nn_mysql_zstate *z, const uint8_t *data, size_t len, nn_buf *out);
 /* Turns compression on for what follows (after the OK of the login). 0 or -ENOMEM. */
 int nn_mysql_z_start(nn_mysql_session *ses, nn_mysql_zalgo algo, int level);
 void nn_mysql_z_free(nn_mysql_session *ses);

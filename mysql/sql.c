@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,6 +41,9 @@ typedef struct parser {
     size_t err_pos;
     nn_err *err;
     bool oom;
+    int depth;            /* of the expression being parsed */
+    uint32_t param_count; /* '?' seen so far */
+    size_t first_param_at;
 } parser;
 
 static char *dup_range(const char *s, size_t n) {
@@ -264,7 +268,7 @@ static void lower(char *s) {
     }
 }
 
-/* ----------------------------------------------------------------- SELECT */
+/* ------------------------------------------------------------ expressions */
 
 static nn_sql_scope scope_prefix(char **name) {
     static const struct {
@@ -282,43 +286,101 @@ static nn_sql_scope scope_prefix(char **name) {
     return NN_SCOPE_DEFAULT;
 }
 
-static void parse_expr(parser *p, nn_sql_expr *e) {
-    size_t start = p->tok.start;
-    bool negative = false;
-    if (is_punct(p, '-') || is_punct(p, '+')) {
-        negative = is_punct(p, '-');
-        next(p);
+static void expr_clear(nn_sql_expr *e) {
+    for (size_t i = 0; i < e->arg_count; i++) {
+        expr_clear(&e->args[i]);
     }
+    free(e->args);
+    free(e->text);
+    free(e->label);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Appends a zeroed argument to e; NULL (and p->bad) when out of memory or past the bound. */
+static nn_sql_expr *expr_push(parser *p, nn_sql_expr *e) {
+    if (e->arg_count == NN_SQL_MAX_ARGS) {
+        fail(p, p->tok.start, "too many arguments");
+        return NULL;
+    }
+    nn_sql_expr *more = realloc(e->args, (e->arg_count + 1) * sizeof(*more));
+    if (more == NULL) {
+        p->oom = p->bad = true;
+        return NULL;
+    }
+    e->args = more;
+    nn_sql_expr *a = &e->args[e->arg_count++];
+    memset(a, 0, sizeof(*a));
+    return a;
+}
+
+/* Turns e into an operator node whose first operand is what e was; returns the slot for the
+ * second operand (or NULL). */
+static nn_sql_expr *expr_wrap(parser *p, nn_sql_expr *e, nn_sql_expr_kind kind, nn_sql_op op) {
+    nn_sql_expr left = *e;
+    memset(e, 0, sizeof(*e));
+    e->kind = kind;
+    e->op = op;
+    nn_sql_expr *a = expr_push(p, e);
+    if (a == NULL) {
+        expr_clear(&left);
+        return NULL;
+    }
+    *a = left;
+    return kind == NN_EXPR_IS_NULL ? a : expr_push(p, e);
+}
+
+static void parse_or(parser *p, nn_sql_expr *e);
+
+/* Words that end an expression or a select item instead of naming a column or an alias. */
+static bool is_clause_word(const parser *p) {
+    static const char *const words[] = {"FROM",    "WHERE", "LIMIT", "ORDER", "GROUP", "HAVING",
+                                        "UNION",   "INTO",  "FOR",   "AND",   "OR",    "XOR",
+                                        "NOT",     "IS",    "LIKE",  "IN",    "DIV",   "MOD",
+                                        "COLLATE", "AS",    "LOCK",  "WINDOW"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (is_word(p, words[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Functions MySQL lets one write without parentheses. */
+static bool bare_function(const char *name) {
+    static const char *const names[] = {"current_user",  "current_timestamp", "current_date",
+                                        "current_time",  "localtime",         "localtimestamp",
+                                        "utc_timestamp", "utc_date",          "utc_time"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(name, names[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void parse_primary(parser *p, nn_sql_expr *e) {
     if (p->tok.kind == TOK_NUMBER) {
-        char *num = take(p);
-        if (num == NULL) {
-            return;
-        }
-        if (negative) {
-            char *neg = malloc(strlen(num) + 2);
-            if (neg == NULL) {
-                free(num);
-                p->oom = p->bad = true;
-                return;
-            }
-            neg[0] = '-';
-            strcpy(neg + 1, num);
-            free(num);
-            num = neg;
-        }
         e->kind = NN_EXPR_NUMBER;
-        e->text = num;
-    } else if (negative) {
-        fail(p, p->tok.start, "expected a number");
-        return;
+        e->text = take(p);
     } else if (p->tok.kind == TOK_STRING) {
         e->kind = NN_EXPR_STRING;
         e->text = take(p);
-        e->label = e->text ? strdup(e->text) : NULL;
-        return;
+        /* 'a' 'b' is one string, as in MySQL */
+        while (e->text != NULL && p->tok.kind == TOK_STRING) {
+            char *more = take(p);
+            char *joined = more ? malloc(strlen(e->text) + strlen(more) + 1) : NULL;
+            if (joined != NULL) {
+                strcpy(joined, e->text);
+                strcat(joined, more);
+            }
+            free(more);
+            free(e->text);
+            e->text = joined;
+        }
     } else if (is_word(p, "NULL")) {
         e->kind = NN_EXPR_NULL;
         next(p);
+        return;
     } else if (is_word(p, "TRUE") || is_word(p, "FALSE")) {
         e->kind = NN_EXPR_NUMBER;
         e->text = strdup(is_word(p, "TRUE") ? "1" : "0");
@@ -330,42 +392,403 @@ static void parse_expr(parser *p, nn_sql_expr *e) {
             e->scope = scope_prefix(&e->text);
             lower(e->text);
         }
-    } else if (p->tok.kind == TOK_WORD) {
-        e->kind = NN_EXPR_FUNC;
+    } else if (p->tok.kind == TOK_USERVAR) {
+        e->kind = NN_EXPR_USERVAR;
         e->text = take(p);
         if (e->text != NULL) {
             lower(e->text);
         }
-        /* CURRENT_USER may be written without parentheses. */
-        if (accept_punct(p, '(')) {
-            if (!accept_punct(p, ')')) {
-                fail(p, p->tok.start, "only functions without arguments are supported");
-                return;
-            }
-        } else if (e->text != NULL && strcmp(e->text, "current_user") != 0) {
-            fail(p, start, "unknown column or expression");
+    } else if (is_punct(p, '?')) {
+        e->kind = NN_EXPR_PARAM;
+        if (p->param_count == 0) {
+            p->first_param_at = p->tok.start;
+        }
+        e->param = p->param_count++;
+        next(p);
+        return;
+    } else if (accept_punct(p, '(')) {
+        parse_or(p, e);
+        if (!p->bad && !accept_punct(p, ')')) {
+            fail(p, p->tok.start, "expected ')'");
+        }
+        return;
+    } else if (p->tok.kind == TOK_WORD || p->tok.kind == TOK_QUOTED) {
+        bool quoted = p->tok.kind == TOK_QUOTED;
+        e->kind = NN_EXPR_IDENT;
+        e->text = take(p);
+        if (e->text == NULL) {
+            p->oom = p->bad = true;
             return;
         }
+        if (!quoted && accept_punct(p, '(')) {
+            e->kind = NN_EXPR_FUNC;
+            lower(e->text);
+            if (!accept_punct(p, ')')) {
+                do {
+                    nn_sql_expr *a = expr_push(p, e);
+                    if (a == NULL) {
+                        return;
+                    }
+                    parse_or(p, a);
+                } while (!p->bad && accept_punct(p, ','));
+                if (!p->bad && !accept_punct(p, ')')) {
+                    fail(p, p->tok.start, "expected ')' after the arguments");
+                }
+            }
+            return;
+        }
+        if (!quoted) {
+            char *name = strdup(e->text);
+            if (name == NULL) {
+                p->oom = p->bad = true;
+                return;
+            }
+            lower(name);
+            if (bare_function(name)) {
+                e->kind = NN_EXPR_FUNC;
+                free(e->text);
+                e->text = name;
+                return;
+            }
+            free(name);
+        }
+        /* schema.table.column: kept as written */
+        while (is_punct(p, '.') && !p->bad) {
+            next(p);
+            if (p->tok.kind != TOK_WORD && p->tok.kind != TOK_QUOTED) {
+                fail(p, p->tok.start, "expected a name after '.'");
+                return;
+            }
+            char *part = take(p);
+            char *joined = part ? malloc(strlen(e->text) + strlen(part) + 2) : NULL;
+            if (joined == NULL) {
+                free(part);
+                p->oom = p->bad = true;
+                return;
+            }
+            sprintf(joined, "%s.%s", e->text, part);
+            free(part);
+            free(e->text);
+            e->text = joined;
+        }
+        return;
     } else {
         fail(p, p->tok.start, "expected an expression");
         return;
     }
-    /* The column is named by the expression as written, as MySQL does. */
-    size_t end = p->tok.start;
-    while (end > start && isspace((unsigned char)p->src[end - 1])) {
-        end--;
+    if (e->text == NULL && !p->bad) {
+        p->oom = p->bad = true;
     }
-    e->label = dup_range(p->src + start, end - start);
+}
+
+static void parse_unary(parser *p, nn_sql_expr *e) {
+    if (++p->depth > NN_SQL_MAX_DEPTH) {
+        fail(p, p->tok.start, "expression nested too deeply");
+        return;
+    }
+    if (is_punct(p, '-') || is_punct(p, '+') || is_punct(p, '!') || is_punct(p, '~')) {
+        char op = p->tok.punct;
+        size_t at = p->tok.end;
+        next(p);
+        if (op == '-' && p->tok.kind == TOK_NUMBER && p->tok.start == at) {
+            /* -2.5 is one literal (its column is named "-2.5") */
+            char *num = take(p);
+            char *neg = num ? malloc(strlen(num) + 2) : NULL;
+            if (neg == NULL) {
+                free(num);
+                p->oom = p->bad = true;
+                return;
+            }
+            neg[0] = '-';
+            strcpy(neg + 1, num);
+            free(num);
+            e->kind = NN_EXPR_NUMBER;
+            e->text = neg;
+        } else if (op == '+') {
+            parse_unary(p, e);
+        } else {
+            e->kind = NN_EXPR_UNARY;
+            e->op = op == '-' ? NN_OP_NEG : op == '!' ? NN_OP_NOT : NN_OP_BITNOT;
+            nn_sql_expr *a = expr_push(p, e);
+            if (a != NULL) {
+                parse_unary(p, a);
+            }
+        }
+    } else {
+        parse_primary(p, e);
+    }
+    p->depth--;
+}
+
+static void parse_mul(parser *p, nn_sql_expr *e) {
+    parse_unary(p, e);
+    while (!p->bad) {
+        nn_sql_op op = NN_OP_NONE;
+        if (is_punct(p, '*')) {
+            op = NN_OP_MUL;
+        } else if (is_punct(p, '/')) {
+            op = NN_OP_DIV;
+        } else if (is_punct(p, '%') || is_word(p, "MOD")) {
+            op = NN_OP_MOD;
+        } else if (is_word(p, "DIV")) {
+            op = NN_OP_INTDIV;
+        } else {
+            return;
+        }
+        next(p);
+        nn_sql_expr *r = expr_wrap(p, e, NN_EXPR_BINARY, op);
+        if (r == NULL) {
+            return;
+        }
+        parse_unary(p, r);
+    }
+}
+
+static void parse_add(parser *p, nn_sql_expr *e) {
+    parse_mul(p, e);
+    while (!p->bad && (is_punct(p, '+') || is_punct(p, '-'))) {
+        nn_sql_op op = is_punct(p, '+') ? NN_OP_ADD : NN_OP_SUB;
+        next(p);
+        nn_sql_expr *r = expr_wrap(p, e, NN_EXPR_BINARY, op);
+        if (r == NULL) {
+            return;
+        }
+        parse_mul(p, r);
+    }
+}
+
+/* A comparison operator at the current token (one or two punctuation tokens), or NONE. */
+static nn_sql_op comparison(parser *p) {
+    if (p->tok.kind != TOK_PUNCT) {
+        return NN_OP_NONE;
+    }
+    char c = p->tok.punct;
+    char c2 = p->tok.end < p->len ? p->src[p->tok.end] : '\0';
+    char c3 = p->tok.end + 1 < p->len ? p->src[p->tok.end + 1] : '\0';
+    size_t extra = 0;
+    nn_sql_op op = NN_OP_NONE;
+    if (c == '=') {
+        op = NN_OP_EQ;
+    } else if (c == '<' && c2 == '=' && c3 == '>') {
+        op = NN_OP_NULLSAFE_EQ;
+        extra = 2;
+    } else if (c == '<' && c2 == '=') {
+        op = NN_OP_LE;
+        extra = 1;
+    } else if (c == '<' && c2 == '>') {
+        op = NN_OP_NE;
+        extra = 1;
+    } else if (c == '<') {
+        op = NN_OP_LT;
+    } else if (c == '>' && c2 == '=') {
+        op = NN_OP_GE;
+        extra = 1;
+    } else if (c == '>') {
+        op = NN_OP_GT;
+    } else if (c == '!' && c2 == '=') {
+        op = NN_OP_NE;
+        extra = 1;
+    } else {
+        return NN_OP_NONE;
+    }
+    p->pos = p->tok.end + extra;
+    next(p);
+    return op;
+}
+
+static void parse_cmp(parser *p, nn_sql_expr *e) {
+    parse_add(p, e);
+    while (!p->bad) {
+        nn_sql_op op = comparison(p);
+        if (op != NN_OP_NONE) {
+            nn_sql_expr *r = expr_wrap(p, e, NN_EXPR_BINARY, op);
+            if (r == NULL) {
+                return;
+            }
+            parse_add(p, r);
+            continue;
+        }
+        if (accept_word(p, "IS")) {
+            bool negated = accept_word(p, "NOT");
+            if (!expect_word(p, "NULL")) {
+                return;
+            }
+            if (expr_wrap(p, e, NN_EXPR_IS_NULL, NN_OP_NONE) == NULL) {
+                return;
+            }
+            e->negated = negated;
+            continue;
+        }
+        bool negated = false;
+        if (is_word(p, "NOT")) {
+            /* a NOT here belongs to LIKE or IN; anything else ends the comparison */
+            size_t save_pos = p->pos;
+            token save = p->tok;
+            p->tok.value = NULL;
+            next(p);
+            if (!is_word(p, "LIKE") && !is_word(p, "IN")) {
+                free(p->tok.value);
+                p->tok = save;
+                p->pos = save_pos;
+                return;
+            }
+            free(save.value);
+            negated = true;
+        }
+        if (accept_word(p, "LIKE")) {
+            nn_sql_expr *r = expr_wrap(p, e, NN_EXPR_BINARY, NN_OP_LIKE);
+            if (r == NULL) {
+                return;
+            }
+            e->negated = negated;
+            parse_add(p, r);
+        } else if (accept_word(p, "IN")) {
+            if (!accept_punct(p, '(')) {
+                fail(p, p->tok.start, "expected '(' after IN");
+                return;
+            }
+            nn_sql_expr *r = expr_wrap(p, e, NN_EXPR_IN, NN_OP_NONE);
+            if (r == NULL) {
+                return;
+            }
+            e->negated = negated;
+            parse_or(p, r);
+            while (!p->bad && accept_punct(p, ',')) {
+                r = expr_push(p, e);
+                if (r == NULL) {
+                    return;
+                }
+                parse_or(p, r);
+            }
+            if (!p->bad && !accept_punct(p, ')')) {
+                fail(p, p->tok.start, "expected ')' after the IN list");
+            }
+        } else {
+            return;
+        }
+    }
+}
+
+static void parse_not(parser *p, nn_sql_expr *e) {
+    if (is_word(p, "NOT")) {
+        if (++p->depth > NN_SQL_MAX_DEPTH) {
+            fail(p, p->tok.start, "expression nested too deeply");
+            return;
+        }
+        next(p);
+        e->kind = NN_EXPR_UNARY;
+        e->op = NN_OP_NOT;
+        nn_sql_expr *a = expr_push(p, e);
+        if (a != NULL) {
+            parse_not(p, a);
+        }
+        p->depth--;
+        return;
+    }
+    parse_cmp(p, e);
+}
+
+static bool is_double_punct(const parser *p, char c) {
+    return is_punct(p, c) && p->tok.end < p->len && p->src[p->tok.end] == c;
+}
+
+static void parse_and(parser *p, nn_sql_expr *e) {
+    parse_not(p, e);
+    while (!p->bad && (is_word(p, "AND") || is_double_punct(p, '&'))) {
+        if (is_word(p, "AND")) {
+            next(p);
+        } else {
+            p->pos = p->tok.end + 1;
+            next(p);
+        }
+        nn_sql_expr *r = expr_wrap(p, e, NN_EXPR_BINARY, NN_OP_AND);
+        if (r == NULL) {
+            return;
+        }
+        parse_not(p, r);
+    }
+}
+
+static void parse_or(parser *p, nn_sql_expr *e) {
+    if (++p->depth > NN_SQL_MAX_DEPTH) {
+        fail(p, p->tok.start, "expression nested too deeply");
+        return;
+    }
+    parse_and(p, e);
+    while (!p->bad && (is_word(p, "OR") || is_word(p, "XOR") || is_double_punct(p, '|'))) {
+        nn_sql_op op = is_word(p, "XOR") ? NN_OP_XOR : NN_OP_OR;
+        if (p->tok.kind == TOK_WORD) {
+            next(p);
+        } else {
+            p->pos = p->tok.end + 1; /* || is OR (sql_mode without PIPES_AS_CONCAT) */
+            next(p);
+        }
+        nn_sql_expr *r = expr_wrap(p, e, NN_EXPR_BINARY, op);
+        if (r == NULL) {
+            break;
+        }
+        parse_and(p, r);
+    }
+    p->depth--;
+}
+
+/* A top-level expression, labelled with its text as written (MySQL's column name). */
+static void parse_expr(parser *p, nn_sql_expr *e) {
+    size_t start = p->tok.start;
+    parse_or(p, e);
+    if (p->bad) {
+        return;
+    }
+    if (e->kind == NN_EXPR_STRING) {
+        e->label = strdup(e->text); /* a string's column is named by its value */
+    } else {
+        size_t end = p->tok.start;
+        while (end > start && isspace((unsigned char)p->src[end - 1])) {
+            end--;
+        }
+        e->label = dup_range(p->src + start, end - start);
+    }
+    if (e->label == NULL) {
+        p->oom = p->bad = true;
+        return;
+    }
+    /* MySQL cuts a column name made from the text at 256 characters; we cut at 256 bytes,
+     * never inside a UTF-8 sequence (a 16 MiB literal must not name its column too). */
+    size_t n = strlen(e->label);
+    if (n > NN_SQL_MAX_LABEL) {
+        n = NN_SQL_MAX_LABEL;
+        while (n > 0 && ((unsigned char)e->label[n] & 0xc0) == 0x80) {
+            n--;
+        }
+        e->label[n] = '\0';
+    }
+}
+
+/* ----------------------------------------------------------------- SELECT */
+
+static void parse_where(parser *p, nn_sql_stmt *st) {
+    st->where = calloc(1, sizeof(*st->where));
+    if (st->where == NULL) {
+        p->oom = p->bad = true;
+        return;
+    }
+    parse_or(p, st->where);
 }
 
 static void parse_select(parser *p, nn_sql_stmt *st) {
     st->kind = NN_SQL_SELECT;
+    accept_word(p, "ALL");
+    accept_word(p, "DISTINCT"); /* one row: nothing to make distinct */
     do {
         if (st->item_count == NN_SQL_MAX_ITEMS) {
             fail(p, p->tok.start, "too many select items");
             return;
         }
         nn_sql_expr *e = &st->items[st->item_count++];
+        if (is_punct(p, '*')) {
+            fail(p, p->tok.start, "'*' needs a table");
+            return;
+        }
         parse_expr(p, e);
         if (p->bad) {
             return;
@@ -377,48 +800,121 @@ static void parse_select(parser *p, nn_sql_stmt *st) {
             }
             free(e->label);
             e->label = take(p);
-        } else if (p->tok.kind == TOK_QUOTED ||
-                   (p->tok.kind == TOK_WORD && !is_word(p, "FROM") && !is_word(p, "LIMIT"))) {
+        } else if (p->tok.kind == TOK_QUOTED || p->tok.kind == TOK_STRING ||
+                   (p->tok.kind == TOK_WORD && !is_clause_word(p))) {
             free(e->label);
             e->label = take(p);
         }
     } while (accept_punct(p, ','));
     if (accept_word(p, "FROM")) {
-        expect_word(p, "DUAL");
+        if (is_word(p, "DUAL")) {
+            next(p);
+        } else if (p->tok.kind == TOK_WORD || p->tok.kind == TOK_QUOTED) {
+            nn_sql_expr name = {0};
+            parse_primary(p, &name);
+            if (!p->bad && name.kind != NN_EXPR_IDENT) {
+                fail(p, p->tok.start, "expected a table name");
+            }
+            st->from = name.text;
+            name.text = NULL;
+            expr_clear(&name);
+            if (p->bad) {
+                return;
+            }
+        } else {
+            fail(p, p->tok.start, "expected a table name");
+            return;
+        }
     }
-    if (accept_word(p, "LIMIT")) {
+    if (accept_word(p, "WHERE")) {
+        parse_where(p, st);
+    }
+    st->limit = -1;
+    if (!p->bad && accept_word(p, "LIMIT")) {
         if (p->tok.kind != TOK_NUMBER) {
             fail(p, p->tok.start, "expected a number after LIMIT");
             return;
         }
+        st->limit = strtoll(p->tok.value, NULL, 10);
         next(p);
+        if (accept_punct(p, ',') || accept_word(p, "OFFSET")) {
+            /* LIMIT offset, count / LIMIT count OFFSET offset: one row at most */
+            if (p->tok.kind != TOK_NUMBER) {
+                fail(p, p->tok.start, "expected a number");
+                return;
+            }
+            next(p);
+        }
     }
-    expect_end(p);
+    if (!p->bad) {
+        expect_end(p);
+    }
 }
 
 /* -------------------------------------------------------------------- SET */
 
-static void parse_set(parser *p, nn_sql_stmt *st) {
-    st->kind = NN_SQL_SET;
-    if (is_word(p, "NAMES") || is_word(p, "CHARACTER") || is_word(p, "CHARSET")) {
-        bool names = is_word(p, "NAMES");
-        next(p);
-        if (!names && is_word(p, "SET")) {
-            next(p);
+/* SET [SESSION|GLOBAL] TRANSACTION ISOLATION LEVEL ... | READ ONLY | READ WRITE, as the
+ * variables transaction_isolation and transaction_read_only. Without a scope it is about the
+ * next transaction only: accepted, nothing kept (the admin handler has no transactions). */
+static void parse_set_transaction(parser *p, nn_sql_stmt *st, nn_sql_scope scope) {
+    st->assign_count = 0;
+    do {
+        const char *name = NULL;
+        const char *value = NULL;
+        if (accept_word(p, "ISOLATION")) {
+            if (!expect_word(p, "LEVEL")) {
+                return;
+            }
+            name = "transaction_isolation";
+            if (accept_word(p, "READ")) {
+                value = accept_word(p, "COMMITTED")     ? "READ-COMMITTED"
+                        : accept_word(p, "UNCOMMITTED") ? "READ-UNCOMMITTED"
+                                                        : NULL;
+            } else if (accept_word(p, "REPEATABLE")) {
+                value = expect_word(p, "READ") ? "REPEATABLE-READ" : NULL;
+            } else if (accept_word(p, "SERIALIZABLE")) {
+                value = "SERIALIZABLE";
+            }
+        } else if (accept_word(p, "READ")) {
+            name = "transaction_read_only";
+            value = accept_word(p, "ONLY") ? "1" : accept_word(p, "WRITE") ? "0" : NULL;
         }
-        if (p->tok.kind != TOK_WORD && p->tok.kind != TOK_STRING && p->tok.kind != TOK_QUOTED) {
-            fail(p, p->tok.start, "expected a character set name");
+        if (value == NULL) {
+            fail(p, p->tok.start, "expected a transaction characteristic");
             return;
         }
-        nn_sql_assign *a = &st->assigns[st->assign_count++];
-        a->name = strdup("names");
-        a->value = take(p);
-        if (names && accept_word(p, "COLLATE")) {
-            next(p);
+        if (scope != NN_SCOPE_DEFAULT) {
+            nn_sql_assign *a = &st->assigns[st->assign_count++];
+            a->scope = scope;
+            a->name = strdup(name);
+            a->value.kind = NN_EXPR_STRING;
+            a->value.text = strdup(value);
+            if (a->name == NULL || a->value.text == NULL) {
+                p->oom = p->bad = true;
+                return;
+            }
         }
-        expect_end(p);
-        return;
+    } while (st->assign_count < 2 && accept_punct(p, ','));
+    expect_end(p);
+}
+
+/* A charset or collation name: a word, 'string', `name` or DEFAULT. */
+static char *take_name(parser *p, const char *what) {
+    if (p->tok.kind != TOK_WORD && p->tok.kind != TOK_STRING && p->tok.kind != TOK_QUOTED) {
+        fail(p, p->tok.start, what);
+        return NULL;
     }
+    char *v = take(p);
+    if (v == NULL) {
+        p->oom = p->bad = true;
+    } else {
+        lower(v);
+    }
+    return v;
+}
+
+static void parse_set(parser *p, nn_sql_stmt *st) {
+    st->kind = NN_SQL_SET;
     do {
         if (st->assign_count == NN_SQL_MAX_ITEMS) {
             fail(p, p->tok.start, "too many assignments");
@@ -428,16 +924,35 @@ static void parse_set(parser *p, nn_sql_stmt *st) {
         a->scope = NN_SCOPE_DEFAULT;
         if (accept_word(p, "SESSION") || accept_word(p, "LOCAL")) {
             a->scope = NN_SCOPE_SESSION;
-        } else if (accept_word(p, "GLOBAL")) {
+        } else if (accept_word(p, "GLOBAL") || accept_word(p, "PERSIST") ||
+                   accept_word(p, "PERSIST_ONLY")) {
             a->scope = NN_SCOPE_GLOBAL;
         }
-        if (st->assign_count == 1 && is_word(p, "TRANSACTION")) {
-            /* SET [SESSION] TRANSACTION ...: accepted; the admin handler has none. */
-            st->assign_count = 0;
-            while (p->tok.kind != TOK_END && !p->bad) {
+        if (st->assign_count == 1 && accept_word(p, "TRANSACTION")) {
+            parse_set_transaction(p, st, a->scope);
+            return;
+        }
+        if (a->scope == NN_SCOPE_DEFAULT &&
+            (is_word(p, "NAMES") || is_word(p, "CHARACTER") || is_word(p, "CHARSET"))) {
+            bool names = is_word(p, "NAMES");
+            next(p);
+            if (!names && is_word(p, "SET")) {
                 next(p);
             }
-            return;
+            a->name = strdup(names ? "names" : "character set");
+            if (a->name == NULL) {
+                p->oom = p->bad = true;
+                return;
+            }
+            a->value.kind = NN_EXPR_IDENT;
+            a->value.text = take_name(p, "expected a character set name");
+            if (!p->bad && names && accept_word(p, "COLLATE")) {
+                a->collation = take_name(p, "expected a collation name");
+            }
+            if (p->bad) {
+                return;
+            }
+            continue;
         }
         if (p->tok.kind == TOK_SYSVAR) {
             a->name = take(p);
@@ -468,35 +983,15 @@ static void parse_set(parser *p, nn_sql_stmt *st) {
         lower(a->name);
         if (!accept_punct(p, '=')) {
             if (is_punct(p, ':') && p->tok.end < p->len && p->src[p->tok.end] == '=') {
-                next(p);
+                p->pos = p->tok.end + 1;
                 next(p);
             } else {
                 fail(p, p->tok.start, "expected '='");
                 return;
             }
         }
-        bool negative = accept_punct(p, '-');
-        if (p->tok.kind == TOK_STRING || p->tok.kind == TOK_NUMBER || p->tok.kind == TOK_WORD ||
-            p->tok.kind == TOK_QUOTED) {
-            char *v = take(p);
-            if (v != NULL && negative) {
-                char *neg = malloc(strlen(v) + 2);
-                if (neg != NULL) {
-                    neg[0] = '-';
-                    strcpy(neg + 1, v);
-                }
-                free(v);
-                v = neg;
-            }
-            a->value = v;
-        } else if (p->tok.kind == TOK_SYSVAR) {
-            a->value = take(p); /* SET x = @@x: resolved by the handler as the name */
-        } else {
-            fail(p, p->tok.start, "expected a value");
-            return;
-        }
-        if (a->value == NULL) {
-            p->oom = p->bad = true;
+        parse_or(p, &a->value);
+        if (p->bad) {
             return;
         }
     } while (accept_punct(p, ','));
@@ -659,6 +1154,13 @@ static void parse_show(parser *p, nn_sql_stmt *st) {
     } else if (st->scope != NN_SCOPE_DEFAULT) {
         fail(p, p->tok.start, "expected STATUS or VARIABLES");
         return;
+    } else if (accept_word(p, "COLLATION")) {
+        st->kind = NN_SQL_SHOW_COLLATION;
+    } else if (accept_word(p, "CHARSET") ||
+               (is_word(p, "CHARACTER") && (next(p), expect_word(p, "SET")))) {
+        st->kind = NN_SQL_SHOW_CHARSET;
+    } else if (p->bad) {
+        return;
     } else if (accept_word(p, "WARNINGS") || accept_word(p, "ERRORS")) {
         st->kind = NN_SQL_SHOW_WARNINGS;
         if (accept_word(p, "LIMIT")) {
@@ -699,6 +1201,28 @@ static void parse_show(parser *p, nn_sql_stmt *st) {
             expect_end(p);
         }
         return;
+    } else if (p->tok.kind == TOK_WORD) {
+        /* SHOW ENGINES, SHOW PROCESSLIST ...: well-formed MySQL, not answered here */
+        st->kind = NN_SQL_UNSUPPORTED;
+        size_t at = p->tok.start;
+        while (p->tok.kind == TOK_WORD && !is_word(p, "LIKE") && !is_word(p, "WHERE") &&
+               !is_word(p, "FROM") && !is_word(p, "IN")) {
+            next(p);
+        }
+        size_t end = p->tok.kind == TOK_END ? p->len : p->tok.start;
+        while (end > at && isspace((unsigned char)p->src[end - 1])) {
+            end--;
+        }
+        char *what = dup_range(p->src + at, end - at);
+        st->unsupported = what ? malloc(strlen(what) + 6) : NULL;
+        if (st->unsupported == NULL) {
+            free(what);
+            p->oom = p->bad = true;
+            return;
+        }
+        sprintf(st->unsupported, "SHOW %s", what);
+        free(what);
+        return; /* the rest (LIKE, FROM ...) is not looked at */
     } else {
         fail(p, p->tok.start, "unsupported SHOW statement");
         return;
@@ -709,11 +1233,25 @@ static void parse_show(parser *p, nn_sql_stmt *st) {
             return;
         }
         st->like = take(p);
+    } else if (accept_word(p, "WHERE")) {
+        parse_where(p, st);
     }
-    expect_end(p);
+    if (!p->bad) {
+        expect_end(p);
+    }
 }
 
 /* ------------------------------------------------------------ statements */
+
+/* SAVEPOINT, RELEASE SAVEPOINT, ROLLBACK TO: a name, accepted (the admin handler has no
+ * transactions to keep savepoints of). */
+static void parse_savepoint_name(parser *p) {
+    if (p->tok.kind != TOK_WORD && p->tok.kind != TOK_QUOTED) {
+        fail(p, p->tok.start, "expected a savepoint name");
+        return;
+    }
+    next(p);
+}
 
 int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos, nn_err *err) {
     memset(out, 0, sizeof(*out));
@@ -721,6 +1259,7 @@ int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos,
     next(&p);
     if (p.tok.kind == TOK_END || is_punct(&p, ';')) {
         out->kind = NN_SQL_EMPTY;
+        out->limit = -1;
         accept_punct(&p, ';');
         expect_end(&p);
     } else if (accept_word(&p, "SELECT")) {
@@ -757,16 +1296,57 @@ int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos,
                accept_word(&p, "ROLLBACK")) {
         out->kind = NN_SQL_TRANSACTION;
         accept_word(&p, "WORK");
+        if (accept_word(&p, "TO")) {
+            /* ROLLBACK TO [SAVEPOINT] name */
+            accept_word(&p, "SAVEPOINT");
+            parse_savepoint_name(&p);
+        } else {
+            /* [AND [NO] CHAIN] [[NO] RELEASE] */
+            if (accept_word(&p, "AND")) {
+                accept_word(&p, "NO");
+                expect_word(&p, "CHAIN");
+            }
+            if (!accept_word(&p, "RELEASE") && accept_word(&p, "NO")) {
+                expect_word(&p, "RELEASE");
+            }
+        }
+        expect_end(&p);
+    } else if (accept_word(&p, "SAVEPOINT")) {
+        out->kind = NN_SQL_TRANSACTION;
+        parse_savepoint_name(&p);
+        expect_end(&p);
+    } else if (accept_word(&p, "RELEASE")) {
+        out->kind = NN_SQL_TRANSACTION;
+        if (expect_word(&p, "SAVEPOINT")) {
+            parse_savepoint_name(&p);
+            expect_end(&p);
+        }
+    } else if (accept_word(&p, "DO")) {
+        /* DO e[, e]: evaluated for its effects (none here but errors), answered OK */
+        out->kind = NN_SQL_DO;
+        do {
+            if (out->item_count == NN_SQL_MAX_ITEMS) {
+                fail(&p, p.tok.start, "too many expressions");
+                break;
+            }
+            parse_expr(&p, &out->items[out->item_count++]);
+        } while (!p.bad && accept_punct(&p, ','));
         expect_end(&p);
     } else if (accept_word(&p, "START")) {
         out->kind = NN_SQL_TRANSACTION;
         if (expect_word(&p, "TRANSACTION")) {
+            /* WITH CONSISTENT SNAPSHOT, READ ONLY, READ WRITE: nothing to keep */
+            while (p.tok.kind == TOK_WORD || is_punct(&p, ',')) {
+                next(&p);
+            }
             expect_end(&p);
         }
     } else {
         fail(&p, p.tok.start, "unsupported statement");
     }
     free(p.tok.value);
+    out->param_count = p.param_count;
+    out->first_param_at = p.first_param_at;
     if (p.oom) {
         *err_pos = 0;
         return nn_err_set(err, ENOMEM, "out of memory");
@@ -780,13 +1360,19 @@ int nn_sql_parse(const char *sql, size_t len, nn_sql_stmt *out, size_t *err_pos,
 
 void nn_sql_stmt_clear(nn_sql_stmt *st) {
     for (size_t i = 0; i < st->item_count; i++) {
-        free(st->items[i].text);
-        free(st->items[i].label);
+        expr_clear(&st->items[i]);
     }
     for (size_t i = 0; i < st->assign_count; i++) {
         free(st->assigns[i].name);
-        free(st->assigns[i].value);
+        expr_clear(&st->assigns[i].value);
+        free(st->assigns[i].collation);
     }
+    if (st->where != NULL) {
+        expr_clear(st->where);
+        free(st->where);
+    }
+    free(st->from);
+    free(st->unsupported);
     for (size_t i = 0; i < st->account_count; i++) {
         free(st->accounts[i].user);
         free(st->accounts[i].host);

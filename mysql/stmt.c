@@ -62,6 +62,9 @@ static void stmt_remove(nn_mysql_session *ses, nn_mysql_stmt *st) {
     if (ses->cursor_stmt == st) {
         ses->cursor_stmt = NULL;
     }
+    if (ses->preparing == st) {
+        ses->preparing = NULL;
+    }
     stmt_free(ses, st);
 }
 
@@ -123,8 +126,19 @@ void nn_mysql_stmt_prepare_cmd(nn_mysql_session *ses, const uint8_t *p, size_t l
     } else {
         nn_mysql_admin_prepare(ses, st, sql, len);
     }
-    /* A failed prepare leaves no statement behind. */
+    /* A failed prepare leaves no statement behind (one answered later is dropped when its
+     * command ends: nn_mysql_stmt_prepare_done). */
     if (!st->prepared && ses->state != ST_COMMAND_PENDING) {
+        stmt_remove(ses, st);
+    } else if (!st->prepared) {
+        ses->preparing = st;
+    }
+}
+
+void nn_mysql_stmt_prepare_done(nn_mysql_session *ses) {
+    nn_mysql_stmt *st = ses->preparing;
+    ses->preparing = NULL;
+    if (st != NULL && !st->prepared) {
         stmt_remove(ses, st);
     }
 }
@@ -328,6 +342,41 @@ int nn_mysql_params_decode(nn_mysql_cursor *c, uint32_t n, const uint8_t *null_b
     return 0;
 }
 
+int nn_mysql_execute_params(nn_mysql_cursor *c, uint32_t n, bool attrs, uint8_t flags,
+                            uint8_t *types, bool *types_bound, nn_buf *long_data,
+                            nn_mysql_value *out) {
+    if (attrs && (n > 0 || (flags & PARAMETER_COUNT_AVAILABLE))) {
+        /* With query attributes the client says how many values follow (the statement's
+         * parameters, then its attributes); only the parameters are kept here. */
+        uint64_t sent = nn_mysql_get_lenenc(c);
+        if (c->bad || sent != n) {
+            return -EPROTO;
+        }
+    }
+    if (n == 0) {
+        return 0;
+    }
+    const uint8_t *bitmap = nn_mysql_get_bytes(c, (n + 7) / 8);
+    uint8_t bound = nn_mysql_get_u8(c);
+    if (!c->bad && bound == 1) {
+        for (uint32_t i = 0; i < n && !c->bad; i++) {
+            const uint8_t *t = nn_mysql_get_bytes(c, 2);
+            if (t != NULL) {
+                types[2 * i] = t[0];
+                types[2 * i + 1] = t[1];
+            }
+            if (attrs) {
+                nn_mysql_get_bytes(c, (size_t)nn_mysql_get_lenenc(c)); /* its name */
+            }
+        }
+        *types_bound = !c->bad;
+    }
+    if (c->bad || !*types_bound) {
+        return -EPROTO; /* types never sent: nothing to read the values with */
+    }
+    return nn_mysql_params_decode(c, n, bitmap, types, long_data, out);
+}
+
 /* ---------------------------------------------------------------- execute */
 
 static void long_data_clear(nn_mysql_stmt *st) {
@@ -369,17 +418,6 @@ void nn_mysql_stmt_execute_cmd(nn_mysql_session *ses, const uint8_t *p, size_t l
         return;
     }
     uint32_t n = st->param_count;
-    bool attrs = (ses->caps & NN_CLIENT_QUERY_ATTRIBUTES) != 0;
-    if (attrs && (n > 0 || (flags & PARAMETER_COUNT_AVAILABLE))) {
-        /* With query attributes the client says how many values follow (the statement's
-         * parameters, then its attributes); only the parameters are kept here. */
-        uint64_t sent = nn_mysql_get_lenenc(&c);
-        if (c.bad || sent != n) {
-            nn_mysql_session_error(ses, NN_ER_WRONG_ARGUMENTS, "HY000",
-                                   "Incorrect arguments to mysqld_stmt_execute");
-            return;
-        }
-    }
     nn_mysql_value stack[16] = {0};
     nn_mysql_value *params = stack;
     if (n > 16) {
@@ -389,38 +427,19 @@ void nn_mysql_stmt_execute_cmd(nn_mysql_session *ses, const uint8_t *p, size_t l
             return;
         }
     }
-    if (n > 0) {
-        const uint8_t *bitmap = nn_mysql_get_bytes(&c, (n + 7) / 8);
-        uint8_t bound = nn_mysql_get_u8(&c);
-        if (!c.bad && bound == 1) {
-            for (uint32_t i = 0; i < n && !c.bad; i++) {
-                const uint8_t *t = nn_mysql_get_bytes(&c, 2);
-                if (t != NULL) {
-                    st->param_types[2 * i] = t[0];
-                    st->param_types[2 * i + 1] = t[1];
-                }
-                if (attrs) {
-                    nn_mysql_get_bytes(&c, (size_t)nn_mysql_get_lenenc(&c)); /* its name */
-                }
-            }
-            st->types_bound = !c.bad;
+    bool attrs = (ses->caps & NN_CLIENT_QUERY_ATTRIBUTES) != 0;
+    if (nn_mysql_execute_params(&c, n, attrs, flags, st->param_types, &st->types_bound,
+                                st->long_data, params) < 0) {
+        nn_log(NN_LOG_DEBUG, "mysql.stmt.error",
+               "conn=%llu stmt=%u params=%u reason=\"malformed parameters\"",
+               (unsigned long long)ses->id, st->id, n);
+        if (params != stack) {
+            free(params);
         }
-        int rc = -EPROTO;
-        if (!c.bad && st->types_bound) {
-            rc = nn_mysql_params_decode(&c, n, bitmap, st->param_types, st->long_data, params);
-        }
-        if (rc < 0) {
-            nn_log(NN_LOG_DEBUG, "mysql.stmt.error",
-                   "conn=%llu stmt=%u params=%u reason=\"malformed parameters\"",
-                   (unsigned long long)ses->id, st->id, n);
-            if (params != stack) {
-                free(params);
-            }
-            long_data_clear(st);
-            nn_mysql_session_error(ses, NN_ER_WRONG_ARGUMENTS, "HY000",
-                                   "Incorrect arguments to mysqld_stmt_execute");
-            return;
-        }
+        long_data_clear(st);
+        nn_mysql_session_error(ses, NN_ER_WRONG_ARGUMENTS, "HY000",
+                               "Incorrect arguments to mysqld_stmt_execute");
+        return;
     }
     cursor_close(st);
     ses->target = RS_BINARY;

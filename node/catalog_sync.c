@@ -18,6 +18,7 @@ struct nn_catalog_sync {
     nn_rpc *rpc;
     char self[64];
     char **peers;
+    bool *due; /* guarded by lock: pull this peer on the next round */
     size_t peer_count;
     _Atomic int64_t *agreed_unix; /* per peer: when the digests last agreed, 0 = never */
 
@@ -38,8 +39,20 @@ struct nn_catalog_sync {
 /* ----------------------------------------------------------------- push */
 
 typedef struct push_call {
+    nn_catalog_sync *sync;
     char peer[64];
 } push_call;
+
+static void mark_due(nn_catalog_sync *sync, const char *peer) {
+    pthread_mutex_lock(&sync->lock);
+    for (size_t i = 0; i < sync->peer_count; i++) {
+        if (strcmp(sync->peers[i], peer) == 0) {
+            sync->due[i] = true;
+            pthread_cond_broadcast(&sync->cond);
+        }
+    }
+    pthread_mutex_unlock(&sync->lock);
+}
 
 static void push_done(const nn_rpc_result *result, void *arg) {
     push_call *call = arg;
@@ -47,6 +60,8 @@ static void push_done(const nn_rpc_result *result, void *arg) {
         /* The pull rounds repair it once the peer is reachable. */
         nn_log(NN_LOG_INFO, "node.catalog.push.failed", "peer=%s status=%s error=\"%s\"",
                call->peer, nn_rpc_status_name(result->status), result->error);
+        /* A push lost while the channel stayed up gets no ready event: pull next round. */
+        mark_due(call->sync, call->peer);
     }
     free(call);
 }
@@ -59,6 +74,7 @@ static void on_local_change(void *arg, const uint8_t *change, size_t len) {
         if (call == NULL) {
             continue; /* the pull repairs it */
         }
+        call->sync = sync;
         snprintf(call->peer, sizeof(call->peer), "%s", sync->peers[i]);
         /* nn_rpc_call never blocks; its callback runs on a worker. */
         nn_rpc_call(sync->rpc, sync->peers[i], "catalog.apply", change, len, 0, push_done, call);
@@ -264,30 +280,64 @@ static bool stop_requested(nn_catalog_sync *sync) {
     return stopping;
 }
 
-static void *sync_main(void *arg) {
-    nn_catalog_sync *sync = arg;
+/* Waits for a peer to be due, or for the safety-net period to pass (then every peer is). */
+static bool wait_due(nn_catalog_sync *sync, bool *due_now) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += NN_CATALOG_SAFETY_MS / 1000;
+    deadline.tv_nsec += (long)(NN_CATALOG_SAFETY_MS % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&sync->lock);
-    while (!sync->stopping) {
-        pthread_mutex_unlock(&sync->lock);
-        for (size_t i = 0; i < sync->peer_count && !stop_requested(sync); i++) {
-            pull_peer(sync, sync->peers[i]);
+    bool any = false;
+    for (;;) {
+        for (size_t i = 0; i < sync->peer_count; i++) {
+            any = any || sync->due[i];
         }
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += NN_CATALOG_SYNC_MS / 1000;
-        deadline.tv_nsec += (long)(NN_CATALOG_SYNC_MS % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
+        if (any || sync->stopping) {
+            break;
         }
-        pthread_mutex_lock(&sync->lock);
-        while (!sync->stopping &&
-               pthread_cond_timedwait(&sync->cond, &sync->lock, &deadline) == 0) {
-            /* woken for another reason (a pending answer): keep waiting */
+        if (pthread_cond_timedwait(&sync->cond, &sync->lock, &deadline) != 0) {
+            for (size_t i = 0; i < sync->peer_count; i++) {
+                sync->due[i] = true;
+            }
+            any = true;
+            break;
         }
     }
+    for (size_t i = 0; i < sync->peer_count; i++) {
+        due_now[i] = sync->due[i];
+        sync->due[i] = false;
+    }
+    bool stopping = sync->stopping;
     pthread_mutex_unlock(&sync->lock);
+    return !stopping;
+}
+
+static void *sync_main(void *arg) {
+    nn_catalog_sync *sync = arg;
+    bool *due_now = calloc(sync->peer_count, sizeof(*due_now));
+    if (due_now == NULL) {
+        nn_log(NN_LOG_ERROR, "node.catalog.sync.failed", "error=\"out of memory\"");
+        return NULL;
+    }
+    while (wait_due(sync, due_now)) {
+        for (size_t i = 0; i < sync->peer_count && !stop_requested(sync); i++) {
+            if (due_now[i]) {
+                pull_peer(sync, sync->peers[i]);
+            }
+        }
+    }
+    free(due_now);
     return NULL;
+}
+
+void nn_catalog_sync_peer_ready(nn_catalog_sync *sync, const char *peer) {
+    if (sync != NULL) {
+        mark_due(sync, peer);
+    }
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -323,6 +373,12 @@ nn_catalog_sync *nn_catalog_sync_new(nn_mysql_server *mysql, nn_rpc *rpc, const 
             return NULL;
         }
         sync->peer_count++;
+    }
+    sync->due = calloc(sync->peer_count ? sync->peer_count : 1, sizeof(*sync->due));
+    if (sync->due == NULL) {
+        nn_err_set(err, ENOMEM, "out of memory");
+        nn_catalog_sync_free(sync);
+        return NULL;
     }
     static const struct {
         const char *method;
@@ -383,6 +439,7 @@ void nn_catalog_sync_free(nn_catalog_sync *sync) {
         pthread_cond_wait(&sync->cond, &sync->lock);
     }
     pthread_mutex_unlock(&sync->lock);
+    free(sync->due);
     for (size_t i = 0; i < sync->peer_count; i++) {
         free(sync->peers[i]);
     }

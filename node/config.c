@@ -61,6 +61,8 @@ typedef struct raw_node_section {
     int64_t *idle_timeout_ms;
     int64_t *call_timeout_ms;
     int64_t *heartbeat_ms;
+    int64_t *max_peer_queue_bytes;
+    int64_t *peer_stall_timeout_ms;
     int64_t *max_frame_bytes;
     int64_t *max_packet_bytes;
     int *log_level;
@@ -157,6 +159,8 @@ static const cyaml_schema_field_t node_section_fields[] = {
     CYAML_FIELD_INT_PTR("idle_timeout_ms", OPT, raw_node_section, idle_timeout_ms),
     CYAML_FIELD_INT_PTR("call_timeout_ms", OPT, raw_node_section, call_timeout_ms),
     CYAML_FIELD_INT_PTR("heartbeat_ms", OPT, raw_node_section, heartbeat_ms),
+    CYAML_FIELD_INT_PTR("max_peer_queue_bytes", OPT, raw_node_section, max_peer_queue_bytes),
+    CYAML_FIELD_INT_PTR("peer_stall_timeout_ms", OPT, raw_node_section, peer_stall_timeout_ms),
     CYAML_FIELD_INT_PTR("max_frame_bytes", OPT, raw_node_section, max_frame_bytes),
     CYAML_FIELD_INT_PTR("max_packet_bytes", OPT, raw_node_section, max_packet_bytes),
     CYAML_FIELD_ENUM_PTR("log_level", OPT | STRICT, raw_node_section, log_level, log_level_strings,
@@ -849,6 +853,19 @@ static int node_section_convert(loader *ld, const raw_config *raw, nn_config *cf
         return -EINVAL;
     }
     cfg->node.heartbeat_ms = (uint64_t)v;
+    /* What one peer that stops reading may cost: at least 64 KiB, at most 64 GiB. The
+     * default leaves room for a burst of calls made in one loop round (64 x 1 MiB in the
+     * benchmarks) beside a frame of the default max_frame_bytes. */
+    if (range_get(ld, "node.max_peer_queue_bytes", n->max_peer_queue_bytes, 65536, (int64_t)1 << 36,
+                  128 << 20, &v) < 0) {
+        return -EINVAL;
+    }
+    cfg->node.max_peer_queue_bytes = (uint64_t)v;
+    if (range_get(ld, "node.peer_stall_timeout_ms", n->peer_stall_timeout_ms, 100, 3600000, 10000,
+                  &v) < 0) {
+        return -EINVAL;
+    }
+    cfg->node.peer_stall_timeout_ms = (uint64_t)v;
     /* MySQL's max_allowed_packet tops out at 1 GiB; frames follow the same bound. */
     if (range_get(ld, "node.max_frame_bytes", n->max_frame_bytes, 1024, 1 << 30, 64 << 20, &v) <
         0) {
@@ -1079,7 +1096,9 @@ void nn_config_diff_get(const nn_config *o, const nn_config *n, nn_config_diff *
     }
     if (o->node.call_timeout_ms != n->node.call_timeout_ms ||
         o->node.heartbeat_ms != n->node.heartbeat_ms ||
-        o->node.max_frame_bytes != n->node.max_frame_bytes) {
+        o->node.max_frame_bytes != n->node.max_frame_bytes ||
+        o->node.max_peer_queue_bytes != n->node.max_peer_queue_bytes ||
+        o->node.peer_stall_timeout_ms != n->node.peer_stall_timeout_ms) {
         d->rpc_changed = true;
     }
 }

@@ -3,6 +3,7 @@
  * edge, and reloaded live where the lower modules can take a change. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,14 @@ struct nn_node {
     nn_server *server;
     nn_rpc *rpc;
     nn_catalog_sync *catalog_sync; /* the user catalog shared over the mesh */
+    /* Event subscribers: written before start only; the count is published last
+     * (release), so a certificate watcher already running sees whole entries. */
+    struct {
+        nn_event_fn fn;
+        void *arg;
+    } subs[NN_NODE_MAX_SUBSCRIBERS];
+    _Atomic size_t sub_count;
+    _Atomic bool *peer_ready; /* by node index, from the channel events */
     nn_rpc_node *rpc_nodes;
     int mysql_listener;
     int rpc_listener;
@@ -248,6 +257,8 @@ static void rpc_config_fill(const nn_node *node, const nn_config *policy, nn_rpc
     out->max_frame_bytes = policy->node.max_frame_bytes;
     out->call_timeout_ms = policy->node.call_timeout_ms;
     out->heartbeat_ms = policy->node.heartbeat_ms;
+    out->max_peer_queue_bytes = policy->node.max_peer_queue_bytes;
+    out->peer_stall_timeout_ms = policy->node.peer_stall_timeout_ms;
 }
 
 /* mkdir -p with 0700 leaves: the catalog holds password hashes. */
@@ -368,11 +379,78 @@ static void control_stop(nn_node *node) {
     }
 }
 
+/* ---------------------------------------------------------------- events */
+
+static void event_emit(nn_node *node, const nn_event *event) {
+    size_t n = atomic_load_explicit(&node->sub_count, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        node->subs[i].fn(event, node->subs[i].arg);
+    }
+}
+
+/* On the channel's worker. */
+static void on_channel(void *arg, const char *peer, bool ready, const char *reason) {
+    nn_node *node = arg;
+    for (size_t i = 0; i < node->boot.node_count; i++) {
+        if (strcmp(node->boot.nodes[i].name, peer) == 0) {
+            atomic_store(&node->peer_ready[i], ready);
+        }
+    }
+    if (ready) {
+        nn_catalog_sync_peer_ready(node->catalog_sync, peer);
+    }
+    nn_event event = {
+        .kind = ready ? NN_EVENT_PEER_READY : NN_EVENT_PEER_DOWN,
+        .peer = peer,
+        .reason = ready ? "" : reason,
+    };
+    event_emit(node, &event);
+}
+
+/* On the reloading thread (nn_node_reload's caller or the certificate watcher). */
+static void on_cert_reload(void *arg, uint64_t generation) {
+    nn_event event = {.kind = NN_EVENT_CERT_RELOADED, .reason = "", .generation = generation};
+    event_emit(arg, &event);
+}
+
+int nn_node_subscribe(nn_node *node, nn_event_fn fn, void *arg) {
+    if (node == NULL || fn == NULL) {
+        return -EINVAL;
+    }
+    if (node->started) {
+        return -EBUSY;
+    }
+    size_t n = atomic_load(&node->sub_count);
+    if (n >= NN_NODE_MAX_SUBSCRIBERS) {
+        return -ENOSPC;
+    }
+    node->subs[n].fn = fn;
+    node->subs[n].arg = arg;
+    atomic_store_explicit(&node->sub_count, n + 1, memory_order_release);
+    return 0;
+}
+
+bool nn_node_peer_ready(const nn_node *node, const char *peer) {
+    for (size_t i = 0; peer != NULL && i < node->boot.node_count; i++) {
+        if (strcmp(node->boot.nodes[i].name, peer) == 0) {
+            return atomic_load(&node->peer_ready[i]);
+        }
+    }
+    return false;
+}
+
 /* ------------------------------------------------------------ lifecycle */
+
+/* Defined only inside libnodenet (lib/boringssl_dl.c), where BoringSSL is loaded at run
+ * time and may be missing; the binaries link it and leave this NULL. */
+int nn_boringssl_ready(nn_err *err) __attribute__((weak));
 
 nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err) {
     if (config_path == NULL || node_name == NULL) {
         nn_err_set(err, EINVAL, "a config file and a node name are needed");
+        return NULL;
+    }
+    if (nn_boringssl_ready != NULL && nn_boringssl_ready(err) < 0) {
         return NULL;
     }
     nn_node *node = calloc(1, sizeof(*node));
@@ -413,6 +491,7 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
             nn_err_prefix(err, "%s: security", config_path);
             goto fail;
         }
+        nn_security_set_reload_listener(node->sec, on_cert_reload, node);
     }
 
     if (dir_make(cfg->node.data_dir, err) < 0) {
@@ -438,7 +517,8 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
     }
 
     node->rpc_nodes = calloc(cfg->node_count, sizeof(*node->rpc_nodes));
-    if (node->rpc_nodes == NULL) {
+    node->peer_ready = calloc(cfg->node_count, sizeof(*node->peer_ready));
+    if (node->rpc_nodes == NULL || node->peer_ready == NULL) {
         nn_err_set(err, ENOMEM, "out of memory");
         goto fail;
     }
@@ -454,6 +534,7 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
         nn_err_prefix(err, "rpc");
         goto fail;
     }
+    nn_rpc_set_channel_listener(node->rpc, on_channel, node);
     if (nn_rpc_service_register_ex(node->rpc, "node.reload",
                                    NN_RPC_SERVICE_PEERS | NN_RPC_SERVICE_TOOLS, reload_service,
                                    node) < 0) {
@@ -550,6 +631,8 @@ void nn_node_stop(nn_node *node, uint64_t drain_ms) {
     const nn_config_node *self = nn_config_self(&node->boot);
     nn_log(NN_LOG_INFO, "node.stopping", "node=%s drain_ms=%llu", self->name,
            (unsigned long long)drain_ms);
+    nn_event draining = {.kind = NN_EVENT_DRAINING, .reason = ""};
+    event_emit(node, &draining);
     control_stop(node);
     nn_catalog_sync_stop(node->catalog_sync);
     if (node->started) {
@@ -585,6 +668,7 @@ void nn_node_free(nn_node *node) {
         nn_security_free(node->sec);
     }
     free(node->rpc_nodes);
+    free(node->peer_ready);
     nn_config_free(&node->boot);
     nn_config_free(&node->live);
     free(node->config_path);

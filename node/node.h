@@ -85,6 +85,8 @@ typedef struct nn_config {
         uint64_t idle_timeout_ms;
         uint64_t call_timeout_ms;
         uint64_t heartbeat_ms;
+        uint64_t max_peer_queue_bytes;  /* a peer's send queue; dropped beyond it */
+        uint64_t peer_stall_timeout_ms; /* ... or after this long without progress */
         uint32_t max_frame_bytes;
         uint32_t max_packet_bytes;
         int log_level; /* nn_log_level; -1 when not set (the command line's, or info) */
@@ -190,5 +192,31 @@ int nn_node_metrics_write(nn_node *node, nn_buf *out);
  * each node's certificates as the node would (key matches, chain verifies, not expired).
  * Returns 0 or negative with err naming the first problem. */
 int nn_node_check(const char *config_path, const char *node_name, nn_err *err);
+
+/* ------------------------------------------------------------------- events */
+
+/* What an embedder hears without polling (include/nodenet/nodenet.h documents the threads
+ * each kind runs on; the values are the public header's). */
+typedef enum nn_event_kind {
+    NN_EVENT_PEER_READY = 1,
+    NN_EVENT_PEER_DOWN = 2,
+    NN_EVENT_CERT_RELOADED = 3,
+    NN_EVENT_DRAINING = 4,
+} nn_event_kind;
+
+typedef struct nn_event {
+    nn_event_kind kind;
+    const char *peer;    /* PEER_*: the peer's name; NULL otherwise */
+    const char *reason;  /* PEER_DOWN: why; "" otherwise */
+    uint64_t generation; /* CERT_RELOADED: the new certificate generation; 0 otherwise */
+} nn_event;
+
+typedef void (*nn_event_fn)(const nn_event *event, void *arg);
+
+#define NN_NODE_MAX_SUBSCRIBERS 8
+/* Before nn_node_start(): -EBUSY after, -ENOSPC past NN_NODE_MAX_SUBSCRIBERS. */
+int nn_node_subscribe(nn_node *node, nn_event_fn fn, void *arg);
+/* Any thread: the outbound channel to peer is ready (false for self or an unknown name). */
+bool nn_node_peer_ready(const nn_node *node, const char *peer);
 
 #endif

@@ -42,7 +42,24 @@ static uint64_t jitter_next(void) {
 }
 
 static void chan_state(rpc_channel *ch, rpc_chan_state st) {
-    atomic_store(&ch->state, (int)st);
+    int was = atomic_exchange(&ch->state, (int)st);
+    /* The embedder's channel events: only the edges into and out of READY (a channel
+     * replaced make-before-break stays READY and says nothing). */
+    nn_rpc_channel_fn fn = ch->rpc->on_channel;
+    if (fn == NULL || ch->is_tool) {
+        return;
+    }
+    if (st == CHAN_READY && was != CHAN_READY) {
+        fn(ch->rpc->on_channel_arg, ch->peer, true, "");
+    } else if (was == CHAN_READY && st != CHAN_READY) {
+        fn(ch->rpc->on_channel_arg, ch->peer, false,
+           st == CHAN_DRAINING ? "the peer said goodbye (stopping)" : ch->last_error);
+    }
+}
+
+void nn_rpc_set_channel_listener(nn_rpc *rpc, nn_rpc_channel_fn fn, void *arg) {
+    rpc->on_channel = fn;
+    rpc->on_channel_arg = arg;
 }
 
 static void waiting_unlink(rpc_channel *ch, rpc_call *call) {

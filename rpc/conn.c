@@ -38,6 +38,55 @@ static rpc_conn *conn_alloc(nn_rpc *rpc, bool outbound) {
     return c;
 }
 
+/* A peer that stops reading (rel 27, rpc.h): true when c's send queue is over
+ * max_peer_queue_bytes, or has not moved for peer_stall_timeout_ms; the connection is then
+ * closed with the reason, which every call in flight on it ends with (NN_RPC_E_PEER_DOWN).
+ * `frame` is what is about to be queued (0 from the heartbeat tick): one frame may exceed
+ * the bound on an empty queue. Progress is judged from the queue and the bytes handed to
+ * the stream since it was last seen moving: if nothing left, the queue grew by at least
+ * what was written (TLS adds to it, never takes away). Checked before every send, so that
+ * a frame refused here is never sent, and at every heartbeat tick. */
+static bool send_queue_stuck(rpc_conn *c, size_t frame, nn_err *err) {
+    if (c->stream == NULL || c->state == CONN_CLOSING) {
+        return false;
+    }
+    nn_rpc *rpc = c->rpc;
+    size_t pending = nn_stream_output_pending(c->stream);
+    uint64_t cap = atomic_load(&rpc->max_peer_queue_bytes);
+    uint64_t now = nn_now_ns();
+    char why[300];
+    if (pending > 0 && pending + frame > cap) {
+        snprintf(why, sizeof(why),
+                 "send queue to %s would hold %zu bytes, over max_peer_queue_bytes %llu (the "
+                 "peer is not reading)",
+                 c->peer, pending + frame, (unsigned long long)cap);
+    } else if (pending == 0) {
+        c->stall_since_ns = 0;
+        return false;
+    } else if (c->stall_since_ns == 0 ||
+               pending < c->stall_pending + (c->queued_total - c->stall_queued)) {
+        c->stall_since_ns = now;
+        c->stall_pending = pending;
+        c->stall_queued = c->queued_total;
+        return false;
+    } else if (now - c->stall_since_ns >= NN_MS(atomic_load(&rpc->peer_stall_timeout_ms))) {
+        snprintf(why, sizeof(why),
+                 "send queue to %s made no progress for %llu ms with %zu bytes queued (the "
+                 "peer is not reading)",
+                 c->peer, (unsigned long long)((now - c->stall_since_ns) / 1000000u), pending);
+    } else {
+        return false;
+    }
+    nn_log(NN_LOG_WARN, "rpc.peer_stalled", "node=%s peer=%s reason=\"%s\"", rpc->self, c->peer,
+           why);
+    snprintf(c->refusal, sizeof(c->refusal), "%s", why);
+    c->refusal_status = NN_RPC_E_PEER_DOWN;
+    c->refusal_logged = true;
+    nn_rpc_conn_close(c, why);
+    nn_err_set(err, ENOBUFS, "%s", why);
+    return true;
+}
+
 /* Payloads this large are written from where they lie rather than packed into the frame
  * (one copy less per byte); smaller ones are cheaper to pack with the rest. */
 #define PAYLOAD_IOV_MIN 16384u
@@ -80,13 +129,23 @@ static int conn_send_split(rpc_conn *c, Nnrpc__Envelope *env, nn_err *err) {
     memcpy(p + NN_RPC_FRAME_HEADER + rest + 1, lenbuf, lenlen);
     struct iovec iov[2] = {{.iov_base = p, .iov_len = head},
                            {.iov_base = payload.data, .iov_len = payload.len}};
+    if (send_queue_stuck(c, head + payload.len, err)) {
+        rc = -ENOBUFS;
+        if (p != stack) {
+            free(p);
+        }
+        goto out;
+    }
     rc = nn_stream_writev(c->stream, iov, 2);
     if (p != stack) {
         free(p);
     }
     if (rc < 0) {
         rc = nn_err_set(err, -rc, "write to %s failed", c->peer);
-    } else if (c->chan != NULL) {
+    } else {
+        c->queued_total += head + payload.len;
+    }
+    if (rc == 0 && c->chan != NULL) {
         atomic_fetch_add_explicit(&c->chan->bytes_out, NN_RPC_FRAME_HEADER + body,
                                   memory_order_relaxed);
     }
@@ -117,13 +176,17 @@ int nn_rpc_conn_send(rpc_conn *c, Nnrpc__Envelope *env, nn_err *err) {
     }
     nn_rpc_frame_header_write(p, (uint32_t)body);
     nnrpc__envelope__pack(env, p + NN_RPC_FRAME_HEADER);
-    int rc = nn_stream_write(c->stream, p, total);
+    int rc = send_queue_stuck(c, total, err) ? -ENOBUFS : nn_stream_write(c->stream, p, total);
     if (p != stack) {
         free(p);
+    }
+    if (rc == -ENOBUFS) {
+        return rc;
     }
     if (rc < 0) {
         return nn_err_set(err, -rc, "write to %s failed", c->peer);
     }
+    c->queued_total += total;
     if (c->chan != NULL) {
         atomic_fetch_add_explicit(&c->chan->bytes_out, total, memory_order_relaxed);
     }
@@ -229,6 +292,9 @@ static void hb_fire(nn_timer *t) {
          * and the peer still has two periods to answer before it is called down. */
         c->last_rx_ns = now - hb;
         c->hb_outstanding = false;
+    }
+    if (send_queue_stuck(c, 0, NULL)) {
+        return;
     }
     uint64_t silent = now - c->last_rx_ns;
     if (silent >= 3 * hb) {
@@ -534,6 +600,24 @@ static void inbound_frame(rpc_conn *c, Nnrpc__Envelope *env) {
         /* Goodbyes and stray responses mean nothing to a listener. */
         nn_rpc_envelope_free(env, &c->budget);
         return;
+    }
+    if (env->call_id != 0 && env->call_id <= c->last_call_id) {
+        /* A replayed or reordered request is never run twice (rel 26, rpc.h). */
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "call id %llu is stale or a duplicate (the last was %llu; call ids rise on a "
+                 "connection)",
+                 (unsigned long long)env->call_id, (unsigned long long)c->last_call_id);
+        nn_log(NN_LOG_WARN, "rpc.protocol_error", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
+               c->peer, why);
+        if (!(env->flags & NNRPC__FLAG__FLAG_ONE_WAY)) {
+            send_error(c, env->call_id, NN_RPC_E_INVALID, 0, why);
+        }
+        nn_rpc_envelope_free(env, &c->budget);
+        return;
+    }
+    if (env->call_id != 0) {
+        c->last_call_id = env->call_id;
     }
     nn_rpc_request_dispatch(c, env);
 }
@@ -1009,6 +1093,14 @@ void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env) {
     req->deadline_ns = nn_now_ns() + NN_MS(timeout_ms);
     c->refs++;
     c->requests++;
+    if (c->counted_node) {
+        /* Per calling node, so that a test can tell a call run twice from one run once. */
+        const nn_rpc_node *from = nn_rpc_node_find(rpc, c->caller);
+        if (from != NULL) {
+            atomic_fetch_add_explicit(&rpc->chans[from - rpc->nodes].served, 1,
+                                      memory_order_relaxed);
+        }
+    }
     svc->handler(req, svc->arg);
 }
 

@@ -86,6 +86,10 @@ int nn_rpc_frame_header_parse(const uint8_t *data, size_t len, uint32_t max_fram
     uint32_t be;
     memcpy(&be, data + 8, 4);
     uint32_t body = ntohl(be);
+    if (body == 0) {
+        /* Every frame we send has flags set, so an empty body is never ours (rel 24). */
+        return nn_err_set(err, EPROTO, "empty RPC frame (length 0)");
+    }
     if (body > max_frame) {
         return nn_err_set(err, EMSGSIZE, "RPC frame of %u bytes is over max_frame_bytes %u", body,
                           max_frame);

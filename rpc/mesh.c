@@ -71,6 +71,10 @@ static void apply_policy(nn_rpc *rpc, const nn_rpc_config *cfg) {
     atomic_store(&rpc->heartbeat_ms, cfg->heartbeat_ms ? cfg->heartbeat_ms : 1000);
     atomic_store(&rpc->connect_timeout_ms,
                  cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 3000);
+    atomic_store(&rpc->max_peer_queue_bytes,
+                 cfg->max_peer_queue_bytes ? cfg->max_peer_queue_bytes : 128ull << 20);
+    atomic_store(&rpc->peer_stall_timeout_ms,
+                 cfg->peer_stall_timeout_ms ? cfg->peer_stall_timeout_ms : 10000);
 }
 
 static int check_config(const nn_rpc_config *cfg, nn_security *sec, bool tool_mode,

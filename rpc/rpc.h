@@ -33,6 +33,22 @@
  * subject is in tool_subjects (or plaintext where rpc_tls is not require) and may call
  * only services registered for tools.
  *
+ * What a connection does with a frame it cannot use (rel 24-26):
+ *   - a bad magic, a frame version other than 1, a length of 0 or over max_frame_bytes,
+ *     or a body that is not an Envelope: an error frame with the reason (call id 0), a
+ *     log line (rpc.protocol_error) and a close; nothing is allocated for the declared
+ *     length, and protobuf-c decodes within the connection's budget;
+ *   - a hello that does not decode, with another protocol version, cluster or node, or a
+ *     certificate that does not name the node the hello claims: refused and closed;
+ *   - a request for an unknown method: NN_RPC_E_NO_METHOD; a call id not above the last
+ *     one on the connection (stale or duplicate): NN_RPC_E_INVALID, and it is not run;
+ *     call ids rise on a connection, 0 only for frames that answer nothing;
+ *   - a frame that is neither request nor response (unknown flags) at a listener, or a
+ *     response at a dialler whose call id matches no call in flight (its deadline passed,
+ *     or a duplicate): dropped, the connection goes on.
+ * Calls are never retried by rpc/: a call that fails NN_RPC_E_PEER_DOWN or DEADLINE may
+ * or may not have run on the peer, but it never runs twice.
+ *
  * Threads: nn_rpc_call*, nn_rpc_reply* and the tool client may be used from any thread.
  * Callbacks and handlers run on worker threads; they must not block.
  */
@@ -74,6 +90,15 @@ typedef struct nn_rpc_config {
     uint64_t call_timeout_ms;   /* default deadline of a call; 0 = 5000 */
     uint64_t heartbeat_ms;      /* idle probe period; a peer silent 3x this is down; 0 = 1000 */
     uint64_t connect_timeout_ms; /* TCP + TLS + hello; 0 = 3000 */
+    /* A peer that stops reading (rel 27): the connection is dropped once its send queue
+     * holds more than max_peer_queue_bytes (a single frame may exceed it when the queue was
+     * empty), or once bytes have waited peer_stall_timeout_ms without the kernel taking
+     * any. Every call in flight on it ends NN_RPC_E_PEER_DOWN with the reason; the channel
+     * reconnects with backoff. The byte bound counts what was queued in the current loop
+     * round too (nothing is sent before the round ends): keep it above the largest burst
+     * of calls the engine makes to one peer at once. 0 = 128 MiB and 10000 ms. */
+    uint64_t max_peer_queue_bytes;
+    uint64_t peer_stall_timeout_ms;
 } nn_rpc_config;
 
 typedef struct nn_rpc nn_rpc;
@@ -127,6 +152,12 @@ int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err);
  * calls and reconnect later), refuses new hellos, and waits (bounded by call_timeout_ms)
  * until the peers have drained and closed their channels. Call before nn_server_stop(). */
 void nn_rpc_goodbye(nn_rpc *rpc);
+/* Before nn_rpc_start(). fn(arg, peer, ready, reason) runs on the channel's worker each
+ * time the outbound channel to peer becomes ready (hello done) or stops being ready
+ * (closed, failed, goodbye; reason says which). A make-before-break replacement is no
+ * edge. It must not block. */
+typedef void (*nn_rpc_channel_fn)(void *arg, const char *peer, bool ready, const char *reason);
+void nn_rpc_set_channel_listener(nn_rpc *rpc, nn_rpc_channel_fn fn, void *arg);
 /* After nn_server_wait(). Pending calls have already ended (CLOSED) by then. */
 void nn_rpc_free(nn_rpc *rpc);
 

@@ -115,6 +115,11 @@ struct rpc_conn {
     nn_rpc_budget budget;
     uint64_t last_rx_ns;
     uint64_t tls_generation; /* security generation when its TLS session started */
+    /* The send queue's progress (rel 27): plaintext bytes handed to the stream so far, and
+     * the queue and that count when it was last seen moving (stall_since_ns 0 = empty). */
+    uint64_t queued_total;
+    uint64_t stall_since_ns;
+    uint64_t stall_pending, stall_queued;
     bool refusal_logged;     /* a refusal with its reason is in the log already */
     bool fallback;           /* outbound plaintext after a prefer TLS attempt was closed */
     nn_tls_facts facts;
@@ -133,6 +138,7 @@ struct rpc_conn {
     /* inbound */
     char caller[512]; /* node name, or the tool's certificate subject */
     size_t requests;  /* requests being handled */
+    uint64_t last_call_id; /* call ids of requests rise on a connection (rpc.h) */
     bool goodbye_sent;
     bool renew_sent;
     uint64_t plaintext_until_ns; /* rpc_tls became require: closed at this time, 0 = never */
@@ -210,6 +216,7 @@ struct rpc_channel {
     _Atomic uint64_t heals, heal_attempts, expiry_renewals;
     rpc_latency latency; /* calls that got a reply (ok or a remote error) */
     _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
+    _Atomic uint64_t served; /* requests from this peer that this node ran (inbound) */
     pthread_mutex_t info_lock;
     bool info_encrypted;
     int64_t info_peer_not_before, info_peer_not_after, info_local_not_after;
@@ -265,6 +272,7 @@ struct nn_rpc {
     _Atomic int tls;
     _Atomic uint32_t max_frame;
     _Atomic uint64_t call_timeout_ms, heartbeat_ms, connect_timeout_ms;
+    _Atomic uint64_t max_peer_queue_bytes, peer_stall_timeout_ms;
     pthread_mutex_t subjects_lock;
     char **tool_subjects;
     size_t tool_subject_count;
@@ -284,6 +292,9 @@ struct nn_rpc {
     pthread_mutex_t drain_lock;
     pthread_cond_t drain_cond;
     _Atomic uint64_t next_trace;
+
+    nn_rpc_channel_fn on_channel; /* set before start; read on the channels' workers */
+    void *on_channel_arg;
 };
 
 struct nn_rpc_request {

@@ -110,6 +110,7 @@ static void svc_mesh_state(nn_rpc_request *req, void *arg) {
         cs->reconnects = atomic_load(&ch->reconnects);
         cs->bytes_in = atomic_load(&ch->bytes_in);
         cs->bytes_out = atomic_load(&ch->bytes_out);
+        cs->served = atomic_load(&ch->served);
         cs->failed = &tptrs[i * NN_RPC_STATUS_COUNT];
         for (int s = 1; s < NN_RPC_STATUS_COUNT; s++) {
             uint64_t count = atomic_load(&ch->failed[s]);

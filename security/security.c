@@ -44,6 +44,9 @@ struct nn_security {
     bool watch_running;
     uint32_t watch_interval_ms; /* fixed at creation */
     pthread_t watcher;
+
+    nn_security_reload_fn on_reload; /* guarded by lock */
+    void *on_reload_arg;
 };
 
 /* ------------------------------------------------------------ thread cache */
@@ -418,14 +421,26 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
     nn_sec_settings old_settings = sec->settings;
     sec->settings = st;
     atomic_store_explicit(&sec->generation, next, memory_order_release);
+    nn_security_reload_fn on_reload = sec->on_reload;
+    void *on_reload_arg = sec->on_reload_arg;
     pthread_mutex_unlock(&sec->lock);
     memcpy(sec->watched, sigs, sizeof(sigs));
     pthread_mutex_unlock(&sec->reload_lock);
     settings_clear(&old_settings);
     nn_sec_store_unref(old);
+    if (on_reload != NULL) {
+        on_reload(on_reload_arg, next);
+    }
     nn_log(NN_LOG_INFO, "security.reloaded", "generation=%llu subject=%s", (unsigned long long)next,
            subject);
     return 0;
+}
+
+void nn_security_set_reload_listener(nn_security *sec, nn_security_reload_fn fn, void *arg) {
+    pthread_mutex_lock(&sec->lock);
+    sec->on_reload = fn;
+    sec->on_reload_arg = arg;
+    pthread_mutex_unlock(&sec->lock);
 }
 
 uint64_t nn_security_generation(const nn_security *sec) {

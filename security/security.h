@@ -40,6 +40,10 @@ typedef struct nn_tls_facts {
  * rest is zero. Returns 0. */
 int nn_tls_facts_get(const nn_stream *s, nn_tls_facts *out);
 
+/* The ciphers the stream's TLS session could have used, OpenSSL names joined by ':' (MySQL's
+ * Ssl_cipher_list); "" without TLS. Returns the length it needed, like snprintf. */
+size_t nn_tls_cipher_list(const nn_stream *s, char *out, size_t cap);
+
 /* ------------------------------------------------ per-user SSL requirement */
 
 /* MySQL's ssl_type of an account (mysql.user.ssl_type). */
@@ -114,6 +118,11 @@ nn_security *nn_security_new(const nn_security_config *config, nn_err *err);
 int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_err *err);
 /* How many reloads have succeeded (including ones the file watcher made). */
 uint64_t nn_security_generation(const nn_security *sec);
+/* Called after each successful reload (nn_security_reload() or the file watcher), on the
+ * thread that reloaded, with the new generation, outside every lock of sec. It must not
+ * block or reload. Any thread may set it; NULL removes it. */
+typedef void (*nn_security_reload_fn)(void *arg, uint64_t generation);
+void nn_security_set_reload_listener(nn_security *sec, nn_security_reload_fn fn, void *arg);
 void nn_security_free(nn_security *sec);
 
 /* What an operator wants to know about the current store. */

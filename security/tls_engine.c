@@ -470,3 +470,23 @@ void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out) {
         out->local_not_after = e->store->client_not_after;
     }
 }
+
+size_t nn_tls_engine_cipher_list(const nn_tls_engine *e, char *out, size_t cap) {
+    size_t at = 0;
+    if (cap > 0) {
+        out[0] = '\0';
+    }
+    if (e->state != NN_TLS_ENGINE_OPEN && e->state != NN_TLS_ENGINE_CLOSED) {
+        return 0;
+    }
+    STACK_OF(SSL_CIPHER) *ciphers = SSL_get_ciphers(e->ssl);
+    for (size_t i = 0; ciphers != NULL && i < sk_SSL_CIPHER_num(ciphers); i++) {
+        const char *name = SSL_CIPHER_get_name(sk_SSL_CIPHER_value(ciphers, i));
+        int n = snprintf(out + at, at < cap ? cap - at : 0, "%s%s", at ? ":" : "", name);
+        if (n < 0) {
+            break;
+        }
+        at += (size_t)n;
+    }
+    return at;
+}

@@ -166,6 +166,17 @@ int nn_tls_facts_get(const nn_stream *s, nn_tls_facts *out) {
     return 0;
 }
 
+size_t nn_tls_cipher_list(const nn_stream *s, char *out, size_t cap) {
+    const tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
+    if (l == NULL) {
+        if (cap > 0) {
+            out[0] = '\0';
+        }
+        return 0;
+    }
+    return nn_tls_engine_cipher_list(l->engine, out, cap);
+}
+
 /* A TLS connection opens with a handshake record (content type 22) of a 3.x version whose
  * first message is a ClientHello (type 1): RFC 8446 5.1 and 4. Three bytes already rule
  * out every plaintext protocol we serve; the sixth confirms it. */

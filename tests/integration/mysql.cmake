@@ -48,3 +48,18 @@ if(LIBMARIADB_FOUND)
                                      $<TARGET_FILE:mysql_fixture> $<TARGET_FILE:mysql_stmt_test>)
     set_tests_properties(mysql_stmt PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+
+# Protocol compression (zlib, zstd) over TLS, and a compression bomb.
+if(TARGET nodenet AND NN_MARIADB_CLI)
+    add_test(NAME mysql_compress COMMAND bash ${_nn_mysql_it}/mysql_compress_test.sh)
+    set_tests_properties(mysql_compress PROPERTIES LABELS integration TIMEOUT 300
+                         ENVIRONMENT "${_nn_mysql_env}")
+endif()
+
+# The TLS status variables against MariaDB serving the same certificate.
+if(TARGET nodenet AND NN_MARIADB_CLI)
+    add_test(NAME mysql_ssl_status_matches_mariadb
+             COMMAND bash ${_nn_mysql_it}/mysql_ssl_status_test.sh)
+    set_tests_properties(mysql_ssl_status_matches_mariadb PROPERTIES LABELS integration
+                         TIMEOUT 300 SKIP_RETURN_CODE 77 ENVIRONMENT "${_nn_mysql_env}")
+endif()

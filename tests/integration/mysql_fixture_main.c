@@ -211,6 +211,17 @@ static void engine_query(void *arg, nn_mysql_session *ses, const char *sql, size
         engine_stream(ses, strtoull(num, NULL, 10));
     } else if (is(sql, len, "SELECT engine_types")) {
         engine_types(ses);
+    } else if (is(sql, len, "SELECT engine_query_attr")) {
+        /* The query attribute trace_id the client sent with this query, or NULL. */
+        const nn_mysql_value *v = nn_mysql_session_query_attr(ses, "trace_id");
+        nn_mysql_value row[1] = {{.kind = NN_MYSQL_VALUE_NULL}};
+        if (v != NULL) {
+            row[0] = *v;
+        }
+        nn_mysql_session_result_begin(ses, 1);
+        nn_mysql_session_result_column(ses, "trace_id", NN_MYSQL_TYPE_VAR_STRING);
+        nn_mysql_session_result_row_values(ses, row);
+        nn_mysql_session_result_end(ses);
     } else if (is(sql, len, "SELECT engine_error")) {
         nn_mysql_session_error(ses, 1146, "42S02", "Table 'engine.t' doesn't exist");
     } else if (is(sql, len, "SELECT engine_sessions_ended")) {

@@ -6,6 +6,7 @@
  *   mysql_stmt_test PORT ROOT_PASSWORD
  */
 #include <mysql.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,29 @@ static void change_user_and_reset(MYSQL *m) {
     }
 }
 
+/* CLIENT_SESSION_TRACK: a change of schema and of a tracked variable come back in the OK. */
+static void session_tracking(MYSQL *m) {
+    const char *data = NULL;
+    size_t len = 0;
+    CHECK("track_use", mysql_query(m, "USE trackdb") == 0);
+    CHECK("track_schema",
+          mysql_session_track_get_first(m, SESSION_TRACK_SCHEMA, &data, &len) == 0 && len == 7 &&
+              memcmp(data, "trackdb", 7) == 0);
+    CHECK("track_set", mysql_query(m, "SET time_zone = '+01:00'") == 0);
+    bool seen = false;
+    if (mysql_session_track_get_first(m, SESSION_TRACK_SYSTEM_VARIABLES, &data, &len) == 0) {
+        do {
+            if (len == 9 && memcmp(data, "time_zone", 9) == 0) {
+                seen = true;
+            }
+        } while (mysql_session_track_get_next(m, SESSION_TRACK_SYSTEM_VARIABLES, &data, &len) == 0);
+    }
+    CHECK("track_system_variable", seen);
+    CHECK("track_untracked_not_reported",
+          mysql_query(m, "SET sql_select_limit = 5") == 0 &&
+              mysql_session_track_get_first(m, SESSION_TRACK_SYSTEM_VARIABLES, &data, &len) != 0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s PORT ROOT_PASSWORD\n", argv[0]);
@@ -299,6 +323,7 @@ int main(int argc, char **argv) {
     cursor_fetch(m);
     errors(m);
     change_user_and_reset(m);
+    session_tracking(m);
     mysql_close(m);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -85,6 +85,38 @@ try:
     check("typed_column_types", types[:4] == [1, 2, 3, 8] and types[7] == 10 and types[14] == 245,
           types)
 
+    # ---- query attributes (CLIENT_QUERY_ATTRIBUTES): handed to the engine by name
+    qa = connect(client_flag=1 << 27, autocommit=None)
+    qsock = qa._sock
+
+    def lenenc(b):
+        return bytes([len(b)]) + b
+
+    sql = b"SELECT engine_query_attr"
+    payload = (b"\x03" + b"\x01\x01" + b"\x00" + b"\x01" + b"\xfd\x00" + lenenc(b"trace_id") +
+               lenenc(b"abc-123") + sql)
+    qsock.sendall(len(payload).to_bytes(3, "little") + b"\x00" + payload)
+    got = b""
+    while got.count(b"abc-123") == 0 and len(got) < 4096:
+        chunk = qsock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    check("query_attribute_reaches_engine", b"abc-123" in got, got[:200])
+    # An unknown statement id: 1243, and the session goes on.
+    qsock.settimeout(5)
+    time.sleep(0.2)
+    try:
+        qsock.recv(65536)  # the rest of the previous answer
+    except socket.timeout:
+        pass
+    bad = b"\x17" + (0xDEADBEEF).to_bytes(4, "little") + b"\x00" + (1).to_bytes(4, "little")
+    qsock.sendall(len(bad).to_bytes(3, "little") + b"\x00" + bad)
+    reply = qsock.recv(4096)
+    code = int.from_bytes(reply[5:7], "little") if len(reply) > 7 and reply[4] == 0xFF else 0
+    check("unknown_statement_1243", code == 1243, reply[:80])
+    qa.close()
+
     # ---- multi-statements through the administrative handler
     m = connect(client_flag=CLIENT.MULTI_STATEMENTS)
     mc = m.cursor()
@@ -99,7 +131,7 @@ try:
             pass
         check("multi_statements_stop_at_error", False, "no error")
     except pymysql.err.MySQLError as e:
-        check("multi_statements_stop_at_error", e.args[0] in (1064, 1305), e)
+        check("multi_statements_stop_at_error", e.args[0] in (1064, 1235), e)
     mc.execute("SELECT 'after'")
     check("multi_session_goes_on", mc.fetchall() == (("after",),))
     m.close()

@@ -297,8 +297,13 @@ static void sql_select_literals_vars_functions(void) {
 static void sql_syntax_error_has_position(void) {
     nn_sql_stmt st;
     size_t pos = 0;
-    CU_ASSERT_EQUAL(parse("SELECT 1 FROM t", &st, &pos), -EINVAL);
-    CU_ASSERT_EQUAL(pos, 14);
+    CU_ASSERT_EQUAL(parse("SELECT 1 FROM", &st, &pos), -EINVAL);
+    CU_ASSERT_EQUAL(pos, 13);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL(parse("SELECT (1 + 2", &st, &pos), -EINVAL);
+    CU_ASSERT_EQUAL(pos, 13);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL(parse("SELECT 1 +", &st, &pos), -EINVAL);
     nn_sql_stmt_clear(&st);
     CU_ASSERT_EQUAL(parse("DELETE FROM t", &st, &pos), -EINVAL);
     CU_ASSERT_EQUAL(pos, 0);
@@ -362,7 +367,8 @@ static void sql_set_and_show(void) {
     CU_ASSERT_EQUAL_FATAL(parse("SET autocommit=0, @@session.sql_mode = 'ANSI'", &st, &pos), 0);
     CU_ASSERT_EQUAL(st.assign_count, 2);
     CU_ASSERT_STRING_EQUAL(st.assigns[0].name, "autocommit");
-    CU_ASSERT_STRING_EQUAL(st.assigns[0].value, "0");
+    CU_ASSERT_EQUAL(st.assigns[0].value.kind, NN_EXPR_NUMBER);
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].value.text, "0");
     CU_ASSERT_STRING_EQUAL(st.assigns[1].name, "sql_mode");
     CU_ASSERT_EQUAL(st.assigns[1].scope, NN_SCOPE_SESSION);
     nn_sql_stmt_clear(&st);
@@ -401,6 +407,192 @@ static void sql_set_and_show(void) {
                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
+/* The expression grammar: precedence, calls with arguments, placeholders. */
+static void sql_expressions_have_mysql_precedence(void) {
+    nn_sql_stmt st;
+    size_t pos = 0;
+    CU_ASSERT_EQUAL_FATAL(parse("SELECT 1+2*3, (1+2)*3, -x, 7 DIV 2 MOD 3, NOT 1 = 2", &st, &pos),
+                          0);
+    CU_ASSERT_EQUAL(st.item_count, 5);
+    const nn_sql_expr *e = &st.items[0];
+    CU_ASSERT_EQUAL(e->kind, NN_EXPR_BINARY);
+    CU_ASSERT_EQUAL(e->op, NN_OP_ADD);
+    CU_ASSERT_EQUAL(e->args[1].op, NN_OP_MUL);
+    CU_ASSERT_STRING_EQUAL(e->label, "1+2*3");
+    e = &st.items[1];
+    CU_ASSERT_EQUAL(e->op, NN_OP_MUL);
+    CU_ASSERT_EQUAL(e->args[0].op, NN_OP_ADD);
+    CU_ASSERT_EQUAL(st.items[2].kind, NN_EXPR_UNARY);
+    CU_ASSERT_EQUAL(st.items[2].args[0].kind, NN_EXPR_IDENT);
+    CU_ASSERT_EQUAL(st.items[3].op, NN_OP_MOD);
+    CU_ASSERT_EQUAL(st.items[3].args[0].op, NN_OP_INTDIV);
+    /* NOT binds looser than '=' */
+    CU_ASSERT_EQUAL(st.items[4].kind, NN_EXPR_UNARY);
+    CU_ASSERT_EQUAL(st.items[4].op, NN_OP_NOT);
+    CU_ASSERT_EQUAL(st.items[4].args[0].op, NN_OP_EQ);
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(parse("SELECT concat(@@sql_mode, ',X') AS m, ifnull(NULL, 'a' 'b'), "
+                                "now(), current_timestamp, 'x' NOT LIKE 'y%', 1 IN (1, 2) z, "
+                                "@u IS NOT NULL, 1 <=> NULL, 2 >= 1 || 0 && 1 FROM DUAL WHERE 1",
+                                &st, &pos),
+                          0);
+    CU_ASSERT_EQUAL(st.item_count, 9);
+    CU_ASSERT_EQUAL(st.items[0].kind, NN_EXPR_FUNC);
+    CU_ASSERT_STRING_EQUAL(st.items[0].text, "concat");
+    CU_ASSERT_EQUAL(st.items[0].arg_count, 2);
+    CU_ASSERT_EQUAL(st.items[0].args[0].kind, NN_EXPR_SYSVAR);
+    CU_ASSERT_STRING_EQUAL(st.items[0].label, "m");
+    CU_ASSERT_STRING_EQUAL(st.items[1].args[1].text, "ab");
+    CU_ASSERT_STRING_EQUAL(st.items[1].label, "ifnull(NULL, 'a' 'b')");
+    CU_ASSERT_EQUAL(st.items[2].arg_count, 0);
+    CU_ASSERT_EQUAL(st.items[3].kind, NN_EXPR_FUNC);
+    CU_ASSERT_TRUE(st.items[4].negated);
+    CU_ASSERT_EQUAL(st.items[4].op, NN_OP_LIKE);
+    CU_ASSERT_EQUAL(st.items[5].kind, NN_EXPR_IN);
+    CU_ASSERT_EQUAL(st.items[5].arg_count, 3);
+    CU_ASSERT_STRING_EQUAL(st.items[5].label, "z");
+    CU_ASSERT_EQUAL(st.items[6].kind, NN_EXPR_IS_NULL);
+    CU_ASSERT_TRUE(st.items[6].negated);
+    CU_ASSERT_EQUAL(st.items[7].op, NN_OP_NULLSAFE_EQ);
+    CU_ASSERT_EQUAL(st.items[8].op, NN_OP_OR);
+    CU_ASSERT_EQUAL(st.items[8].args[1].op, NN_OP_AND);
+    CU_ASSERT_PTR_NOT_NULL(st.where);
+    CU_ASSERT_PTR_NULL(st.from);
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(
+        parse("SELECT ? + 1, CONCAT(?, '!') FROM information_schema.processlist", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.param_count, 2);
+    CU_ASSERT_EQUAL(st.first_param_at, 7);
+    CU_ASSERT_EQUAL(st.items[0].args[0].kind, NN_EXPR_PARAM);
+    CU_ASSERT_EQUAL(st.items[0].args[0].param, 0);
+    CU_ASSERT_EQUAL(st.items[1].args[0].param, 1);
+    CU_ASSERT_STRING_EQUAL(st.from, "information_schema.processlist");
+    nn_sql_stmt_clear(&st);
+
+    /* A column named by a long literal gets a bounded name. */
+    char long_sql[1200];
+    int k = snprintf(long_sql, sizeof(long_sql), "SELECT '");
+    memset(long_sql + k, 'a', 1000);
+    snprintf(long_sql + k + 1000, sizeof(long_sql) - (size_t)k - 1000, "', 1+%.*s", 5, "22222");
+    CU_ASSERT_EQUAL_FATAL(parse(long_sql, &st, &pos), 0);
+    CU_ASSERT_EQUAL(strlen(st.items[0].text), 1000);
+    CU_ASSERT_EQUAL(strlen(st.items[0].label), NN_SQL_MAX_LABEL);
+    CU_ASSERT_STRING_EQUAL(st.items[1].label, "1+22222");
+    nn_sql_stmt_clear(&st);
+
+    /* Nesting is bounded: no stack exhaustion from hostile input. */
+    char deep[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(deep, sizeof(deep), "SELECT ");
+    while (n < 3000) {
+        deep[n++] = '(';
+    }
+    deep[n++] = '1';
+    deep[n] = '\0';
+    CU_ASSERT_EQUAL(parse(deep, &st, &pos), -EINVAL);
+    nn_sql_stmt_clear(&st);
+    n = (size_t)snprintf(deep, sizeof(deep), "SELECT ");
+    while (n < 3000) {
+        deep[n++] = '-';
+        deep[n++] = ' ';
+    }
+    deep[n++] = '1';
+    deep[n] = '\0';
+    CU_ASSERT_EQUAL(parse(deep, &st, &pos), -EINVAL);
+    nn_sql_stmt_clear(&st);
+}
+
+/* What drivers send on connect parses (captured from Connector/J, PyMySQL, mysqlclient,
+ * libmariadb, Go, mysql2, PHP; see tests/integration/drivers_test.sh). */
+static void sql_driver_connect_statements(void) {
+    nn_sql_stmt st;
+    size_t pos = 0;
+    CU_ASSERT_EQUAL_FATAL(parse("set autocommit=1, session_track_schema=1, "
+                                "sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')",
+                                &st, &pos),
+                          0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_SET);
+    CU_ASSERT_EQUAL(st.assign_count, 3);
+    CU_ASSERT_STRING_EQUAL(st.assigns[2].name, "sql_mode");
+    CU_ASSERT_EQUAL(st.assigns[2].value.kind, NN_EXPR_FUNC);
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(parse("SET NAMES 'utf8mb4' COLLATE 'utf8mb4_unicode_ci', "
+                                "character_set_results = NULL, @a := 1, time_zone = '+00:00'",
+                                &st, &pos),
+                          0);
+    CU_ASSERT_EQUAL(st.assign_count, 4);
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].name, "names");
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].value.text, "utf8mb4");
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].collation, "utf8mb4_unicode_ci");
+    CU_ASSERT_EQUAL(st.assigns[1].value.kind, NN_EXPR_NULL);
+    CU_ASSERT_STRING_EQUAL(st.assigns[2].name, "@a");
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(
+        parse("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.assign_count, 1);
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].name, "transaction_isolation");
+    CU_ASSERT_STRING_EQUAL(st.assigns[0].value.text, "READ-COMMITTED");
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("SET TRANSACTION READ ONLY", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.assign_count, 0); /* the next transaction only */
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(parse("SELECT @@max_allowed_packet,@@system_time_zone,@@time_zone,"
+                                "@@auto_increment_increment",
+                                &st, &pos),
+                          0);
+    CU_ASSERT_EQUAL(st.item_count, 4);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("SELECT @@session.auto_increment_increment AS "
+                                "auto_increment_increment, @@character_set_client AS "
+                                "character_set_client, @@global.max_allowed_packet `map`",
+                                &st, &pos),
+                          0);
+    CU_ASSERT_STRING_EQUAL(st.items[0].label, "auto_increment_increment");
+    CU_ASSERT_EQUAL(st.items[2].scope, NN_SCOPE_GLOBAL);
+    CU_ASSERT_STRING_EQUAL(st.items[2].label, "map");
+    nn_sql_stmt_clear(&st);
+
+    CU_ASSERT_EQUAL_FATAL(parse("SHOW COLLATION WHERE Charset = 'utf8mb4' AND Id > 200", &st, &pos),
+                          0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_SHOW_COLLATION);
+    CU_ASSERT_PTR_NOT_NULL(st.where);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("SHOW CHARACTER SET LIKE 'utf8%'", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_SHOW_CHARSET);
+    CU_ASSERT_STRING_EQUAL(st.like, "utf8%");
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(
+        parse("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('a', 'b')", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.scope, NN_SCOPE_GLOBAL);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("SHOW ENGINES", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_UNSUPPORTED);
+    CU_ASSERT_STRING_EQUAL(st.unsupported, "SHOW ENGINES");
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("START TRANSACTION READ ONLY", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_TRANSACTION);
+    nn_sql_stmt_clear(&st);
+    const char *transactions[] = {
+        "SAVEPOINT `s1`",      "RELEASE SAVEPOINT s1",           "ROLLBACK TO SAVEPOINT s1",
+        "ROLLBACK WORK TO s1", "COMMIT AND NO CHAIN NO RELEASE", "ROLLBACK RELEASE"};
+    for (size_t i = 0; i < sizeof(transactions) / sizeof(transactions[0]); i++) {
+        CU_ASSERT_EQUAL(parse(transactions[i], &st, &pos), 0);
+        CU_ASSERT_EQUAL(st.kind, NN_SQL_TRANSACTION);
+        nn_sql_stmt_clear(&st);
+    }
+    CU_ASSERT_EQUAL(parse("SAVEPOINT", &st, &pos), -EINVAL);
+    nn_sql_stmt_clear(&st);
+    CU_ASSERT_EQUAL_FATAL(parse("DO 1, sleep(0)", &st, &pos), 0);
+    CU_ASSERT_EQUAL(st.kind, NN_SQL_DO);
+    CU_ASSERT_EQUAL(st.item_count, 2);
+    nn_sql_stmt_clear(&st);
+}
+
 static void sql_fuzzish_inputs_do_not_crash(void) {
     const char *inputs[] = {"",
                             ";",
@@ -425,7 +617,20 @@ static void sql_fuzzish_inputs_do_not_crash(void) {
                             "SELECT f(",
                             "/*",
                             "-- ",
-                            "#"};
+                            "#",
+                            "SELECT 1 IN (",
+                            "SELECT 1 NOT",
+                            "SELECT 1 IS",
+                            "SELECT f(1,",
+                            "SELECT <=",
+                            "SET x := ",
+                            "SET NAMES",
+                            "SET NAMES x COLLATE",
+                            "SET TRANSACTION",
+                            "SHOW CHARACTER",
+                            "SHOW COLLATION WHERE",
+                            "SELECT 1 FROM a.",
+                            "SELECT ?, ?"};
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         nn_sql_stmt st;
         size_t pos = 0;
@@ -551,6 +756,8 @@ int main(void) {
     CU_add_test(s, "sql_syntax_error_has_position", sql_syntax_error_has_position);
     CU_add_test(s, "sql_create_user_with_require", sql_create_user_with_require);
     CU_add_test(s, "sql_set_and_show", sql_set_and_show);
+    CU_add_test(s, "sql_expressions_have_mysql_precedence", sql_expressions_have_mysql_precedence);
+    CU_add_test(s, "sql_driver_connect_statements", sql_driver_connect_statements);
     CU_add_test(s, "sql_fuzzish_inputs_do_not_crash", sql_fuzzish_inputs_do_not_crash);
     CU_add_test(s, "require_checks_via_security", require_checks_via_security);
     CU_add_test(s, "host_patterns_match", host_patterns_match);

@@ -81,7 +81,9 @@ static const char *const good_config =
     "  call_timeout_ms: 2000\n"
     "  heartbeat_ms: 250\n"
     "  max_frame_bytes: 1048576\n"
-    "  max_packet_bytes: 2097152\n";
+    "  max_packet_bytes: 2097152\n"
+    "  max_peer_queue_bytes: 8388608\n"
+    "  peer_stall_timeout_ms: 2500\n";
 
 static void good_config_loads_with_every_value(void) {
     write_file("cluster.yaml", good_config);
@@ -117,6 +119,8 @@ static void good_config_loads_with_every_value(void) {
     CU_ASSERT_EQUAL(cfg.node.heartbeat_ms, 250);
     CU_ASSERT_EQUAL(cfg.node.max_frame_bytes, 1048576);
     CU_ASSERT_EQUAL(cfg.node.max_packet_bytes, 2097152);
+    CU_ASSERT_EQUAL(cfg.node.max_peer_queue_bytes, 8388608);
+    CU_ASSERT_EQUAL(cfg.node.peer_stall_timeout_ms, 2500);
 
     /* %n is this node's name, and relative paths hang off the config's directory. */
     char want[PATH_MAX * 2];
@@ -173,6 +177,8 @@ static void minimal_config_gets_the_defaults(void) {
     CU_ASSERT_EQUAL(cfg.node.heartbeat_ms, 1000);
     CU_ASSERT_EQUAL(cfg.node.max_frame_bytes, 67108864);
     CU_ASSERT_EQUAL(cfg.node.max_packet_bytes, 67108864);
+    CU_ASSERT_EQUAL(cfg.node.max_peer_queue_bytes, 134217728);
+    CU_ASSERT_EQUAL(cfg.node.peer_stall_timeout_ms, 10000);
     CU_ASSERT_PTR_NOT_NULL(strstr(cfg.node.data_dir, "/data/a"));
     nn_config_free(&cfg);
 }
@@ -291,6 +297,10 @@ static void port_out_of_range_is_refused(void) {
                  NN_CONFIG_FOR_NODE, "nodes[0].rpc_port: 0 is out of range", NULL);
     expect_error(HEAD ONE_NODE "node: { max_frame_bytes: 10 }\n", "n1", NN_CONFIG_FOR_NODE,
                  "node.max_frame_bytes: 10 is out of range", NULL);
+    expect_error(HEAD ONE_NODE "node: { max_peer_queue_bytes: 1000 }\n", "n1", NN_CONFIG_FOR_NODE,
+                 "node.max_peer_queue_bytes: 1000 is out of range", NULL);
+    expect_error(HEAD ONE_NODE "node: { peer_stall_timeout_ms: 0 }\n", "n1", NN_CONFIG_FOR_NODE,
+                 "node.peer_stall_timeout_ms: 0 is out of range", NULL);
 }
 
 static void duplicate_node_name_and_endpoint_are_refused(void) {
