@@ -200,6 +200,7 @@ void nn_mysql_session_reset_state(nn_mysql_session *ses) {
     ses->var_count = 0;
     nn_buf_free(&ses->track);
     ses->warnings = 0;
+    ses->in_transaction = false;
 }
 
 static void com_reset_connection(nn_mysql_session *ses) {

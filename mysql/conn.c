@@ -107,6 +107,16 @@ static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sql
 
 static int keep_attrs(nn_mysql_session *ses, nn_mysql_cursor *c);
 
+/* AuthSwitchRequest: the plugin the account uses, with the connection's scramble. */
+static void send_auth_switch(nn_mysql_session *ses, const char *plugin) {
+    nn_mysql_put_u8(&ses->out, 0xfe);
+    nn_mysql_put_str_nul(&ses->out, plugin);
+    nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
+    nn_mysql_put_u8(&ses->out, 0);
+    nn_mysql_conn_send_out(ses);
+    ses->state = ST_AUTH_SWITCH;
+}
+
 /* --------------------------------------------------------------- greeting */
 
 static int send_greeting(nn_mysql_session *ses) {
@@ -264,13 +274,7 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
     nn_mysql_users_ref(users);
     ses->users = users;
     ses->account = nn_mysql_users_match(users, ses->user, ses->host);
-    const char *want = ses->account ? ses->account->plugin : NN_PLUGIN_SHA2;
-    nn_mysql_put_u8(&ses->out, 0xfe);
-    nn_mysql_put_str_nul(&ses->out, want);
-    nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
-    nn_mysql_put_u8(&ses->out, 0);
-    nn_mysql_conn_send_out(ses);
-    ses->state = ST_AUTH_SWITCH;
+    send_auth_switch(ses, ses->account ? ses->account->plugin : NN_PLUGIN_SHA2);
 }
 
 static void cache_sha2(nn_mysql_session *ses, const char *pw, size_t pw_len) {
@@ -572,13 +576,7 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
                            "client cannot switch auth plugin");
             return false;
         }
-        /* AuthSwitchRequest: the plugin the account uses, with our scramble. */
-        nn_mysql_put_u8(&ses->out, 0xfe);
-        nn_mysql_put_str_nul(&ses->out, want);
-        nn_buf_append(&ses->out, ses->scramble, NN_MYSQL_SCRAMBLE_LEN);
-        nn_mysql_put_u8(&ses->out, 0);
-        nn_mysql_conn_send_out(ses);
-        ses->state = ST_AUTH_SWITCH;
+        send_auth_switch(ses, want);
         return false;
     }
     verify_response(ses, auth, auth_len);

@@ -34,6 +34,7 @@
 #define NN_CLIENT_ZSTD_COMPRESSION 0x04000000u
 #define NN_CLIENT_QUERY_ATTRIBUTES 0x08000000u
 
+#define NN_SERVER_STATUS_IN_TRANS 0x0001u
 #define NN_SERVER_STATUS_AUTOCOMMIT 0x0002u
 #define NN_SERVER_MORE_RESULTS_EXISTS 0x0008u
 #define NN_SERVER_STATUS_CURSOR_EXISTS 0x0040u
@@ -266,8 +267,16 @@ typedef struct nn_sql_assign {
     char *collation;   /* owned; SET NAMES ... COLLATE c (NULL = the charset's default) */
 } nn_sql_assign;
 
+/* What a NN_SQL_TRANSACTION statement does to the session's transaction. */
+typedef enum nn_sql_txn {
+    NN_SQL_TXN_NONE = 0, /* savepoints */
+    NN_SQL_TXN_BEGIN,    /* BEGIN, START TRANSACTION */
+    NN_SQL_TXN_END,      /* COMMIT, ROLLBACK */
+} nn_sql_txn;
+
 typedef struct nn_sql_stmt {
     nn_sql_kind kind;
+    nn_sql_txn txn;
     nn_sql_scope scope; /* SHOW [SESSION|GLOBAL] ... */
     bool if_exists;     /* DROP/ALTER USER IF EXISTS */
     bool if_not_exists; /* CREATE USER IF NOT EXISTS */

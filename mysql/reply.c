@@ -118,6 +118,9 @@ uint16_t nn_mysql_conn_status_flags(const nn_mysql_session *ses) {
     if (ses->more_results) {
         flags |= NN_SERVER_MORE_RESULTS_EXISTS;
     }
+    if (ses->in_transaction) {
+        flags |= NN_SERVER_STATUS_IN_TRANS;
+    }
     return flags;
 }
 

@@ -236,3 +236,7 @@ void nn_mysql_session_cipher_list(const nn_mysql_session *ses, char *out, size_t
     }
     nn_tls_cipher_list(ses->stream, out, cap);
 }
+
+void nn_mysql_session_set_in_transaction(nn_mysql_session *ses, bool in_transaction) {
+    ses->in_transaction = in_transaction;
+}

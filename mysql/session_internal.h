@@ -81,6 +81,7 @@ struct nn_mysql_session {
     bool killed;       /* KILL QUERY/CONNECTION: the running command is cancelled */
     bool kill_connection;
     bool changing_user; /* COM_CHANGE_USER is authenticating */
+    bool in_transaction; /* SERVER_STATUS_IN_TRANS */
     nn_tls_facts facts;
     uint32_t client_caps;
     uint32_t caps; /* negotiated */

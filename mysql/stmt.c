@@ -461,6 +461,18 @@ void nn_mysql_stmt_execute_cmd(nn_mysql_session *ses, const uint8_t *p, size_t l
     long_data_clear(st);
 }
 
+/* A cursor keeps packets as a u32 length and the payload: sends the one at pos, returns
+ * where the next starts. */
+static size_t cursor_send(nn_mysql_session *ses, const nn_buf *cur, size_t pos) {
+    const uint8_t *h = nn_buf_begin(cur) + pos;
+    uint32_t n = (uint32_t)h[0] | ((uint32_t)h[1] << 8) | ((uint32_t)h[2] << 16) |
+                 ((uint32_t)h[3] << 24);
+    size_t at = nn_mysql_reply_begin(ses);
+    nn_buf_append(&ses->wire, h + 4, n);
+    nn_mysql_reply_end(ses, at);
+    return pos + 4 + n;
+}
+
 void nn_mysql_stmt_cursor_ready(nn_mysql_session *ses) {
     nn_mysql_stmt *st = ses->cursor_stmt;
     nn_buf *cur = &st->cursor;
@@ -471,13 +483,7 @@ void nn_mysql_stmt_cursor_ready(nn_mysql_session *ses) {
     nn_mysql_reply_end(ses, at);
     size_t pos = 0;
     for (uint32_t i = 0; i < ses->rs_columns && pos + 4 <= cur->len; i++) {
-        const uint8_t *h = nn_buf_begin(cur) + pos;
-        uint32_t n = (uint32_t)h[0] | ((uint32_t)h[1] << 8) | ((uint32_t)h[2] << 16) |
-                     ((uint32_t)h[3] << 24);
-        at = nn_mysql_reply_begin(ses);
-        nn_buf_append(&ses->wire, h + 4, n);
-        nn_mysql_reply_end(ses, at);
-        pos += 4 + n;
+        pos = cursor_send(ses, cur, pos);
     }
     st->cursor_pos = pos;
     st->cursor_open = true;
@@ -507,13 +513,7 @@ void nn_mysql_stmt_fetch_cmd(nn_mysql_session *ses, const uint8_t *p, size_t len
     }
     nn_buf *cur = &st->cursor;
     for (uint32_t i = 0; i < rows && st->cursor_pos + 4 <= cur->len; i++) {
-        const uint8_t *h = nn_buf_begin(cur) + st->cursor_pos;
-        uint32_t n = (uint32_t)h[0] | ((uint32_t)h[1] << 8) | ((uint32_t)h[2] << 16) |
-                     ((uint32_t)h[3] << 24);
-        size_t at = nn_mysql_reply_begin(ses);
-        nn_buf_append(&ses->wire, h + 4, n);
-        nn_mysql_reply_end(ses, at);
-        st->cursor_pos += 4 + n;
+        st->cursor_pos = cursor_send(ses, cur, st->cursor_pos);
     }
     uint16_t status = NN_SERVER_STATUS_CURSOR_EXISTS;
     if (st->cursor_pos >= cur->len) {

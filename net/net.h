@@ -84,7 +84,7 @@ typedef struct nn_buf {
 } nn_buf;
 
 static inline uint8_t *nn_buf_begin(const nn_buf *b) {
-    return b->data + b->off;
+    return b->data != NULL ? b->data + b->off : NULL; /* NULL + 0 is undefined in C */
 }
 /* Makes room for at least `extra` more bytes after the content; returns 0 or -ENOMEM. */
 int nn_buf_reserve(nn_buf *b, size_t extra);

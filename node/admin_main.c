@@ -148,7 +148,9 @@ static int tool_security(admin *ad, nn_err *err) {
         .node_name = ad->target->name,
         .cert_file = ad->cfg.security.admin_cert_file,
         .key_file = ad->cfg.security.admin_key_file,
+        .crl_file = ad->cfg.security.crl_file,
         .min_version = ad->cfg.security.tls_min_version,
+        .rpc_min_version = ad->cfg.security.rpc_tls_min_version,
         .ciphers = ad->cfg.security.ciphers,
         .watch_interval_ms = UINT32_MAX,
     };
@@ -250,9 +252,12 @@ static int cmd_status(admin *ad) {
         printf(",\"cert_issuer\":");
         json_string(info->cert_issuer);
         printf(",\"cert_not_before\":%lld,\"cert_not_after\":%lld,\"cert_generation\":%llu,"
-               "\"admin_connection_encrypted\":%s}\n",
+               "\"admin_connection_encrypted\":%s",
                (long long)info->cert_not_before, (long long)info->cert_not_after,
                (unsigned long long)info->cert_generation, encrypted ? "true" : "false");
+        printf(",\"crl_next_update\":%lld,\"cert_reload_error\":", (long long)info->crl_next_update);
+        json_string(info->cert_reload_error);
+        printf("}\n");
     } else {
         char t1[32], t2[32], up[32];
         printf("node         %s (%s:%u)\n", info->name, ad->target->host, ad->target->rpc_port);
@@ -267,6 +272,14 @@ static int cmd_status(admin *ad) {
                    iso_time(info->cert_not_before, t1, sizeof(t1)),
                    iso_time(info->cert_not_after, t2, sizeof(t2)), days_left(info->cert_not_after));
             printf("  generation %llu\n", (unsigned long long)info->cert_generation);
+            if (info->crl_next_update != 0) {
+                printf("  crl        next update %s\n",
+                       iso_time(info->crl_next_update, t1, sizeof(t1)));
+            }
+            if (info->cert_reload_error[0] != '\0') {
+                printf("  reload     FAILED, old certificates in use: %s\n",
+                       info->cert_reload_error);
+            }
         }
         printf("this link    %s\n", encrypted ? facts.version : "plaintext");
     }

@@ -44,6 +44,8 @@ typedef struct raw_security {
     int *require_secure_transport;
     int *rpc_tls;
     int *tls_min_version;
+    int *rpc_tls_min_version;
+    char *crl_file;
     char *ciphers;
     char **tool_subjects;
     unsigned tool_subjects_count;
@@ -136,6 +138,10 @@ static const cyaml_schema_field_t security_fields[] = {
                          CYAML_ARRAY_LEN(rpc_tls_strings)),
     CYAML_FIELD_ENUM_PTR("tls_min_version", OPT | STRICT, raw_security, tls_min_version,
                          tls_version_strings, CYAML_ARRAY_LEN(tls_version_strings)),
+    CYAML_FIELD_ENUM_PTR("rpc_tls_min_version", OPT | STRICT, raw_security, rpc_tls_min_version,
+                         tls_version_strings, CYAML_ARRAY_LEN(tls_version_strings)),
+    CYAML_FIELD_STRING_PTR("crl_file", CYAML_FLAG_POINTER | OPT, raw_security, crl_file, 0,
+                           CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("ciphers", CYAML_FLAG_POINTER | OPT, raw_security, ciphers, 0,
                            CYAML_UNLIMITED),
     CYAML_FIELD_SEQUENCE("tool_subjects", CYAML_FLAG_POINTER | OPT, raw_security, tool_subjects,
@@ -272,7 +278,7 @@ static const char *expected_values(const char *key) {
     if (strcmp(key, "rpc_tls") == 0) {
         return "off, prefer or require";
     }
-    if (strcmp(key, "tls_min_version") == 0) {
+    if (strcmp(key, "tls_min_version") == 0 || strcmp(key, "rpc_tls_min_version") == 0) {
         return "\"1.2\" or \"1.3\"";
     }
     if (strcmp(key, "log_level") == 0) {
@@ -704,6 +710,7 @@ static int security_convert(loader *ld, const raw_config *raw, nn_config_purpose
         opt_path(ld, "security.key_file", s->key_file, self, &cfg->security.key_file) < 0 ||
         opt_path(ld, "security.wallet_dir", s->wallet_dir, self, &cfg->security.wallet_dir) <
             0 ||
+        opt_path(ld, "security.crl_file", s->crl_file, self, &cfg->security.crl_file) < 0 ||
         opt_path(ld, "security.admin_cert_file", s->admin_cert_file, self,
                  &cfg->security.admin_cert_file) < 0 ||
         opt_path(ld, "security.admin_key_file", s->admin_key_file, self,
@@ -727,6 +734,17 @@ static int security_convert(loader *ld, const raw_config *raw, nn_config_purpose
     cfg->security.tls_min_version = dup_or_fail(ld, version);
     if (cfg->security.tls_min_version == NULL) {
         return -ENOMEM;
+    }
+    /* Both ends of an RPC link are nodenet: nothing needs TLS 1.2 there. */
+    const char *rpc_version =
+        s->rpc_tls_min_version != NULL && *s->rpc_tls_min_version == 12 ? "1.2" : "1.3";
+    cfg->security.rpc_tls_min_version = dup_or_fail(ld, rpc_version);
+    if (cfg->security.rpc_tls_min_version == NULL) {
+        return -ENOMEM;
+    }
+    if (s->crl_file != NULL && !cfg->security.certificates) {
+        return fail(ld, "security.crl_file",
+                    "needs certificates (ca_file, cert_file and key_file, or wallet_dir)");
     }
     if (s->ciphers != NULL) {
         if (s->ciphers[0] == '\0') {
@@ -1009,6 +1027,8 @@ void nn_config_free(nn_config *cfg) {
     free(cfg->security.key_file);
     free(cfg->security.wallet_dir);
     free(cfg->security.tls_min_version);
+    free(cfg->security.rpc_tls_min_version);
+    free(cfg->security.crl_file);
     free(cfg->security.ciphers);
     for (size_t i = 0; i < cfg->security.tool_subject_count; i++) {
         free(cfg->security.tool_subjects[i]);
@@ -1057,6 +1077,9 @@ void nn_config_diff_get(const nn_config *o, const nn_config *n, nn_config_diff *
                           str_differs(o->security.key_file, n->security.key_file) ||
                           str_differs(o->security.wallet_dir, n->security.wallet_dir) ||
                           str_differs(o->security.tls_min_version, n->security.tls_min_version) ||
+                          str_differs(o->security.rpc_tls_min_version,
+                                      n->security.rpc_tls_min_version) ||
+                          str_differs(o->security.crl_file, n->security.crl_file) ||
                           str_differs(o->security.ciphers, n->security.ciphers);
     d->rpc_changed = o->security.rpc_tls != n->security.rpc_tls ||
                      o->security.tool_subject_count != n->security.tool_subject_count;

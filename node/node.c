@@ -228,6 +228,8 @@ static void security_config_fill(const nn_config *cfg, const char *node_name,
     out->key_file = cfg->security.key_file;
     out->wallet_dir = cfg->security.wallet_dir;
     out->min_version = cfg->security.tls_min_version;
+    out->rpc_min_version = cfg->security.rpc_tls_min_version;
+    out->crl_file = cfg->security.crl_file;
     out->ciphers = cfg->security.ciphers;
     out->watch_interval_ms = watch_interval_ms;
 }

@@ -66,7 +66,9 @@ typedef struct nn_config {
         bool mysql_tls;        /* default: on iff certificates are configured */
         bool require_secure_transport;
         nn_config_rpc_tls rpc_tls;
-        char *tls_min_version; /* "1.2" (default) or "1.3" */
+        char *tls_min_version;     /* MySQL port: "1.2" (default) or "1.3" */
+        char *rpc_tls_min_version; /* RPC port and outbound RPC: "1.3" (default) or "1.2" */
+        char *crl_file;            /* PEM CRL(s) of the CA(s); NULL = no revocation checking */
         char *ciphers;         /* NULL = BoringSSL's default list */
         char **tool_subjects;  /* subjects allowed to connect as RPC tool clients */
         size_t tool_subject_count;
@@ -124,7 +126,7 @@ const nn_config_node *nn_config_node_find(const nn_config *cfg, const char *name
  * list of key paths ("nodes, node.workers"), "" when none. */
 typedef struct nn_config_diff {
     bool mysql_changed;    /* security.mysql_tls, require_secure_transport */
-    bool security_changed; /* certificate paths, tls_min_version, ciphers */
+    bool security_changed; /* certificate and CRL paths, TLS versions, ciphers */
     bool rpc_changed;      /* security.rpc_tls, tool_subjects */
     bool node_changed;     /* node.max_connections, node.log_level, security.cert_warn_days,
                               security.metrics_tls */

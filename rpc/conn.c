@@ -692,7 +692,7 @@ static bool inbound_sniff(rpc_conn *c, const uint8_t *in, size_t len) {
         nn_err err = {0};
         /* Read before the store is taken: a reload in between only makes an extra renew. */
         c->tls_generation = nn_security_generation(rpc->sec);
-        if (nn_tls_stream_start(c->stream, rpc->sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED,
+        if (nn_tls_stream_start(c->stream, rpc->sec, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_REQUIRED,
                                 &err) < 0) {
             nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", rpc->self, c->peer,
                    err.msg);

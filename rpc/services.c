@@ -49,6 +49,8 @@ static void svc_node_info(nn_rpc_request *req, void *arg) {
         info.cert_not_before = sec.not_before;
         info.cert_not_after = sec.not_after;
         info.cert_generation = sec.generation;
+        info.cert_reload_error = sec.reload_error;
+        info.crl_next_update = sec.crl_next_update;
     }
     reply_packed(req, &info.base);
 }

@@ -21,8 +21,17 @@
 
 #include "security/security_internal.h"
 
-/* Bigger than any sane CA bundle; keeps a wrong path (a log, a disk image) from being read. */
+/* Bigger than any sane CA bundle or CRL; keeps a wrong path (a log, a disk image) from being
+ * read. */
 #define MAX_PEM_BYTES (4u << 20)
+/* TLS 1.2 when the config names no list: forward secrecy (ECDHE) and AEAD only, strongest
+ * first, so that a scanner finds no CBC suite (LUCKY13), no static RSA key exchange (no
+ * forward secrecy, ROBOT) and no 3DES; the server's order decides. TLS 1.3 suites are all
+ * AEAD and not configurable in BoringSSL. */
+#define DEFAULT_TLS12_CIPHERS                                                                      \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define EXPIRY_WARN_DAYS 30
 
 /* ------------------------------------------------------------ small helpers */
@@ -257,6 +266,130 @@ static EVP_PKEY *load_key(const char *path, const char *key, nn_err *err) {
     return pkey;
 }
 
+/* Every CRL in a PEM file, each checked: signed by a CA of `cas`, inside its
+ * lastUpdate..nextUpdate window. A stale or unreadable CRL refuses the whole store (fail
+ * closed): with an old CRL a certificate revoked since would pass. *next_update gets the
+ * earliest nextUpdate (0 when no CRL says one). */
+static STACK_OF(X509_CRL) * load_crls(const char *path, const char *key, const STACK_OF(X509) * cas,
+                                      int64_t now, int64_t *next_update, nn_err *err) {
+    uint8_t *data;
+    size_t len;
+    if (read_file(path, key, &data, &len, err) < 0) {
+        return NULL;
+    }
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    if (bio == NULL || crls == NULL) {
+        BIO_free(bio);
+        sk_X509_CRL_free(crls);
+        free(data);
+        nn_err_set(err, ENOMEM, "%s: %s: out of memory", key, path);
+        return NULL;
+    }
+    ERR_clear_error();
+    X509_CRL *crl;
+    while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_CRL_push(crls, crl)) {
+            X509_CRL_free(crl);
+            break;
+        }
+    }
+    uint32_t last = ERR_peek_last_error();
+    bool clean_end =
+        ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
+    char why[160];
+    nn_sec_ssl_error_text(why, sizeof(why));
+    BIO_free(bio);
+    free(data);
+    if (!clean_end && last != 0) {
+        nn_err_set(err, EINVAL, "%s: %s: bad PEM CRL: %s", key, path, why);
+        goto fail;
+    }
+    if (sk_X509_CRL_num(crls) == 0) {
+        nn_err_set(err, EINVAL, "%s: %s: no PEM CRL (X509 CRL) in the file", key, path);
+        goto fail;
+    }
+    *next_update = 0;
+    for (size_t i = 0; i < sk_X509_CRL_num(crls); i++) {
+        crl = sk_X509_CRL_value(crls, i);
+        char issuer[256] = "";
+        X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
+        bool signed_by_ca = false;
+        for (size_t j = 0; !signed_by_ca && j < sk_X509_num(cas); j++) {
+            X509 *ca = sk_X509_value(cas, j);
+            if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0) {
+                continue;
+            }
+            EVP_PKEY *ca_key = X509_get_pubkey(ca);
+            signed_by_ca = ca_key != NULL && X509_CRL_verify(crl, ca_key) == 1;
+            EVP_PKEY_free(ca_key);
+        }
+        ERR_clear_error();
+        if (!signed_by_ca) {
+            nn_err_set(err, EINVAL,
+                       "%s: %s: CRL %zu (issuer %s) is not signed by a CA of security.ca_file", key,
+                       path, i + 1, issuer);
+            goto fail;
+        }
+        int64_t this_update = nn_sec_asn1_time_unix(X509_CRL_get0_lastUpdate(crl));
+        const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+        int64_t next_at = nn_sec_asn1_time_unix(next);
+        char when[40];
+        if (this_update > now) {
+            nn_sec_time_format(this_update, when, sizeof(when));
+            nn_err_set(err, EKEYEXPIRED, "%s: %s: CRL %zu (issuer %s) is not valid before %s", key,
+                       path, i + 1, issuer, when);
+            goto fail;
+        }
+        if (next != NULL && next_at < now) {
+            nn_sec_time_format(next_at, when, sizeof(when));
+            nn_err_set(err, EKEYEXPIRED,
+                       "%s: %s: CRL %zu (issuer %s) is stale: its nextUpdate was %s; refusing to "
+                       "check revocation against it (publish a fresh CRL)",
+                       key, path, i + 1, issuer, when);
+            goto fail;
+        }
+        if (next != NULL && (*next_update == 0 || next_at < *next_update)) {
+            *next_update = next_at;
+        }
+    }
+    /* A CA without a CRL is allowed (an intermediate's root needs none), but every
+     * certificate it issued directly is refused: say so once, here. */
+    for (size_t j = 0; j < sk_X509_num(cas); j++) {
+        X509 *ca = sk_X509_value(cas, j);
+        bool covered = false;
+        for (size_t i = 0; !covered && i < sk_X509_CRL_num(crls); i++) {
+            covered = X509_NAME_cmp(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)),
+                                    X509_get_subject_name(ca)) == 0;
+        }
+        if (!covered) {
+            char subject[256] = "";
+            X509_NAME_oneline(X509_get_subject_name(ca), subject, sizeof(subject));
+            nn_log(NN_LOG_WARN, "security.crl_missing",
+                   "file=%s ca=\"%s\" effect=\"certificates this CA issues are refused\"", path,
+                   subject);
+        }
+    }
+    return crls;
+
+fail:
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return NULL;
+}
+
+/* Revocation: every chain's leaf is checked against its issuer's CRL. */
+static int trust_add_crls(X509_STORE *trust, const STACK_OF(X509_CRL) * crls) {
+    if (crls == NULL) {
+        return 1;
+    }
+    for (size_t i = 0; i < sk_X509_CRL_num(crls); i++) {
+        if (!X509_STORE_add_crl(trust, sk_X509_CRL_value(crls, i))) {
+            return 0;
+        }
+    }
+    return X509_STORE_set_flags(trust, X509_V_FLAG_CRL_CHECK);
+}
+
 static int check_validity(X509 *cert, const char *key, const char *path, const char *what,
                           int64_t now, nn_err *err) {
     int64_t not_before = nn_sec_asn1_time_unix(X509_get0_notBefore(cert));
@@ -330,6 +463,15 @@ static int load_role(const nn_sec_settings *st, int cert_i, int key_i, X509_STOR
     X509_STORE_CTX_free(vctx);
     sk_X509_free(untrusted);
     ERR_clear_error();
+    if (ok != 1 && (verr == X509_V_ERR_CERT_REVOKED || verr == X509_V_ERR_UNABLE_TO_GET_CRL) &&
+        st->path[NN_SEC_F_CRL] != NULL) {
+        rc = nn_err_set(err, EINVAL, "%s: %s: %s (%s %s)", cert_key, cert_path,
+                        verr == X509_V_ERR_CERT_REVOKED ? "certificate revoked"
+                                                        : "no CRL of its issuer",
+                        st->key_name[NN_SEC_F_CRL], st->path[NN_SEC_F_CRL]);
+        role_creds_free(out);
+        return rc;
+    }
     if (ok != 1) {
         rc = nn_err_set(err, EINVAL, "%s: %s: does not verify against %s %s: %s", cert_key,
                         cert_path, st->key_name[NN_SEC_F_CA], st->path[NN_SEC_F_CA],
@@ -353,18 +495,27 @@ static int load_role(const nn_sec_settings *st, int cert_i, int key_i, X509_STOR
 /* ------------------------------------------------------------ SSL_CTX build */
 
 static SSL_CTX *ctx_build(const nn_sec_settings *st, const STACK_OF(X509) * cas,
-                          const role_creds *creds, bool server, nn_err *err) {
+                          const STACK_OF(X509_CRL) * crls, const role_creds *creds,
+                          nn_tls_role role, nn_err *err) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (ctx == NULL) {
         nn_err_set(err, ENOMEM, "security: cannot create a TLS context");
         return NULL;
     }
+    bool server = role != NN_TLS_CLIENT;
+    int min_version = role == NN_TLS_SERVER ? st->min_version : st->rpc_min_version;
     char why[160];
-    if (!SSL_CTX_set_min_proto_version(ctx, (uint16_t)st->min_version) ||
+    if (!SSL_CTX_set_min_proto_version(ctx, (uint16_t)min_version) ||
         !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
         goto fail_ssl;
     }
-    if (st->ciphers != NULL && !SSL_CTX_set_strict_cipher_list(ctx, st->ciphers)) {
+    /* No compression and no renegotiation need no option: BoringSSL has neither (a server
+     * never renegotiates, a client refuses by default). */
+    if (server) {
+        SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    }
+    const char *ciphers = st->ciphers != NULL ? st->ciphers : DEFAULT_TLS12_CIPHERS;
+    if (!SSL_CTX_set_strict_cipher_list(ctx, ciphers)) {
         nn_sec_ssl_error_text(why, sizeof(why));
         nn_err_set(err, EINVAL, "security.ciphers: '%s': %s (OpenSSL cipher names, TLS 1.2)",
                    st->ciphers, why);
@@ -390,9 +541,20 @@ static SSL_CTX *ctx_build(const nn_sec_settings *st, const STACK_OF(X509) * cas,
             goto fail_ssl;
         }
     }
+    if (!trust_add_crls(trust, crls)) {
+        goto fail_ssl;
+    }
     /* Each SSL sets its own verify mode (peer certificate optional or required). */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (server) {
+    if (role == NN_TLS_SERVER) {
+        /* MySQL clients never resume: a ticket (TLS 1.3 sends two after every handshake) or a
+         * cached session would be bytes and memory for nothing. */
+        if (!SSL_CTX_set_num_tickets(ctx, 0)) {
+            goto fail_ssl;
+        }
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    } else if (role == NN_TLS_RPC_SERVER) {
         /* Resumption with client certificates needs a session id context (tickets too). */
         static const uint8_t sid_ctx[] = "nodenet";
         if (!SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1)) {
@@ -415,6 +577,7 @@ fail_ssl:
 
 static void store_free(nn_sec_store *store) {
     SSL_CTX_free(store->server_ctx);
+    SSL_CTX_free(store->rpc_server_ctx);
     SSL_CTX_free(store->client_ctx);
     for (int i = 0; i < NN_SEC_SESSION_SLOTS; i++) {
         SSL_SESSION_free(store->sessions[i].session);
@@ -431,12 +594,14 @@ nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation,
     nn_sec_store *store = NULL;
     role_creds server = {0};
     role_creds client = {0};
+    STACK_OF(X509_CRL) *crls = NULL;
+    int64_t crl_next_update = 0;
+    int64_t now = (int64_t)time(NULL);
     X509_STORE *trust = X509_STORE_new();
     if (trust == NULL) {
         nn_err_set(err, ENOMEM, "out of memory");
         goto out;
     }
-    int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < sk_X509_num(cas); i++) {
         if (check_validity(sk_X509_value(cas, i), st->key_name[NN_SEC_F_CA], st->path[NN_SEC_F_CA],
                            "CA certificate", now, err) < 0) {
@@ -445,6 +610,19 @@ nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation,
         if (!X509_STORE_add_cert(trust, sk_X509_value(cas, i))) {
             nn_err_set(err, ENOMEM, "%s: %s: cannot add CA certificate %zu to the trust store",
                        st->key_name[NN_SEC_F_CA], st->path[NN_SEC_F_CA], i + 1);
+            goto out;
+        }
+    }
+    if (st->path[NN_SEC_F_CRL] != NULL) {
+        crls = load_crls(st->path[NN_SEC_F_CRL], st->key_name[NN_SEC_F_CRL], cas, now,
+                         &crl_next_update, err);
+        if (crls == NULL) {
+            goto out;
+        }
+        /* Our own certificates go through the same check: a revoked node does not start. */
+        if (!trust_add_crls(trust, crls)) {
+            nn_err_set(err, ENOMEM, "%s: %s: cannot add the CRLs to the trust store",
+                       st->key_name[NN_SEC_F_CRL], st->path[NN_SEC_F_CRL]);
             goto out;
         }
     }
@@ -467,9 +645,13 @@ nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation,
     atomic_init(&store->refs, 1);
     store->generation = generation;
     pthread_mutex_init(&store->session_lock, NULL);
-    store->server_ctx = ctx_build(st, cas, &server, true, err);
-    store->client_ctx =
-        store->server_ctx != NULL ? ctx_build(st, cas, client_creds, false, err) : NULL;
+    store->server_ctx = ctx_build(st, cas, crls, &server, NN_TLS_SERVER, err);
+    store->rpc_server_ctx = store->server_ctx != NULL
+                                ? ctx_build(st, cas, crls, &server, NN_TLS_RPC_SERVER, err)
+                                : NULL;
+    store->client_ctx = store->rpc_server_ctx != NULL
+                            ? ctx_build(st, cas, crls, client_creds, NN_TLS_CLIENT, err)
+                            : NULL;
     if (store->client_ctx == NULL) {
         store_free(store);
         store = NULL;
@@ -480,9 +662,13 @@ nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation,
                          sizeof(store->info.issuer), NULL, 0, NULL, 0, &store->info.not_before,
                          &store->info.not_after);
     store->info.generation = generation;
+    store->info.crl_next_update = crl_next_update;
     nn_sec_cert_describe(sk_X509_value(client_creds->chain, 0), NULL, 0, NULL, 0, NULL, 0, NULL, 0,
                          &store->client_not_before, &store->client_not_after);
 out:
+    if (crls != NULL) {
+        sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    }
     X509_STORE_free(trust);
     sk_X509_pop_free(cas, X509_free);
     role_creds_free(&server);

@@ -35,6 +35,8 @@ struct nn_security {
     nn_sec_settings settings;
     _Atomic uint64_t generation;
 
+    char reload_error[512]; /* guarded by lock: why the last reload failed, "" after success */
+
     pthread_mutex_t reload_lock;      /* one reload at a time (API, watcher) */
     file_sig watched[NN_SEC_F_COUNT]; /* the files as they were when last loaded or tried */
 
@@ -142,21 +144,34 @@ static char *expand_path(const char *key, const char *tmpl, const char *node, nn
     return out;
 }
 
+static int parse_version(const char *key, const char *v, int fallback, int *out, nn_err *err) {
+    if (v == NULL || v[0] == '\0') {
+        *out = fallback;
+    } else if (strcmp(v, "1.2") == 0 || strcmp(v, "TLSv1.2") == 0) {
+        *out = TLS1_2_VERSION;
+    } else if (strcmp(v, "1.3") == 0 || strcmp(v, "TLSv1.3") == 0) {
+        *out = TLS1_3_VERSION;
+    } else {
+        return nn_err_set(err, EINVAL, "%s: '%s': expected \"1.2\" or \"1.3\"", key, v);
+    }
+    return 0;
+}
+
 static int settings_from_config(const nn_security_config *c, nn_sec_settings *st, nn_err *err) {
     memset(st, 0, sizeof(*st));
     static const char *const file_keys[NN_SEC_F_COUNT] = {
-        "security.ca_file", "security.cert_file", "security.key_file", "security.client_cert_file",
-        "security.client_key_file"};
-    const char *tmpl[NN_SEC_F_COUNT] = {c->ca_file, c->cert_file, c->key_file, c->client_cert_file,
-                                        c->client_key_file};
+        "security.ca_file",          "security.cert_file",       "security.key_file",
+        "security.client_cert_file", "security.client_key_file", "security.crl_file"};
+    const char *tmpl[NN_SEC_F_COUNT] = {c->ca_file,          c->cert_file,       c->key_file,
+                                        c->client_cert_file, c->client_key_file, c->crl_file};
     char *wallet[NN_SEC_F_COUNT] = {0};
     bool use_wallet = c->ca_file == NULL && c->cert_file == NULL && c->key_file == NULL &&
                       c->wallet_dir != NULL && c->wallet_dir[0] != '\0';
     int rc = 0;
     if (use_wallet) {
-        static const char *const wallet_names[NN_SEC_F_COUNT] = {
+        static const char *const wallet_names[NN_SEC_F_CRL] = {
             "ca.pem", "server-cert.pem", "server-key.pem", "client-cert.pem", "client-key.pem"};
-        for (int i = 0; i < NN_SEC_F_COUNT; i++) {
+        for (int i = 0; i < NN_SEC_F_CRL; i++) {
             if (asprintf(&wallet[i], "%s/%s", c->wallet_dir, wallet_names[i]) < 0) {
                 wallet[i] = NULL;
                 rc = nn_err_set(err, ENOMEM, "out of memory");
@@ -192,29 +207,33 @@ static int settings_from_config(const nn_security_config *c, nn_sec_settings *st
             tmpl[NN_SEC_F_CLIENT_CERT] = tmpl[NN_SEC_F_CERT];
             tmpl[NN_SEC_F_CLIENT_KEY] = tmpl[NN_SEC_F_KEY];
         }
-        for (int i = 0; i < NN_SEC_F_COUNT; i++) {
+        for (int i = 0; i < NN_SEC_F_CRL; i++) {
             st->key_name[i] = file_keys[i];
         }
+    }
+    /* The CRL is its own key in both layouts: a wallet has no CRL of its own. */
+    st->key_name[NN_SEC_F_CRL] = file_keys[NN_SEC_F_CRL];
+    if (c->crl_file != NULL && c->crl_file[0] == '\0') {
+        tmpl[NN_SEC_F_CRL] = NULL;
     }
     if (c->node_name != NULL && (st->node_name = strdup(c->node_name)) == NULL) {
         rc = nn_err_set(err, ENOMEM, "out of memory");
         goto out;
     }
     for (int i = 0; i < NN_SEC_F_COUNT; i++) {
+        if (i == NN_SEC_F_CRL && tmpl[i] == NULL) {
+            continue; /* no revocation checking */
+        }
         st->path[i] = expand_path(st->key_name[i], tmpl[i], c->node_name, err);
         if (st->path[i] == NULL) {
             rc = -EINVAL;
             goto out;
         }
     }
-    const char *v = c->min_version;
-    if (v == NULL || v[0] == '\0' || strcmp(v, "1.2") == 0 || strcmp(v, "TLSv1.2") == 0) {
-        st->min_version = TLS1_2_VERSION;
-    } else if (strcmp(v, "1.3") == 0 || strcmp(v, "TLSv1.3") == 0) {
-        st->min_version = TLS1_3_VERSION;
-    } else {
-        rc = nn_err_set(err, EINVAL, "security.tls_min_version: '%s': expected \"1.2\" or \"1.3\"",
-                        v);
+    if ((rc = parse_version("security.tls_min_version", c->min_version, TLS1_2_VERSION,
+                            &st->min_version, err)) < 0 ||
+        (rc = parse_version("security.rpc_tls_min_version", c->rpc_min_version, TLS1_3_VERSION,
+                            &st->rpc_min_version, err)) < 0) {
         goto out;
     }
     if (c->ciphers != NULL && c->ciphers[0] != '\0' && (st->ciphers = strdup(c->ciphers)) == NULL) {
@@ -242,7 +261,7 @@ static int settings_copy(const nn_sec_settings *src, nn_sec_settings *dst, nn_er
     bool ok = src->node_name == NULL || (dst->node_name = strdup(src->node_name)) != NULL;
     ok = ok && (src->ciphers == NULL || (dst->ciphers = strdup(src->ciphers)) != NULL);
     for (int i = 0; ok && i < NN_SEC_F_COUNT; i++) {
-        ok = (dst->path[i] = strdup(src->path[i])) != NULL;
+        ok = src->path[i] == NULL || (dst->path[i] = strdup(src->path[i])) != NULL;
     }
     if (!ok) {
         settings_clear(dst);
@@ -255,7 +274,7 @@ static void sigs_take(const nn_sec_settings *st, file_sig sigs[NN_SEC_F_COUNT]) 
     for (int i = 0; i < NN_SEC_F_COUNT; i++) {
         struct stat sb;
         memset(&sigs[i], 0, sizeof(sigs[i]));
-        if (stat(st->path[i], &sb) == 0) {
+        if (st->path[i] != NULL && stat(st->path[i], &sb) == 0) {
             sigs[i].exists = true;
             sigs[i].dev = sb.st_dev;
             sigs[i].ino = sb.st_ino;
@@ -379,6 +398,16 @@ nn_security *nn_security_new(const nn_security_config *config, nn_err *err) {
     return sec;
 }
 
+/* The log line and the status say why; the old store stays. */
+static void reload_failed(nn_security *sec, uint64_t kept, const nn_err *err) {
+    const char *why = err != NULL && err->msg[0] != '\0' ? err->msg : "unknown error";
+    pthread_mutex_lock(&sec->lock);
+    snprintf(sec->reload_error, sizeof(sec->reload_error), "%s", why);
+    pthread_mutex_unlock(&sec->lock);
+    nn_log(NN_LOG_WARN, "security.reload_failed", "kept_generation=%llu why=\"%s\"",
+           (unsigned long long)kept, why);
+}
+
 int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_err *err) {
     nn_sec_settings st;
     int rc;
@@ -391,9 +420,8 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
         pthread_mutex_unlock(&sec->lock);
     }
     if (rc < 0) {
+        reload_failed(sec, atomic_load(&sec->generation), err);
         pthread_mutex_unlock(&sec->reload_lock);
-        nn_log(NN_LOG_WARN, "security.reload_failed", "kept_generation=%llu why=\"%s\"",
-               (unsigned long long)atomic_load(&sec->generation), err != NULL ? err->msg : "");
         return rc;
     }
     /* Taken before reading, so that a write racing with the load is seen next tick. */
@@ -405,10 +433,9 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
         if (config == NULL) {
             memcpy(sec->watched, sigs, sizeof(sigs));
         }
+        reload_failed(sec, next - 1, err);
         pthread_mutex_unlock(&sec->reload_lock);
         settings_clear(&st);
-        nn_log(NN_LOG_WARN, "security.reload_failed", "kept_generation=%llu why=\"%s\"",
-               (unsigned long long)(next - 1), err != NULL ? err->msg : "");
         return err != NULL && err->code != 0 ? -err->code : -EINVAL;
     }
     /* Copied while the store is surely alive: once reload_lock is released, another reload
@@ -420,6 +447,7 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
     sec->current = store;
     nn_sec_settings old_settings = sec->settings;
     sec->settings = st;
+    sec->reload_error[0] = '\0';
     atomic_store_explicit(&sec->generation, next, memory_order_release);
     nn_security_reload_fn on_reload = sec->on_reload;
     void *on_reload_arg = sec->on_reload_arg;
@@ -451,6 +479,9 @@ int nn_security_info_get(nn_security *sec, nn_security_info *out) {
     nn_sec_store *store = nn_sec_store_acquire(sec);
     *out = store->info;
     nn_sec_store_unref(store);
+    pthread_mutex_lock(&sec->lock);
+    snprintf(out->reload_error, sizeof(out->reload_error), "%s", sec->reload_error);
+    pthread_mutex_unlock(&sec->lock);
     return 0;
 }
 

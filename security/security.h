@@ -98,8 +98,13 @@ typedef struct nn_security_config {
     const char *client_cert_file; /* client role (outbound RPC); NULL = cert_file */
     const char *client_key_file;  /* NULL = key_file */
     const char *wallet_dir;
-    const char *min_version;      /* "1.2" (default) or "1.3" */
-    const char *ciphers;          /* TLS 1.2 cipher list, OpenSSL names; NULL = default */
+    const char *crl_file;         /* PEM CRL(s) of the CA(s) in ca_file; NULL = no revocation
+                                     checking. Every certificate a peer presents must then be
+                                     covered by an unexpired CRL of its issuer */
+    const char *min_version;      /* MySQL port: "1.2" (default) or "1.3" */
+    const char *rpc_min_version;  /* RPC port and outbound RPC: "1.3" (default) or "1.2" */
+    const char *ciphers;          /* TLS 1.2 cipher list, OpenSSL names; NULL = ECDHE with
+                                     AEAD only (no CBC, no RSA key exchange) */
     uint32_t watch_interval_ms;   /* how often files are checked for changes; 0 = 2000;
                                      UINT32_MAX = never */
 } nn_security_config;
@@ -109,12 +114,14 @@ typedef struct nn_security_config {
 typedef struct nn_security nn_security;
 
 /* Loads and checks everything (key matches certificate, chain verifies against the CA,
- * not expired, not yet valid). Every failure is one line naming the file and the reason.
- * Returns NULL on failure. */
+ * not expired, not yet valid; each CRL parses, is signed by a CA of ca_file, and is inside
+ * its lastUpdate..nextUpdate window; our own certificates are not revoked). Every failure
+ * is one line naming the file and the reason. Returns NULL on failure. */
 nn_security *nn_security_new(const nn_security_config *config, nn_err *err);
 /* Any thread. Builds a new store beside the old one (from `config`, or from the current
  * config when NULL) and swaps it in: streams already started keep theirs, new ones get
- * the new one. On failure the old store stays and err says why. */
+ * the new one. On failure the old store stays, err says why, and so does
+ * nn_security_info.reload_error until the next successful reload. */
 int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_err *err);
 /* How many reloads have succeeded (including ones the file watcher made). */
 uint64_t nn_security_generation(const nn_security *sec);
@@ -132,14 +139,20 @@ typedef struct nn_security_info {
     int64_t not_before;    /* unix seconds */
     int64_t not_after;
     uint64_t generation;
+    int64_t crl_next_update; /* the earliest nextUpdate of the loaded CRLs; 0 = no CRL */
+    char reload_error[512];  /* why the last reload failed (the old store is in use); "" when
+                                the last reload succeeded or none was tried */
 } nn_security_info;
 int nn_security_info_get(nn_security *sec, nn_security_info *out);
 
 /* ------------------------------------------------------------ TLS on streams */
 
+/* The two ports have different TLS policies, chosen by the role a stream starts in. */
 typedef enum nn_tls_role {
-    NN_TLS_SERVER = 0,
-    NN_TLS_CLIENT = 1,
+    NN_TLS_SERVER = 0,     /* the MySQL port: security.tls_min_version; no session tickets and
+                              no session cache (MySQL clients never resume) */
+    NN_TLS_CLIENT = 1,     /* outbound RPC (nodes, tool clients): rpc_min_version */
+    NN_TLS_RPC_SERVER = 2, /* the RPC port: rpc_min_version; tickets, so channels resume */
 } nn_tls_role;
 
 typedef enum nn_tls_peer_cert {

@@ -33,8 +33,9 @@ typedef struct nn_sec_session_slot {
 typedef struct nn_sec_store {
     _Atomic uint64_t refs;
     uint64_t generation;
-    SSL_CTX *server_ctx;
-    SSL_CTX *client_ctx;
+    SSL_CTX *server_ctx;       /* NN_TLS_SERVER: the MySQL port */
+    SSL_CTX *rpc_server_ctx;   /* NN_TLS_RPC_SERVER: the RPC port */
+    SSL_CTX *client_ctx;       /* NN_TLS_CLIENT: outbound RPC */
     nn_security_info info;     /* of the server certificate */
     int64_t client_not_before; /* of the client-role certificate */
     int64_t client_not_after;
@@ -53,6 +54,7 @@ enum {
     NN_SEC_F_KEY,
     NN_SEC_F_CLIENT_CERT,
     NN_SEC_F_CLIENT_KEY,
+    NN_SEC_F_CRL, /* optional: path NULL when security.crl_file is not set */
     NN_SEC_F_COUNT
 };
 
@@ -61,7 +63,8 @@ typedef struct nn_sec_settings {
     char *node_name;
     char *path[NN_SEC_F_COUNT];
     const char *key_name[NN_SEC_F_COUNT]; /* the config key for messages: "security.cert_file" */
-    int min_version;                      /* TLS1_2_VERSION or TLS1_3_VERSION */
+    int min_version;                      /* MySQL port: TLS1_2_VERSION or TLS1_3_VERSION */
+    int rpc_min_version;                  /* RPC, both directions */
     char *ciphers;
     uint32_t watch_interval_ms;
 } nn_sec_settings;

@@ -164,7 +164,10 @@ nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role, nn_tls_p
         nn_err_set(err, ENOMEM, "tls: out of memory");
         return NULL;
     }
-    e->ssl = SSL_new(role == NN_TLS_SERVER ? store->server_ctx : store->client_ctx);
+    SSL_CTX *ctx = role == NN_TLS_SERVER       ? store->server_ctx
+                   : role == NN_TLS_RPC_SERVER ? store->rpc_server_ctx
+                                               : store->client_ctx;
+    e->ssl = SSL_new(ctx);
     BIO *bio = e->ssl != NULL ? BIO_new(engine_bio_method) : NULL;
     if (bio == NULL) {
         SSL_free(e->ssl);
@@ -179,7 +182,7 @@ nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role, nn_tls_p
     BIO_set_data(bio, e);
     SSL_set_bio(e->ssl, bio, bio); /* one reference, owned by the SSL */
     SSL_set_app_data(e->ssl, e);
-    if (role == NN_TLS_SERVER) {
+    if (role != NN_TLS_CLIENT) {
         int mode = SSL_VERIFY_PEER;
         if (peer_cert == NN_TLS_PEER_CERT_REQUIRED) {
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
@@ -462,7 +465,7 @@ void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out) {
                              &out->peer_not_after);
         X509_free(peer);
     }
-    if (e->role == NN_TLS_SERVER) {
+    if (e->role != NN_TLS_CLIENT) {
         out->local_not_before = e->store->info.not_before;
         out->local_not_after = e->store->info.not_after;
     } else {

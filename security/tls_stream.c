@@ -63,7 +63,7 @@ static int layer_input(void *layer, nn_stream *s, const uint8_t *data, size_t le
         /* Peer-caused, so info; the operator still sees who failed and why. */
         nn_log(NN_LOG_INFO, "tls.failed", "stream=%llu peer=%s:%u role=%s why=\"%s\"",
                (unsigned long long)nn_stream_id(s), nn_stream_peer_host(s),
-               (unsigned)nn_stream_peer_port(s), l->role == NN_TLS_SERVER ? "server" : "client",
+               (unsigned)nn_stream_peer_port(s), l->role == NN_TLS_CLIENT ? "client" : "server",
                err != NULL ? err->msg : "");
         /* A graceful close rather than an error return: net/ drops queued output on a layer
          * error, and the queued output holds the alert that tells the peer why (a MySQL

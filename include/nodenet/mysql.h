@@ -262,6 +262,10 @@ NN_API const char *nn_mysql_session_account_host(const nn_mysql_session *ses); /
 NN_API const char *nn_mysql_session_database(const nn_mysql_session *ses);     /* "" = none */
 /* Sets the current database (as USE does); reported to clients that track the schema. */
 NN_API void nn_mysql_session_set_database(nn_mysql_session *ses, const char *db, size_t len);
+/* The session is inside a transaction (BEGIN ... COMMIT): OK and EOF packets carry
+ * SERVER_STATUS_IN_TRANS, which drivers read (PDO::commit, JDBC). A reset or a change of
+ * user ends it. */
+NN_API void nn_mysql_session_set_in_transaction(nn_mysql_session *ses, bool in_transaction);
 /* A system variable the session changed, reported to clients that track them
  * (CLIENT_SESSION_TRACK) in the next OK. */
 NN_API void nn_mysql_session_track_variable(nn_mysql_session *ses, const char *name,

@@ -7,6 +7,22 @@
  *                       [--seconds S] [--sql TEXT]
  *   bench_mysql idle    --port P --user U --password PW [--tls ...] [--conns N]
  *                       --server-pid PID
+ *   bench_mysql prepared --port P --user U --password PW [--tls ...] [--conns N]
+ *                       [--seconds S] [--sql TEXT]
+ *   bench_mysql stream  --port P --user U --password PW [--tls ...] --sql TEXT
+ *                       [--bytes N] [--server-pid PID]
+ *
+ * prepared: each connection prepares --sql once (default "SELECT ?"), then executes it in a
+ * loop with an integer parameter (a new value each time) and fetches its one row, checking
+ * that the value comes back; queries/s, p50 and p99 as for query.
+ * stream: one connection reads the result of --sql with mysql_use_result (rows as they come,
+ * never the whole result in client memory); MiB/s of field bytes received, and with
+ * --server-pid the server's peak RSS (VmHWM, reset first where /proc allows; its growth is
+ * counted from the RSS just before the query, and without a reset it is the process's
+ * lifetime peak, an upper bound), and the server's CPU time for the stream (MiB per CPU
+ * second: the rate it would reach with a core of its own; pair_mib_per_cpu_s counts this
+ * client's CPU too). --bytes: the least number of
+ * field bytes the result must hold (a short result is an error).
  *
  * --tls none: no TLS options at all; verify: TLS with the server certificate verified
  * against DIR/ca.pem (host name included); cert: verify + client certificate
@@ -43,11 +59,11 @@ typedef struct options {
     int conns;
     double seconds;
     long server_pid;
-    const char *sql;
+    const char *sql; /* NULL = the mode's default */
+    uint64_t bytes;
 } options;
 
-static options opt = {
-    .host = "127.0.0.1", .threads = 1, .conns = 1, .seconds = 1.0, .sql = "SELECT 1"};
+static options opt = {.host = "127.0.0.1", .threads = 1, .conns = 1, .seconds = 1.0};
 
 /* The first error any thread saw; later ones are only counted. */
 static pthread_mutex_t first_error_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -139,8 +155,9 @@ static double proc_cpu_seconds(long pid) {
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* VmRSS of a process in bytes; -1 when unreadable. */
-static long proc_rss_bytes(long pid) {
+/* A "Vm...: N kB" figure of /proc/<pid>/status (field with its colon, e.g. "VmHWM:") in
+ * bytes; -1 when unreadable. */
+static long proc_status_bytes(long pid, const char *field) {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%ld/status", pid);
     FILE *f = fopen(path, "r");
@@ -149,13 +166,19 @@ static long proc_rss_bytes(long pid) {
     }
     char line[256];
     long kib = -1;
+    size_t flen = strlen(field);
     while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
+        if (strncmp(line, field, flen) == 0 && sscanf(line + flen, " %ld kB", &kib) == 1) {
             break;
         }
     }
     fclose(f);
     return kib < 0 ? -1 : kib * 1024;
+}
+
+/* VmRSS of a process in bytes; -1 when unreadable. */
+static long proc_rss_bytes(long pid) {
+    return proc_status_bytes(pid, "VmRSS:");
 }
 
 /* ------------------------------------------------------------ connect rate */
@@ -217,10 +240,28 @@ static int run_connect(void) {
 
 typedef struct query_job {
     MYSQL *m;
+    MYSQL_STMT *stmt; /* prepared mode: the connection's statement */
     uint64_t until_ns;
     uint32_t *lat_us;
     size_t n, cap;
 } query_job;
+
+/* Keeps one round trip's latency; false when out of memory (counted as an error). */
+static bool keep_latency(query_job *j, uint64_t t0) {
+    uint64_t us = (now_ns() - t0) / 1000;
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 4096;
+        uint32_t *p = realloc(j->lat_us, cap * sizeof(*p));
+        if (p == NULL) {
+            atomic_fetch_add(&error_count, 1);
+            return false;
+        }
+        j->lat_us = p;
+        j->cap = cap;
+    }
+    j->lat_us[j->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    return true;
+}
 
 static void *query_loop(void *arg) {
     query_job *j = arg;
@@ -239,18 +280,97 @@ static void *query_loop(void *arg) {
             break;
         }
         mysql_free_result(res);
-        uint64_t us = (now_ns() - t0) / 1000;
-        if (j->n == j->cap) {
-            size_t cap = j->cap ? j->cap * 2 : 4096;
-            uint32_t *p = realloc(j->lat_us, cap * sizeof(*p));
-            if (p == NULL) {
-                atomic_fetch_add(&error_count, 1);
-                break;
-            }
-            j->lat_us = p;
-            j->cap = cap;
+        if (!keep_latency(j, t0)) {
+            break;
         }
-        j->lat_us[j->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    }
+    mysql_thread_end();
+    return NULL;
+}
+
+static void note_stmt_error(const char *what, MYSQL_STMT *stmt) {
+    atomic_fetch_add(&error_count, 1);
+    pthread_mutex_lock(&first_error_lock);
+    if (first_error[0] == '\0') {
+        snprintf(first_error, sizeof(first_error), "%s: %u %s", what, mysql_stmt_errno(stmt),
+                 mysql_stmt_error(stmt));
+    }
+    pthread_mutex_unlock(&first_error_lock);
+}
+
+/* Prepares opt.sql on j->m (before the clock starts: a prepare per connection, then only
+ * executes are timed). Returns false with the error noted. */
+static bool prepare_job(query_job *j) {
+    j->stmt = mysql_stmt_init(j->m);
+    if (j->stmt == NULL) {
+        note_error("stmt init", j->m);
+        return false;
+    }
+    if (mysql_stmt_prepare(j->stmt, opt.sql, (unsigned long)strlen(opt.sql)) != 0) {
+        note_stmt_error("prepare", j->stmt);
+        return false;
+    }
+    if (mysql_stmt_param_count(j->stmt) != 1 || mysql_stmt_field_count(j->stmt) != 1) {
+        atomic_fetch_add(&error_count, 1);
+        pthread_mutex_lock(&first_error_lock);
+        if (first_error[0] == '\0') {
+            snprintf(first_error, sizeof(first_error),
+                     "prepare: %lu parameters and %u columns, want 1 and 1",
+                     mysql_stmt_param_count(j->stmt), mysql_stmt_field_count(j->stmt));
+        }
+        pthread_mutex_unlock(&first_error_lock);
+        return false;
+    }
+    return true;
+}
+
+static void *prepared_loop(void *arg) {
+    query_job *j = arg;
+    mysql_thread_init();
+    long long param = 0, value = 0;
+    my_bool value_null = 0, value_error = 0;
+    MYSQL_BIND in = {.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = &param};
+    MYSQL_BIND out = {.buffer_type = MYSQL_TYPE_LONGLONG,
+                      .buffer = &value,
+                      .is_null = &value_null,
+                      .error = &value_error};
+    if (mysql_stmt_bind_param(j->stmt, &in) != 0 || mysql_stmt_bind_result(j->stmt, &out) != 0) {
+        note_stmt_error("bind", j->stmt);
+        mysql_thread_end();
+        return NULL;
+    }
+    /* A point query: one parameter in, one row out; the value proves the server used the
+     * parameter of this execute. */
+    while (now_ns() < j->until_ns) {
+        uint64_t t0 = now_ns();
+        param = (long long)(j->n * 7919 + 1);
+        if (mysql_stmt_execute(j->stmt) != 0) {
+            note_stmt_error("execute", j->stmt);
+            break;
+        }
+        int rc = mysql_stmt_fetch(j->stmt);
+        if (rc != 0 || value_null || value != param) {
+            if (rc == 0 || rc == MYSQL_DATA_TRUNCATED) {
+                atomic_fetch_add(&error_count, 1);
+                pthread_mutex_lock(&first_error_lock);
+                if (first_error[0] == '\0') {
+                    snprintf(first_error, sizeof(first_error),
+                             "fetch: got %lld%s for parameter %lld", value,
+                             value_null ? " (NULL)" : "", param);
+                }
+                pthread_mutex_unlock(&first_error_lock);
+            } else {
+                note_stmt_error("fetch", j->stmt);
+            }
+            break;
+        }
+        if (mysql_stmt_fetch(j->stmt) != MYSQL_NO_DATA) {
+            note_stmt_error("fetch: more than one row", j->stmt);
+            break;
+        }
+        if (!keep_latency(j, t0)) {
+            break;
+        }
     }
     mysql_thread_end();
     return NULL;
@@ -261,9 +381,11 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int run_query(void) {
+/* query and prepared: --conns connections, each on its own thread, for --seconds. */
+static int run_query(bool prepared) {
     if (opt.conns < 1 || opt.conns > 1024) {
-        fprintf(stderr, "bench_mysql: --conns must be 1..1024 for query\n");
+        fprintf(stderr, "bench_mysql: --conns must be 1..1024 for %s\n",
+                prepared ? "prepared" : "query");
         return 2;
     }
     query_job *jobs = calloc((size_t)opt.conns, sizeof(*jobs));
@@ -275,12 +397,16 @@ static int run_query(void) {
         if (jobs[opened].m == NULL) {
             break;
         }
+        if (prepared && !prepare_job(&jobs[opened])) {
+            opened++; /* so that its connection is closed */
+            break;
+        }
     }
-    if (opened == opt.conns) {
+    if (opened == opt.conns && atomic_load(&error_count) == 0) {
         uint64_t t0 = now_ns();
         for (int i = 0; i < opt.conns; i++) {
             jobs[i].until_ns = t0 + (uint64_t)(opt.seconds * 1e9);
-            pthread_create(&t[i], NULL, query_loop, &jobs[i]);
+            pthread_create(&t[i], NULL, prepared ? prepared_loop : query_loop, &jobs[i]);
         }
         size_t total = 0;
         for (int i = 0; i < opt.conns; i++) {
@@ -296,19 +422,22 @@ static int run_query(void) {
         }
         qsort(all, total, sizeof(*all), cmp_u32);
         if (atomic_load(&error_count) == 0 && total > 0) {
-            printf("ok queries=%zu qps=%.1f p50_us=%u p99_us=%u\n", total,
-                   (double)total / elapsed, all[total / 2], all[total * 99 / 100]);
+            printf("ok queries=%zu qps=%.1f p50_us=%u p99_us=%u max_us=%u\n", total,
+                   (double)total / elapsed, all[total / 2], all[total * 99 / 100], all[total - 1]);
             rc = 0;
         }
         free(all);
     }
     for (int i = 0; i < opened; i++) {
+        if (jobs[i].stmt != NULL) {
+            mysql_stmt_close(jobs[i].stmt);
+        }
         mysql_close(jobs[i].m);
         free(jobs[i].lat_us);
     }
     if (rc != 0) {
-        fprintf(stderr, "bench_mysql query: %ld errors, first: %s\n", atomic_load(&error_count),
-                first_error[0] ? first_error : "no query completed");
+        fprintf(stderr, "bench_mysql %s: %ld errors, first: %s\n", prepared ? "prepared" : "query",
+                atomic_load(&error_count), first_error[0] ? first_error : "no query completed");
     }
     free(jobs);
     free(t);
@@ -415,12 +544,118 @@ static int run_idle(void) {
     return rc;
 }
 
+/* ------------------------------------------------------- a streamed result */
+
+/* This process's user + system CPU time in seconds. */
+static double self_cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Resets the peak RSS (VmHWM) of pid to its current RSS, so that the peak read after the
+ * stream is this stream's; false where /proc does not allow it (the peak is then the
+ * process's lifetime one, an upper bound). */
+static bool reset_peak_rss(long pid) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/clear_refs", pid);
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        return false;
+    }
+    bool ok = fputs("5", f) >= 0; /* 5: reset the peak resident set size */
+    return fclose(f) == 0 && ok;
+}
+
+static int run_stream(void) {
+    MYSQL *m = open_conn();
+    if (m == NULL) {
+        fprintf(stderr, "bench_mysql stream: %s\n", first_error);
+        return 1;
+    }
+    long rss_before = -1;
+    bool peak_reset = false;
+    double cpu0 = -1;
+    if (opt.server_pid > 0) {
+        peak_reset = reset_peak_rss(opt.server_pid);
+        rss_before = proc_rss_bytes(opt.server_pid);
+        cpu0 = proc_cpu_seconds(opt.server_pid);
+    }
+    double client_cpu0 = self_cpu_seconds();
+    uint64_t t0 = now_ns();
+    uint64_t bytes = 0, rows = 0;
+    int rc = 1;
+    if (mysql_real_query(m, opt.sql, (unsigned long)strlen(opt.sql)) != 0) {
+        note_error("query", m);
+    } else {
+        MYSQL_RES *res = mysql_use_result(m);
+        if (res == NULL) {
+            note_error("use result", m);
+        } else {
+            unsigned fields = mysql_num_fields(res);
+            MYSQL_ROW row;
+            while ((row = mysql_fetch_row(res)) != NULL) {
+                unsigned long *len = mysql_fetch_lengths(res);
+                for (unsigned i = 0; i < fields; i++) {
+                    bytes += len[i];
+                }
+                rows++;
+            }
+            /* mysql_fetch_row returns NULL at the end and on an error alike. */
+            if (mysql_errno(m) != 0) {
+                note_error("fetch", m);
+            }
+            mysql_free_result(res);
+        }
+    }
+    double elapsed = (double)(now_ns() - t0) / 1e9;
+    double cpu1 = cpu0 >= 0 ? proc_cpu_seconds(opt.server_pid) : -1;
+    double client_cpu = self_cpu_seconds() - client_cpu0;
+    if (atomic_load(&error_count) == 0) {
+        if (bytes < opt.bytes) {
+            fprintf(stderr, "bench_mysql stream: %llu bytes in %llu rows, want at least %llu\n",
+                    (unsigned long long)bytes, (unsigned long long)rows,
+                    (unsigned long long)opt.bytes);
+        } else {
+            printf("ok rows=%llu bytes=%llu seconds=%.3f mib_s=%.1f", (unsigned long long)rows,
+                   (unsigned long long)bytes, elapsed, (double)bytes / 1048576.0 / elapsed);
+            long peak = opt.server_pid > 0 ? proc_status_bytes(opt.server_pid, "VmHWM:") : -1;
+            if (rss_before >= 0 && peak >= 0) {
+                printf(" rss_before_mib=%.1f peak_rss_mib=%.1f peak_growth_mib=%.1f peak_reset=%s",
+                       (double)rss_before / 1048576.0, (double)peak / 1048576.0,
+                       (double)(peak - rss_before) / 1048576.0, peak_reset ? "yes" : "no");
+            }
+            /* CPU seconds say what the wall clock hides on a shared machine: the rate each
+             * side would reach with a core of its own. */
+            if (cpu0 >= 0 && cpu1 > cpu0) {
+                printf(" server_cpu_s=%.2f server_mib_per_cpu_s=%.1f", cpu1 - cpu0,
+                       (double)bytes / 1048576.0 / (cpu1 - cpu0));
+            }
+            printf(" client_cpu_s=%.2f", client_cpu);
+            /* Both ends' CPU: comparable with bench_aead's cpu_mib_s, one core sealing and
+             * opening every record (here also the copies, syscalls and the protocol). */
+            if (cpu0 >= 0 && cpu1 - cpu0 + client_cpu > 0) {
+                printf(" pair_mib_per_cpu_s=%.1f",
+                       (double)bytes / 1048576.0 / (cpu1 - cpu0 + client_cpu));
+            }
+            printf("\n");
+            rc = 0;
+        }
+    } else {
+        fprintf(stderr, "bench_mysql stream: %s\n", first_error);
+    }
+    mysql_close(m);
+    return rc;
+}
+
 /* ------------------------------------------------------------------- main */
 
 static int usage(void) {
-    fprintf(stderr, "usage: bench_mysql connect|query|idle --port P --user U --password PW "
-                    "[--tls none|verify|cert] [--certs DIR] [--threads N] [--conns N] "
-                    "[--seconds S] [--server-pid PID] [--sql TEXT] [--host H]\n");
+    fprintf(stderr, "usage: bench_mysql connect|query|idle|prepared|stream --port P --user U "
+                    "--password PW [--tls none|verify|cert] [--certs DIR] [--threads N] "
+                    "[--conns N] [--seconds S] [--server-pid PID] [--sql TEXT] [--bytes N] "
+                    "[--host H]\n");
     return 2;
 }
 
@@ -457,6 +692,8 @@ int main(int argc, char **argv) {
             opt.server_pid = atol(v);
         } else if (strcmp(k, "--sql") == 0) {
             opt.sql = v;
+        } else if (strcmp(k, "--bytes") == 0) {
+            opt.bytes = strtoull(v, NULL, 10);
         } else if (strcmp(k, "--tls") == 0) {
             if (strcmp(v, "none") == 0) {
                 opt.tls = TLS_NONE;
@@ -485,6 +722,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_mysql: --seconds must be > 0\n");
         return 2;
     }
+    if (opt.sql == NULL) {
+        if (strcmp(mode, "stream") == 0) {
+            fprintf(stderr, "bench_mysql: stream needs --sql\n");
+            return 2;
+        }
+        opt.sql = strcmp(mode, "prepared") == 0 ? "SELECT ?" : "SELECT 1";
+    }
     if (mysql_library_init(0, NULL, NULL) != 0) {
         fprintf(stderr, "bench_mysql: mysql_library_init failed\n");
         return 1;
@@ -493,9 +737,13 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "connect") == 0) {
         rc = run_connect();
     } else if (strcmp(mode, "query") == 0) {
-        rc = run_query();
+        rc = run_query(false);
+    } else if (strcmp(mode, "prepared") == 0) {
+        rc = run_query(true);
     } else if (strcmp(mode, "idle") == 0) {
         rc = run_idle();
+    } else if (strcmp(mode, "stream") == 0) {
+        rc = run_stream();
     } else {
         rc = usage();
     }

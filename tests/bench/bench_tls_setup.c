@@ -50,7 +50,7 @@ static void fail(const char *fmt, const char *detail) {
 
 static int server_open(nn_stream *s, void *arg) {
     nn_err err;
-    if (nn_tls_stream_start(s, b.server_sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED, &err) !=
+    if (nn_tls_stream_start(s, b.server_sec, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_REQUIRED, &err) !=
         0) {
         fail("server tls start: %s", err.msg);
         return -1;

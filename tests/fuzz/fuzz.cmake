@@ -38,3 +38,23 @@ nn_fuzz_target(mysql_change_user fuzz_mysql_change_user.c nn_mysql)
 if(NODENET_FUZZ)
     target_compile_options(nn_mysql PRIVATE -fsanitize=fuzzer-no-link)
 endif()
+
+# A whole session against a real server on 127.0.0.1 (fuzz_mysql_session.c): each run is a
+# TCP connection, so the replay in the suite is shorter than the others.
+add_executable(fuzz_mysql_session ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_mysql_session.c
+               ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_driver.c)
+target_link_libraries(fuzz_mysql_session PRIVATE nn_mysql)
+target_include_directories(fuzz_mysql_session PRIVATE ${CMAKE_SOURCE_DIR})
+target_compile_definitions(fuzz_mysql_session PRIVATE NN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+add_test(NAME fuzz_mysql_session_replay
+         COMMAND fuzz_mysql_session -runs=3000 ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/mysql_session)
+set_tests_properties(fuzz_mysql_session_replay PROPERTIES LABELS integration TIMEOUT 600)
+if(NODENET_FUZZ)
+    add_executable(fuzz_mysql_session_libfuzzer ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_mysql_session.c)
+    target_compile_options(fuzz_mysql_session_libfuzzer PRIVATE -fsanitize=fuzzer)
+    target_link_options(fuzz_mysql_session_libfuzzer PRIVATE -fsanitize=fuzzer)
+    target_link_libraries(fuzz_mysql_session_libfuzzer PRIVATE nn_mysql)
+    target_include_directories(fuzz_mysql_session_libfuzzer PRIVATE ${CMAKE_SOURCE_DIR})
+    target_compile_definitions(fuzz_mysql_session_libfuzzer PRIVATE
+                               NN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+endif()

@@ -108,7 +108,9 @@ $r = $st->fetch(PDO::FETCH_ASSOC);
 check('pdo_parameters_again', (int)$r['n'] === 2 && $r['s'] === 'again' && $r['z'] === 'x', $r);
 $r = $p->query('SELECT @@version_comment AS vc, CONNECTION_ID() AS id')->fetch(PDO::FETCH_ASSOC);
 check('pdo_query', $r['vc'] === 'nodenet' && (int)$r['id'] > 0, $r);
-// PDO::commit() also asks the OK packet's status flags whether a transaction is open
-// (SERVER_STATUS_IN_TRANS), which the node does not report yet: BEGIN alone is checked.
-check('pdo_begin_transaction', $p->beginTransaction());
+// PDO::commit() asks the OK packet's status flags whether a transaction is open
+// (SERVER_STATUS_IN_TRANS): the node reports it from BEGIN until COMMIT / ROLLBACK.
+check('pdo_begin_transaction', $p->beginTransaction() && $p->inTransaction());
+check('pdo_commit', $p->commit() && !$p->inTransaction());
+check('pdo_rollback', $p->beginTransaction() && $p->rollBack() && !$p->inTransaction());
 exit($failed ? 1 : 0);

@@ -1,17 +1,23 @@
 /* tests/integration/mysql_fixture_main.c: an engine embedding nodenet's MySQL server.
  *
- * Starts an nn_server with the mysql listener (plaintext, no certificates) and a handler
- * of its own, to test the handler interface the way a database engine uses it:
+ * Starts an nn_server with the mysql listener (plaintext by default) and a handler of its
+ * own, to test the handler interface the way a database engine uses it:
  *   SELECT engine_rows   a result set with a NULL, answered at once
  *   SELECT engine_async  answered later from another thread through nn_loop_post()
  *   SELECT engine_error  an engine error
  *   anything else        delegated to nodenet's administrative handler
  *
  *   mysql_fixture DATA_DIR       prints "ready port=N" then serves until SIGTERM/SIGINT
+ *
+ * Environment: NN_FIXTURE_OUTPUT_LIMIT (bytes, the session output limit);
+ * NN_FIXTURE_TLS_CA, NN_FIXTURE_TLS_CERT and NN_FIXTURE_TLS_KEY (PEM files, all three or
+ * none) offer TLS with that certificate, as a node with mysql_tls does (the benchmark of a
+ * streamed result over TLS uses it).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +25,7 @@
 
 #include "mysql/mysql.h"
 #include "net/net.h"
+#include "security/security.h"
 
 typedef struct async_answer {
     nn_task task;
@@ -289,9 +296,29 @@ int main(int argc, char **argv) {
     if (limit != NULL) {
         mc.output_limit_bytes = (uint32_t)strtoul(limit, NULL, 10);
     }
-    nn_mysql_server *my = nn_mysql_server_new(&mc, NULL, &err);
+    nn_security *sec = NULL;
+    const char *ca = getenv("NN_FIXTURE_TLS_CA");
+    const char *cert = getenv("NN_FIXTURE_TLS_CERT");
+    const char *key = getenv("NN_FIXTURE_TLS_KEY");
+    if (ca != NULL || cert != NULL || key != NULL) {
+        if (ca == NULL || cert == NULL || key == NULL) {
+            fprintf(stderr, "tls: NN_FIXTURE_TLS_CA, _CERT and _KEY go together\n");
+            return 2;
+        }
+        /* A benchmark run is short: no file watcher thread beside the workers. */
+        nn_security_config tc = {
+            .ca_file = ca, .cert_file = cert, .key_file = key, .watch_interval_ms = UINT32_MAX};
+        sec = nn_security_new(&tc, &err);
+        if (sec == NULL) {
+            fprintf(stderr, "tls: %s\n", err.msg);
+            return 1;
+        }
+        mc.tls = true;
+    }
+    nn_mysql_server *my = nn_mysql_server_new(&mc, sec, &err);
     if (my == NULL) {
         fprintf(stderr, "mysql: %s\n", err.msg);
+        nn_security_free(sec);
         return 1;
     }
     nn_mysql_server_set_handler(my, &engine, NULL);
@@ -312,5 +339,6 @@ int main(int argc, char **argv) {
     nn_server_wait(srv);
     nn_server_free(srv);
     nn_mysql_server_free(my);
+    nn_security_free(sec);
     return 0;
 }

@@ -51,7 +51,7 @@ static void srv_readable(nn_stream *s) {
         nn_stream_consume(s, 9);
         c->secure = true;
         nn_err err;
-        CU_ASSERT_EQUAL(nn_tls_stream_start(s, server_sec, NN_TLS_SERVER,
+        CU_ASSERT_EQUAL(nn_tls_stream_start(s, server_sec, NN_TLS_RPC_SERVER,
                                             NN_TLS_PEER_CERT_OPTIONAL, &err),
                         0);
         return;

@@ -9,7 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "mysql/mysql_internal.h"
+#include "mysql/admin_internal.h"
 
 static void hex(const uint8_t *p, size_t n, char *out) {
     for (size_t i = 0; i < n; i++) {
@@ -593,6 +593,100 @@ static void sql_driver_connect_statements(void) {
     nn_sql_stmt_clear(&st);
 }
 
+/* The evaluator's results, MySQL's value and column type for each (expressions that need
+ * no session). want NULL: SQL NULL; error nonzero: the statement's MySQL error. */
+static void sql_eval_has_mysql_types_and_values(void) {
+    static const struct {
+        const char *expr;
+        const char *want;
+        nn_mysql_type type;
+        uint16_t error;
+    } cases[] = {
+        {"1+1", "2", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"7/2", "3.5000", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"1/3", "0.3333", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"2/3", "0.6667", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"-7/2", "-3.5000", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"1.25*2", "2.50", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"0.1+0.2", "0.3", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"1.5/0.5", "3.00000", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"1e0/4", "0.25", NN_MYSQL_TYPE_DOUBLE, 0},
+        {"0.1 + 1e0", "1.1", NN_MYSQL_TYPE_DOUBLE, 0},
+        {"'3' * '4'", "12", NN_MYSQL_TYPE_DOUBLE, 0},
+        {"10 DIV 3", "3", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"-10 MOD 3", "-1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"5.5 MOD 2", "1.5", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"5 % 0", NULL, NN_MYSQL_TYPE_LONGLONG, 0},
+        {"1/0", NULL, NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"9223372036854775807 + 1", NULL, NN_MYSQL_TYPE_LONGLONG, 1690},
+        {"-9223372036854775808", "-9223372036854775808", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"- -9223372036854775808", NULL, NN_MYSQL_TYPE_LONGLONG, 1690},
+        {"18446744073709551615 + 1", "18446744073709551616", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"~0", "18446744073709551615", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"'abc' = 'ABC '", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"'a' < 'b'", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"2.0 = 2", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"NULL = NULL", NULL, NN_MYSQL_TYPE_LONGLONG, 0},
+        {"NULL <=> NULL", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"1 AND NULL", NULL, NN_MYSQL_TYPE_LONGLONG, 0},
+        {"0 AND NULL", "0", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"1 OR NULL", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"1 XOR 1", "0", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"NOT NULL", NULL, NN_MYSQL_TYPE_LONGLONG, 0},
+        {"2 IN (1, NULL)", NULL, NN_MYSQL_TYPE_LONGLONG, 0},
+        {"1 IN (1, NULL)", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"3 NOT IN (1, 2)", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"'abc' LIKE 'a_c'", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"'abc' NOT LIKE 'A%'", "0", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"NULL IS NULL", "1", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"upper('abc')", "ABC", NN_MYSQL_TYPE_VAR_STRING, 0},
+        {"lcase('ABC')", "abc", NN_MYSQL_TYPE_VAR_STRING, 0},
+        {"if(NULL, 1, 2)", "2", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"nullif(1, 1)", NULL, NN_MYSQL_TYPE_LONGLONG, 0},
+        {"coalesce(NULL, 2.50)", "2.50", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"ifnull('x', 'y')", "x", NN_MYSQL_TYPE_VAR_STRING, 0},
+        {"abs(-3)", "3", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"abs(-2.5)", "2.5", NN_MYSQL_TYPE_NEWDECIMAL, 0},
+        {"length('h\xc3\xa9')", "3", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"char_length('h\xc3\xa9')", "2", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"isnull(1)", "0", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"(1 + 2) * 3 - -1", "10", NN_MYSQL_TYPE_LONGLONG, 0},
+        {"nosuchfunc(1)", NULL, NN_MYSQL_TYPE_NULL, 1235},
+        {"upper()", NULL, NN_MYSQL_TYPE_NULL, 1582},
+        {"nocolumn", NULL, NN_MYSQL_TYPE_NULL, 1054},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char sql[160];
+        snprintf(sql, sizeof(sql), "SELECT %s", cases[i].expr);
+        nn_sql_stmt st;
+        size_t pos = 0;
+        CU_ASSERT_EQUAL_FATAL(parse(sql, &st, &pos), 0);
+        nn_sql_eval_ctx c = {0};
+        nn_sql_val v;
+        int rc = nn_sql_eval(&c, &st.items[0], &v);
+        if (cases[i].error != 0) {
+            CU_ASSERT_EQUAL(rc, -1);
+            CU_ASSERT_EQUAL(c.code, cases[i].error);
+            nn_sql_stmt_clear(&st);
+            continue;
+        }
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        char buf[64];
+        const char *text = NULL;
+        size_t len = 0;
+        nn_sql_val_text(&v, buf, sizeof(buf), &text, &len);
+        bool ok =
+            cases[i].want == NULL ? text == NULL : text != NULL && strcmp(text, cases[i].want) == 0;
+        ok = ok && (cases[i].want == NULL || v.type == cases[i].type);
+        if (!ok) {
+            printf("\n    %s: got %s (type %d)\n", sql, text ? text : "NULL", (int)v.type);
+        }
+        CU_ASSERT_TRUE(ok);
+        nn_sql_val_free(&v);
+        nn_sql_stmt_clear(&st);
+    }
+}
+
 static void sql_fuzzish_inputs_do_not_crash(void) {
     const char *inputs[] = {"",
                             ";",
@@ -758,6 +852,7 @@ int main(void) {
     CU_add_test(s, "sql_set_and_show", sql_set_and_show);
     CU_add_test(s, "sql_expressions_have_mysql_precedence", sql_expressions_have_mysql_precedence);
     CU_add_test(s, "sql_driver_connect_statements", sql_driver_connect_statements);
+    CU_add_test(s, "sql_eval_has_mysql_types_and_values", sql_eval_has_mysql_types_and_values);
     CU_add_test(s, "sql_fuzzish_inputs_do_not_crash", sql_fuzzish_inputs_do_not_crash);
     CU_add_test(s, "require_checks_via_security", require_checks_via_security);
     CU_add_test(s, "host_patterns_match", host_patterns_match);

@@ -68,6 +68,8 @@ static const char *const good_config =
     "  require_secure_transport: off\n"
     "  rpc_tls: prefer\n"
     "  tls_min_version: \"1.3\"\n"
+    "  rpc_tls_min_version: \"1.2\"\n"
+    "  crl_file: certs/%n-crl.pem\n"
     "  ciphers: ECDHE-ECDSA-AES128-GCM-SHA256\n"
     "  tool_subjects: [\"/C=CN/O=nodenet/CN=nodenet-admin\"]\n"
     "  admin_cert_file: certs/admin-cert.pem\n"
@@ -108,6 +110,10 @@ static void good_config_loads_with_every_value(void) {
     CU_ASSERT_FALSE(cfg.security.require_secure_transport);
     CU_ASSERT_EQUAL(cfg.security.rpc_tls, NN_CONFIG_RPC_TLS_PREFER);
     CU_ASSERT_STRING_EQUAL(cfg.security.tls_min_version, "1.3");
+    CU_ASSERT_STRING_EQUAL(cfg.security.rpc_tls_min_version, "1.2");
+    CU_ASSERT_PTR_NOT_NULL(cfg.security.crl_file);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cfg.security.crl_file ? cfg.security.crl_file : "",
+                                  "certs/n2-crl.pem"));
     CU_ASSERT_STRING_EQUAL(cfg.security.ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256");
     CU_ASSERT_EQUAL_FATAL(cfg.security.tool_subject_count, 1);
     CU_ASSERT_STRING_EQUAL(cfg.security.tool_subjects[0], "/C=CN/O=nodenet/CN=nodenet-admin");
@@ -167,6 +173,8 @@ static void minimal_config_gets_the_defaults(void) {
     CU_ASSERT_FALSE(cfg.security.mysql_tls);
     CU_ASSERT_EQUAL(cfg.security.rpc_tls, NN_CONFIG_RPC_TLS_OFF);
     CU_ASSERT_STRING_EQUAL(cfg.security.tls_min_version, "1.2");
+    CU_ASSERT_STRING_EQUAL(cfg.security.rpc_tls_min_version, "1.3");
+    CU_ASSERT_PTR_NULL(cfg.security.crl_file);
     CU_ASSERT_PTR_NULL(cfg.security.ciphers);
     CU_ASSERT_EQUAL(cfg.security.tool_subject_count, 0);
     CU_ASSERT_EQUAL(cfg.node.workers, 0);
@@ -257,6 +265,8 @@ static void bad_enum_value_lists_the_choices(void) {
                  NULL);
     expect_error(HEAD ONE_NODE CERTS "  tls_min_version: \"1.1\"\n", "n1", NN_CONFIG_FOR_NODE,
                  "security.tls_min_version: invalid value '1.1'", NULL);
+    expect_error(HEAD ONE_NODE CERTS "  rpc_tls_min_version: \"1.1\"\n", "n1", NN_CONFIG_FOR_NODE,
+                 "security.rpc_tls_min_version: invalid value '1.1'", NULL);
 }
 
 static void bad_boolean_is_refused_not_taken_as_true(void) {

@@ -898,7 +898,7 @@ static void test_tls12_cipher_and_rsa(void) {
 static bool connect_pair(nn_security *ss, nn_security *cs, const char *peer_key,
                          nn_tls_facts *srv_facts, nn_tls_facts *cli_facts) {
     endpoint srv, cli;
-    ep_engine(&srv, ss, NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    ep_engine(&srv, ss, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
     ep_engine(&cli, cs, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, peer_key);
     pump(&cli, &srv);
     /* TLS 1.3 tickets come after the handshake: one round of data makes sure they landed */
@@ -943,15 +943,16 @@ static void test_session_resumption(void) {
     nn_security_free(s1);
     nn_security_free(s2);
 
-    /* TLS 1.2 resumes too */
+    /* TLS 1.2 resumes too, where the RPC port allows it */
     nn_security_config c = cfg_for("a", "n1");
     c.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    c.rpc_min_version = "1.2";
     s1 = nn_security_new(&c, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
     endpoint srv, cli;
     SSL_SESSION *session = NULL;
     for (int i = 0; i < 2; i++) {
-        ep_engine(&srv, s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL);
+        ep_engine(&srv, s1, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL);
         ep_raw_client_session(&cli, pk("a/ca.pem"), NULL, NULL, TLS1_2_VERSION, NULL, session);
         pump(&cli, &srv);
         CU_ASSERT_TRUE(ep_open(&srv));
@@ -1149,6 +1150,253 @@ static void test_thread_cache_released_at_exit(void) {
     nn_security_free(sec);
 }
 
+/* ------------------------------------------------------------ hardening (issue 13) */
+
+/* A raw TLS client against a server engine of `role` on sec: did the handshake complete?
+ * why gets the server's reason when not. */
+static bool raw_handshake(nn_security *sec, nn_tls_role role, nn_tls_peer_cert pc, const char *cert,
+                          const char *key, uint16_t max_version, const char *ciphers,
+                          nn_tls_facts *facts, char *why, size_t why_cap) {
+    endpoint srv, cli;
+    ep_engine(&srv, sec, role, pc, NULL);
+    ep_raw_client(&cli, pk("a/ca.pem"), cert, key, max_version, ciphers);
+    SSL_set_min_proto_version(cli.raw, TLS1_VERSION);
+    pump(&cli, &srv);
+    bool ok = ep_open(&srv) && ep_open(&cli);
+    if (facts != NULL) {
+        *facts = facts_of(&srv);
+    }
+    if (why != NULL) {
+        snprintf(why, why_cap, "%s", srv.why);
+    }
+    ep_free(&srv);
+    ep_free(&cli);
+    return ok;
+}
+
+/* rel_09 in memory: TLS 1.2 with ECDHE and AEAD only, in the server's order; old versions,
+ * CBC and static-RSA suites get an alert. */
+static void test_rel_09_defaults_ecdhe_aead_server_order(void) {
+    nn_security *sec = sec_new("a", "n1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
+    char why[512];
+    nn_tls_facts f;
+    const nn_tls_role roles[2] = {NN_TLS_SERVER, NN_TLS_RPC_SERVER};
+    /* TLS 1.0 and 1.1 only: refused on both ports */
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_FALSE(raw_handshake(sec, roles[i], NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL,
+                                      TLS1_1_VERSION, NULL, NULL, why, sizeof(why)));
+        CU_ASSERT_STRING_EQUAL(why, "tls: unsupported protocol");
+    }
+    /* CBC suites and static RSA key exchange are not offered */
+    const char *refused[] = {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",
+                             "ECDHE-RSA-AES128-SHA", "AES128-GCM-SHA256", "AES128-SHA"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        CU_ASSERT_FALSE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL,
+                                      TLS1_2_VERSION, refused[i], NULL, why, sizeof(why)));
+        CU_ASSERT_STRING_EQUAL(why, "tls: no shared cipher");
+    }
+    /* the server's order wins over a client that prefers ChaCha20 */
+    CU_ASSERT_TRUE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL,
+                                 TLS1_2_VERSION,
+                                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                 "ECDHE-ECDSA-AES128-GCM-SHA256",
+                                 &f, NULL, 0));
+    CU_ASSERT_STRING_EQUAL(f.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
+    /* MySQL port: TLS 1.2 is fine; RPC port: TLS 1.3 only by default */
+    CU_ASSERT_TRUE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL,
+                                 TLS1_2_VERSION, NULL, &f, NULL, 0));
+    CU_ASSERT_STRING_EQUAL(f.version, "TLSv1.2");
+    CU_ASSERT_FALSE(raw_handshake(sec, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL,
+                                  TLS1_2_VERSION, NULL, NULL, why, sizeof(why)));
+    CU_ASSERT_STRING_EQUAL(why, "tls: unsupported protocol");
+    CU_ASSERT_TRUE(raw_handshake(sec, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL, 0,
+                                 NULL, &f, NULL, 0));
+    CU_ASSERT_STRING_EQUAL(f.version, "TLSv1.3");
+    nn_security_free(sec);
+
+    /* rpc_tls_min_version "1.2" lets the RPC port speak TLS 1.2 (still ECDHE + AEAD) */
+    nn_security_config c = cfg_for("a", "n1");
+    c.rpc_min_version = "1.2";
+    nn_err err;
+    sec = nn_security_new(&c, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
+    CU_ASSERT_TRUE(raw_handshake(sec, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL,
+                                 TLS1_2_VERSION, NULL, &f, NULL, 0));
+    CU_ASSERT_STRING_EQUAL(f.version, "TLSv1.2");
+    CU_ASSERT_FALSE(raw_handshake(sec, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL,
+                                  TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA", NULL, why,
+                                  sizeof(why)));
+    nn_security_free(sec);
+    c.rpc_min_version = "1.1";
+    expect_load_error(c, "security.rpc_tls_min_version: '1.1': expected \"1.2\" or \"1.3\"");
+}
+
+/* The MySQL port issues no session tickets (MySQL clients never resume); RPC does. */
+static void test_mysql_port_issues_no_tickets(void) {
+    nn_security *s1 = sec_new("a", "n1");
+    nn_security *s2 = sec_new("a", "n2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+    const nn_tls_role roles[2] = {NN_TLS_SERVER, NN_TLS_RPC_SERVER};
+    for (int r = 0; r < 2; r++) {
+        bool reused = false;
+        for (int i = 0; i < 2; i++) {
+            endpoint srv, cli;
+            ep_engine(&srv, s1, roles[r], NN_TLS_PEER_CERT_REQUIRED, NULL);
+            ep_engine(&cli, s2, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED,
+                      r == 0 ? "mysql-port" : "rpc-port");
+            pump(&cli, &srv);
+            ep_write(&srv, "ping", 4);
+            pump(&srv, &cli);
+            CU_ASSERT_TRUE(ep_open(&srv) && cli.plain.len == 4);
+            reused = facts_of(&cli).session_reused;
+            ep_free(&srv);
+            ep_free(&cli);
+        }
+        CU_ASSERT_EQUAL(reused, roles[r] == NN_TLS_RPC_SERVER);
+    }
+    nn_security_free(s1);
+    nn_security_free(s2);
+}
+
+static nn_security_config cfg_crl(const char *dir, const char *node, const char *crl) {
+    nn_security_config c = cfg_for(dir, node);
+    c.ca_file = pk("a/ca.pem");
+    c.crl_file = crl;
+    return c;
+}
+
+/* rel_17 in memory: with a CRL, a revoked client certificate fails the handshake on the
+ * MySQL port (MySQL's ssl-crl behaviour: verification fails, the client gets an alert);
+ * a revoked node is refused on the RPC port, and a node refuses to dial a revoked one. */
+static void test_rel_17_revoked_certificates_are_refused(void) {
+    nn_security_config c = cfg_crl("a", "n1", pk("a/crl.pem"));
+    nn_err err;
+    nn_err_clear(&err);
+    nn_security *s1 = nn_security_new(&c, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
+    nn_security_info info;
+    nn_security_info_get(s1, &info);
+    CU_ASSERT(info.crl_next_update > (int64_t)time(NULL) + 29LL * 86400);
+    CU_ASSERT_STRING_EQUAL(info.reload_error, "");
+    char why[512];
+    /* MySQL port */
+    CU_ASSERT_FALSE(raw_handshake(s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                  pk("revoked/client-cert.pem"), pk("revoked/client-key.pem"), 0,
+                                  NULL, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "certificate revoked"));
+    CU_ASSERT_TRUE(raw_handshake(s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                 pk("a/client-cert.pem"), pk("a/client-key.pem"), 0, NULL, NULL,
+                                 NULL, 0));
+    /* a client of the same CA that is not revoked, with no certificate at all: fine */
+    CU_ASSERT_TRUE(raw_handshake(s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL, NULL, 0, NULL,
+                                 NULL, NULL, 0));
+
+    /* RPC: n3 is revoked; n2 is not */
+    nn_security *s3 = sec_new("revoked", "n3"); /* no CRL of its own */
+    nn_security *s2 = sec_new("a", "n2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+    endpoint srv, cli;
+    ep_engine(&srv, s1, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    ep_engine(&cli, s3, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    pump(&cli, &srv);
+    CU_ASSERT_TRUE(srv.failed);
+    CU_ASSERT_PTR_NOT_NULL(strstr(srv.why, "certificate revoked"));
+    CU_ASSERT_FALSE(ep_open(&cli));
+    ep_free(&srv);
+    ep_free(&cli);
+    ep_engine(&srv, s3, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    ep_engine(&cli, s1, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    pump(&cli, &srv);
+    CU_ASSERT_TRUE(cli.failed);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cli.why, "certificate revoked"));
+    ep_free(&srv);
+    ep_free(&cli);
+    ep_engine(&srv, s1, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    ep_engine(&cli, s2, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    pump(&cli, &srv);
+    CU_ASSERT_TRUE(ep_open(&srv) && ep_open(&cli));
+    ep_free(&srv);
+    ep_free(&cli);
+    nn_security_free(s3);
+    nn_security_free(s2);
+
+    /* a node whose own certificate is revoked does not load */
+    c = cfg_crl("revoked", "n3", pk("a/crl.pem"));
+    expect_load_error(c, "certificate revoked");
+    nn_security_free(s1);
+}
+
+/* rel_17: a stale, unreadable, foreign or empty CRL fails closed, at load and on reload. */
+static void test_rel_17_bad_crl_fails_closed(void) {
+    nn_security_config c = cfg_crl("a", "n1", pk("stale/crl.pem"));
+    expect_load_error(c, "security.crl_file: ");
+    expect_load_error(c, "stale/crl.pem: CRL 1 (issuer /C=CN/O=nodenet/CN=nodenet-ca) is stale: "
+                         "its nextUpdate was ");
+    c.crl_file = pk("a/no-such-crl.pem");
+    expect_load_error(c, "security.crl_file: ");
+    expect_load_error(c, "no-such-crl.pem: cannot open: No such file or directory");
+    c.crl_file = pk("b/crl.pem");
+    expect_load_error(c, "b/crl.pem: CRL 1 (issuer /C=CN/O=nodenet/CN=nodenet-ca) is not signed "
+                         "by a CA of security.ca_file");
+    c.crl_file = pk("a/ca.pem");
+    expect_load_error(c, "a/ca.pem: no PEM CRL (X509 CRL) in the file");
+    /* two CAs trusted, a CRL for only one: our own certificate's issuer has none */
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", pk("a/ca.pem"), pk("b/ca.pem"),
+             pk("ab-ca.pem"));
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    c.ca_file = pk("ab-ca.pem");
+    c.crl_file = pk("b/crl.pem");
+    expect_load_error(c, "security.cert_file: ");
+    expect_load_error(c, "n1-cert.pem: no CRL of its issuer (security.crl_file ");
+    c.ca_file = pk("a/ca.pem");
+
+    /* reload: the old store stays, and the status says why until a reload succeeds */
+    c.crl_file = pk("a/crl.pem");
+    nn_err err;
+    nn_security *sec = nn_security_new(&c, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
+    c.crl_file = pk("stale/crl.pem");
+    CU_ASSERT_EQUAL(nn_security_reload(sec, &c, &err), -EKEYEXPIRED);
+    CU_ASSERT_EQUAL(nn_security_generation(sec), 0);
+    nn_security_info info;
+    nn_security_info_get(sec, &info);
+    CU_ASSERT_PTR_NOT_NULL(strstr(info.reload_error, "is stale"));
+    char why[512];
+    CU_ASSERT_FALSE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                  pk("revoked/client-cert.pem"), pk("revoked/client-key.pem"), 0,
+                                  NULL, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "certificate revoked"));
+    c.crl_file = pk("a/no-such-crl.pem");
+    CU_ASSERT(nn_security_reload(sec, &c, &err) < 0);
+    nn_security_info_get(sec, &info);
+    CU_ASSERT_PTR_NOT_NULL(strstr(info.reload_error, "cannot open"));
+    c.crl_file = pk("a/crl.pem");
+    CU_ASSERT_EQUAL(nn_security_reload(sec, &c, &err), 0);
+    nn_security_info_get(sec, &info);
+    CU_ASSERT_STRING_EQUAL(info.reload_error, "");
+    CU_ASSERT_EQUAL(info.generation, 1);
+    nn_security_free(sec);
+}
+
+/* rel_18 in memory: a client certificate whose extended key usage is serverAuth only. */
+static void test_rel_18_wrong_eku_or_key_usage_is_refused(void) {
+    nn_security *sec = sec_new("a", "n1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
+    char why[512];
+    CU_ASSERT_FALSE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                  pk("eku/eku-cert.pem"), pk("eku/eku-key.pem"), 0, NULL, NULL, why,
+                                  sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "certificate verify failed"));
+    /* The key-usage case (keyEncipherment only on an EC key) needs a client that will send
+     * such a certificate; BoringSSL will not (KEY_USAGE_BIT_INCORRECT), so
+     * tests/integration/tls_hardening_test.sh sends it with openssl s_client. */
+    nn_security_free(sec);
+}
+
 int main(void) {
     snprintf(pki, sizeof(pki), "/tmp/nn-test-security-XXXXXX");
     if (mkdtemp(pki) == NULL) {
@@ -1184,6 +1432,14 @@ int main(void) {
     CU_add_test(s, "watcher_notices_new_files", test_watcher_notices_new_files);
     CU_add_test(s, "thread_cache_released_at_exit", test_thread_cache_released_at_exit);
     CU_add_test(s, "acquire_races_reload", test_acquire_races_reload);
+    CU_add_test(s, "rel_09_defaults_ecdhe_aead_server_order",
+                test_rel_09_defaults_ecdhe_aead_server_order);
+    CU_add_test(s, "mysql_port_issues_no_tickets", test_mysql_port_issues_no_tickets);
+    CU_add_test(s, "rel_17_revoked_certificates_are_refused",
+                test_rel_17_revoked_certificates_are_refused);
+    CU_add_test(s, "rel_17_bad_crl_fails_closed", test_rel_17_bad_crl_fails_closed);
+    CU_add_test(s, "rel_18_wrong_eku_or_key_usage_is_refused",
+                test_rel_18_wrong_eku_or_key_usage_is_refused);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
