@@ -161,6 +161,7 @@ static void deny(nn_mysql_session *ses, const char *reason) {
     nn_log_limited(&limit, NN_LOG_WARN, "mysql.login.denied",
                    "conn=%llu user=%s host=%s tls=%s reason=\"%s\"", (unsigned long long)ses->id,
                    ses->user_log, ses->host, ses->secure ? ses->facts.version : "off", reason);
+    nn_mysql_stats_login_denied(ses, reason);
     auth_done(ses);
     nn_mysql_conn_send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
     conn_close(ses, NN_CLOSE_LOCAL, "access denied");
@@ -171,9 +172,11 @@ static void login_ok(nn_mysql_session *ses) {
     if (nn_ssl_require_check(&ses->account->require, &ses->facts, why, sizeof(why)) < 0) {
         char reason[320];
         snprintf(reason, sizeof(reason), "SSL requirement not met: %s", why);
+        nn_mysql_stats_require_denied(ses);
         deny(ses, reason);
         return;
     }
+    nn_mysql_stats_login_ok(ses);
     snprintf(ses->account_host, sizeof(ses->account_host), "%s", ses->account->host);
     nn_log(NN_LOG_INFO, "mysql.login",
            "conn=%llu user=%s host=%s account_host=%s tls=%s cipher=%s peer_cert=%s",

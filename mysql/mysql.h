@@ -427,4 +427,41 @@ int nn_mysql_catalog_version_cmp(uint64_t va, const char *oa, uint64_t vb, const
 /* The next local version after last at wall clock wall_ms. */
 uint64_t nn_mysql_catalog_version_next(uint64_t last, uint64_t wall_ms);
 
+/* ------------------------------------------------------------ login counters */
+
+/* Why a login was denied, as counted (the log line has the full reason). */
+typedef enum nn_mysql_deny_reason {
+    NN_MYSQL_DENY_NO_ACCOUNT = 0,
+    NN_MYSQL_DENY_PASSWORD = 1,           /* wrong or empty password, bad auth response */
+    NN_MYSQL_DENY_SSL_REQUIREMENT = 2,    /* the account's REQUIRE clause was not met */
+    NN_MYSQL_DENY_INSECURE_TRANSPORT = 3, /* a cleartext password without TLS */
+    NN_MYSQL_DENY_OTHER = 4,
+} nn_mysql_deny_reason;
+#define NN_MYSQL_DENY_COUNT 5
+/* The REQUIRE clause a denied login failed: SSL (no TLS), X509 (no verified client
+ * certificate), or the first of CIPHER, ISSUER, SUBJECT that differed. */
+typedef enum nn_mysql_require_clause {
+    NN_MYSQL_REQUIRE_SSL = 0,
+    NN_MYSQL_REQUIRE_X509 = 1,
+    NN_MYSQL_REQUIRE_CIPHER = 2,
+    NN_MYSQL_REQUIRE_ISSUER = 3,
+    NN_MYSQL_REQUIRE_SUBJECT = 4,
+} nn_mysql_require_clause;
+#define NN_MYSQL_REQUIRE_COUNT 5
+
+typedef struct nn_mysql_stats {
+    uint64_t logins_ok;
+    uint64_t logins_denied[NN_MYSQL_DENY_COUNT];
+    uint64_t denied_by_require[NN_MYSQL_REQUIRE_COUNT];
+    uint64_t connections_accepted; /* MySQL connections accepted */
+    uint64_t connections_open;     /* open now */
+} nn_mysql_stats;
+
+/* Any thread, never blocks: the counters since the server was made (relaxed reads). */
+void nn_mysql_server_stats_get(nn_mysql_server *srv, nn_mysql_stats *out);
+/* "no_account", "password", "ssl_requirement", "insecure_transport", "other". */
+const char *nn_mysql_deny_reason_name(nn_mysql_deny_reason reason);
+/* "ssl", "x509", "cipher", "issuer", "subject". */
+const char *nn_mysql_require_clause_name(nn_mysql_require_clause clause);
+
 #endif

@@ -467,6 +467,23 @@ typedef struct nn_mysql_settings {
     struct nn_mysql_settings *older; /* kept until free: readers never see a freed copy */
 } nn_mysql_settings;
 
+/* Login counters (mysql/stats.c), striped by worker so that a login adds to a line no
+ * other worker writes; summed by nn_mysql_server_stats_get(). */
+#define NN_MYSQL_STATS_STRIPES 16
+typedef union nn_mysql_stats_stripe {
+    struct {
+        _Atomic uint64_t logins_ok;
+        _Atomic uint64_t denied[NN_MYSQL_DENY_COUNT];
+        _Atomic uint64_t require[NN_MYSQL_REQUIRE_COUNT];
+    } c;
+    char line[128]; /* two cache lines: no false sharing between stripes */
+} nn_mysql_stats_stripe;
+/* The session's loop's stripe gets one login (ok / denied with the deny() reason text /
+ * the REQUIRE clause that failed, besides the denial itself). */
+void nn_mysql_stats_login_ok(nn_mysql_session *ses);
+void nn_mysql_stats_login_denied(nn_mysql_session *ses, const char *reason);
+void nn_mysql_stats_require_denied(nn_mysql_session *ses);
+
 /* A logged-in session in the server's process list (mysql/process.c). */
 typedef struct nn_mysql_proc {
     struct nn_mysql_proc *next, *prev;
@@ -498,6 +515,7 @@ struct nn_mysql_server {
     pthread_mutex_t process_lock;   /* the process list: logins, logouts, listings, KILL */
     nn_mysql_proc *processes;
     uint64_t started_ns;
+    nn_mysql_stats_stripe stats[NN_MYSQL_STATS_STRIPES];
 };
 
 const nn_stream_handler *nn_mysql_conn_handler(void);

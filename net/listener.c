@@ -157,7 +157,7 @@ static void accepted(nn_loop *loop, listen_slot *slot, int fd) {
     }
     s->listener = (int16_t)slot->index;
     peer_fill(s);
-    uint64_t limit = srv->config.max_connections;
+    uint64_t limit = atomic_load_explicit(&srv->max_connections, memory_order_relaxed);
     uint64_t open = atomic_fetch_add_explicit(&srv->open_accepted, 1, memory_order_acq_rel) + 1;
     if (limit != 0 && open > limit) {
         atomic_fetch_add_explicit(&loop->counters.refused, 1, memory_order_relaxed);

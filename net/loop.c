@@ -356,6 +356,7 @@ nn_server *nn_server_new(const nn_server_config *config, nn_err *err) {
         return NULL;
     }
     srv->config = *config;
+    atomic_init(&srv->max_connections, config->max_connections);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     srv->workers = config->workers ? config->workers : (uint32_t)(cores > 0 ? cores : 1);
     srv->loops = calloc(srv->workers, sizeof(nn_loop));
@@ -529,4 +530,8 @@ void nn_server_free(nn_server *srv) {
     pthread_cond_destroy(&srv->start_cond);
     free(srv->loops);
     free(srv);
+}
+
+void nn_server_set_max_connections(nn_server *srv, uint32_t max_connections) {
+    atomic_store_explicit(&srv->max_connections, max_connections, memory_order_relaxed);
 }

@@ -155,6 +155,7 @@ struct nn_server {
     listener_def listeners[NN_MAX_LISTENERS];
     int listener_count;
     _Atomic uint64_t open_accepted; /* accepted streams open, against max_connections */
+    _Atomic uint32_t max_connections; /* config's, then nn_server_set_max_connections() */
     _Atomic int stop_requested;
     bool started;
     pthread_mutex_t start_lock;

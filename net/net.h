@@ -263,6 +263,9 @@ int nn_server_wait(nn_server *srv);
 /* After nn_server_wait() (or before start). */
 void nn_server_free(nn_server *srv);
 uint32_t nn_server_worker_count(const nn_server *srv);
+/* Any thread (a reload): the limit new accepts are checked against from now on (0 =
+ * unlimited). Streams already open stay, also when they are over the new limit. */
+void nn_server_set_max_connections(nn_server *srv, uint32_t max_connections);
 nn_loop *nn_server_loop(nn_server *srv, uint32_t index);
 
 /* The loop that runs the calling thread, or NULL off the workers. */

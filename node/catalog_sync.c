@@ -20,6 +20,7 @@ struct nn_catalog_sync {
     char **peers;
     bool *due; /* guarded by lock: pull this peer on the next round */
     size_t peer_count;
+    _Atomic int64_t *agreed_unix; /* per peer: when the digests last agreed, 0 = never */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -253,6 +254,11 @@ static void pull_peer(nn_catalog_sync *sync, const char *peer) {
     nn_mysql_catalog_digest ours;
     nn_mysql_server_catalog_digest(sync->mysql, &ours);
     if (memcmp(ours.sha256, theirs.sha256, sizeof(ours.sha256)) == 0) {
+        for (size_t i = 0; i < sync->peer_count; i++) {
+            if (strcmp(sync->peers[i], peer) == 0) {
+                atomic_store(&sync->agreed_unix[i], (int64_t)time(NULL));
+            }
+        }
         return;
     }
     reply = NULL;
@@ -350,7 +356,8 @@ nn_catalog_sync *nn_catalog_sync_new(nn_mysql_server *mysql, nn_rpc *rpc, const 
     const nn_config_node *self = nn_config_self(cfg);
     snprintf(sync->self, sizeof(sync->self), "%s", self->name);
     sync->peers = calloc(cfg->node_count ? cfg->node_count : 1, sizeof(*sync->peers));
-    if (sync->peers == NULL) {
+    sync->agreed_unix = calloc(cfg->node_count ? cfg->node_count : 1, sizeof(*sync->agreed_unix));
+    if (sync->peers == NULL || sync->agreed_unix == NULL) {
         nn_err_set(err, ENOMEM, "out of memory");
         nn_catalog_sync_free(sync);
         return NULL;
@@ -437,7 +444,17 @@ void nn_catalog_sync_free(nn_catalog_sync *sync) {
         free(sync->peers[i]);
     }
     free(sync->peers);
+    free(sync->agreed_unix);
     pthread_mutex_destroy(&sync->lock);
     pthread_cond_destroy(&sync->cond);
     free(sync);
+}
+
+int64_t nn_catalog_sync_agreed_unix(nn_catalog_sync *sync, const char *peer) {
+    for (size_t i = 0; sync != NULL && i < sync->peer_count; i++) {
+        if (strcmp(sync->peers[i], peer) == 0) {
+            return atomic_load(&sync->agreed_unix[i]);
+        }
+    }
+    return 0;
 }

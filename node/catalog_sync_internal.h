@@ -29,6 +29,8 @@ nn_catalog_sync *nn_catalog_sync_new(nn_mysql_server *mysql, nn_rpc *rpc, const 
                                      nn_err *err);
 /* After nn_rpc_start(): starts the sync thread. */
 int nn_catalog_sync_start(nn_catalog_sync *sync, nn_err *err);
+/* Any thread: when (unix seconds) this node's digest last equalled peer's; 0 = never. */
+int64_t nn_catalog_sync_agreed_unix(nn_catalog_sync *sync, const char *peer);
 /* Before nn_rpc_goodbye(): stops the sync thread and the pushes. Idempotent; NULL ok. */
 void nn_catalog_sync_stop(nn_catalog_sync *sync);
 /* Before nn_rpc_free() (after the server has stopped): waits until every request handed to

@@ -27,6 +27,7 @@ typedef struct raw_node {
     char *host;
     int64_t *mysql_port;
     int64_t *rpc_port;
+    int64_t *metrics_port;
 } raw_node;
 
 typedef struct raw_cluster {
@@ -50,6 +51,8 @@ typedef struct raw_security {
     unsigned tool_subjects_count;
     char *admin_cert_file;
     char *admin_key_file;
+    int64_t *cert_warn_days;
+    int *metrics_tls;
 } raw_security;
 
 typedef struct raw_node_section {
@@ -64,6 +67,7 @@ typedef struct raw_node_section {
     int64_t *peer_stall_timeout_ms;
     int64_t *max_frame_bytes;
     int64_t *max_packet_bytes;
+    int *log_level;
 } raw_node_section;
 
 typedef struct raw_config {
@@ -85,6 +89,12 @@ static const cyaml_strval_t rpc_tls_strings[] = {
     {"require", NN_CONFIG_RPC_TLS_REQUIRE},
 };
 static const cyaml_strval_t tls_version_strings[] = {{"1.2", 12}, {"1.3", 13}};
+static const cyaml_strval_t log_level_strings[] = {
+    {"debug", NN_LOG_DEBUG},
+    {"info", NN_LOG_INFO},
+    {"warn", NN_LOG_WARN},
+    {"error", NN_LOG_ERROR},
+};
 
 #define OPT CYAML_FLAG_OPTIONAL
 #define STRICT (CYAML_FLAG_STRICT | CYAML_FLAG_CASE_INSENSITIVE)
@@ -94,6 +104,7 @@ static const cyaml_schema_field_t node_fields[] = {
     CYAML_FIELD_STRING_PTR("host", CYAML_FLAG_POINTER, raw_node, host, 0, CYAML_UNLIMITED),
     CYAML_FIELD_INT_PTR("mysql_port", OPT, raw_node, mysql_port),
     CYAML_FIELD_INT_PTR("rpc_port", OPT, raw_node, rpc_port),
+    CYAML_FIELD_INT_PTR("metrics_port", OPT, raw_node, metrics_port),
     CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t node_entry = {
@@ -137,8 +148,11 @@ static const cyaml_schema_field_t security_fields[] = {
                          &subject_entry, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("admin_cert_file", CYAML_FLAG_POINTER | OPT, raw_security,
                            admin_cert_file, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("admin_key_file", CYAML_FLAG_POINTER | OPT, raw_security,
-                           admin_key_file, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("admin_key_file", CYAML_FLAG_POINTER | OPT, raw_security, admin_key_file,
+                           0, CYAML_UNLIMITED),
+    CYAML_FIELD_INT_PTR("cert_warn_days", OPT, raw_security, cert_warn_days),
+    CYAML_FIELD_ENUM_PTR("metrics_tls", OPT | STRICT, raw_security, metrics_tls, bool_strings,
+                         CYAML_ARRAY_LEN(bool_strings)),
     CYAML_FIELD_END,
 };
 
@@ -155,6 +169,8 @@ static const cyaml_schema_field_t node_section_fields[] = {
     CYAML_FIELD_INT_PTR("peer_stall_timeout_ms", OPT, raw_node_section, peer_stall_timeout_ms),
     CYAML_FIELD_INT_PTR("max_frame_bytes", OPT, raw_node_section, max_frame_bytes),
     CYAML_FIELD_INT_PTR("max_packet_bytes", OPT, raw_node_section, max_packet_bytes),
+    CYAML_FIELD_ENUM_PTR("log_level", OPT | STRICT, raw_node_section, log_level, log_level_strings,
+                         CYAML_ARRAY_LEN(log_level_strings)),
     CYAML_FIELD_END,
 };
 
@@ -265,7 +281,11 @@ static const char *expected_values(const char *key) {
     if (strcmp(key, "tls_min_version") == 0 || strcmp(key, "rpc_tls_min_version") == 0) {
         return "\"1.2\" or \"1.3\"";
     }
-    if (strcmp(key, "mysql_tls") == 0 || strcmp(key, "require_secure_transport") == 0) {
+    if (strcmp(key, "log_level") == 0) {
+        return "debug, info, warn or error";
+    }
+    if (strcmp(key, "mysql_tls") == 0 || strcmp(key, "require_secure_transport") == 0 ||
+        strcmp(key, "metrics_tls") == 0) {
         return "true or false; yes/no and on/off also work";
     }
     return "a known value";
@@ -605,6 +625,11 @@ static int nodes_convert(loader *ld, const raw_config *raw, const char *node_nam
             return -EINVAL;
         }
         n->rpc_port = (uint16_t)port;
+        snprintf(key, sizeof(key), "nodes[%zu].metrics_port", i);
+        if (range_get(ld, key, rn->metrics_port, 1, 65535, 0, &port) < 0) {
+            return -EINVAL;
+        }
+        n->metrics_port = (uint16_t)port;
         n->name = dup_or_fail(ld, rn->name);
         n->host = dup_or_fail(ld, rn->host);
         if (n->name == NULL || n->host == NULL) {
@@ -613,6 +638,11 @@ static int nodes_convert(loader *ld, const raw_config *raw, const char *node_nam
         if (n->mysql_port == n->rpc_port) {
             snprintf(key, sizeof(key), "nodes[%zu]", i);
             return fail(ld, key, "mysql_port and rpc_port are both %u", n->mysql_port);
+        }
+        if (n->metrics_port != 0 &&
+            (n->metrics_port == n->mysql_port || n->metrics_port == n->rpc_port)) {
+            snprintf(key, sizeof(key), "nodes[%zu].metrics_port", i);
+            return fail(ld, key, "%u is also its mysql_port or rpc_port", n->metrics_port);
         }
         for (size_t j = 0; j < i; j++) {
             const nn_config_node *o = &cfg->nodes[j];
@@ -692,6 +722,12 @@ static int security_convert(loader *ld, const raw_config *raw, nn_config_purpose
                                                    : cfg->security.certificates;
     cfg->security.require_secure_transport =
         s->require_secure_transport != NULL && *s->require_secure_transport != 0;
+    int64_t warn_days = 0;
+    if (range_get(ld, "security.cert_warn_days", s->cert_warn_days, 0, 3650, 30, &warn_days) < 0) {
+        return -EINVAL;
+    }
+    cfg->security.cert_warn_days = (uint32_t)warn_days;
+    cfg->security.metrics_tls = s->metrics_tls != NULL && *s->metrics_tls != 0;
     cfg->security.rpc_tls =
         s->rpc_tls != NULL ? (nn_config_rpc_tls)*s->rpc_tls : NN_CONFIG_RPC_TLS_OFF;
     const char *version = s->tls_min_version != NULL && *s->tls_min_version == 13 ? "1.3" : "1.2";
@@ -723,6 +759,9 @@ static int security_convert(loader *ld, const raw_config *raw, nn_config_purpose
     const char *no_certs = "needs certificates (ca_file, cert_file and key_file, or wallet_dir)";
     if (cfg->security.mysql_tls && !cfg->security.certificates) {
         return fail(ld, "security.mysql_tls", "on %s", no_certs);
+    }
+    if (cfg->security.metrics_tls && !cfg->security.certificates) {
+        return fail(ld, "security.metrics_tls", "on %s", no_certs);
     }
     if (cfg->security.require_secure_transport && !cfg->security.mysql_tls) {
         return fail(ld, "security.require_secure_transport", "on needs mysql_tls on");
@@ -856,6 +895,7 @@ static int node_section_convert(loader *ld, const raw_config *raw, nn_config *cf
         return -EINVAL;
     }
     cfg->node.max_packet_bytes = (uint32_t)v;
+    cfg->node.log_level = n->log_level != NULL ? *n->log_level : -1;
     cfg->node.data_dir =
         path_resolve(ld, "node.data_dir", n->data_dir != NULL ? n->data_dir : "data/%n", self);
     return cfg->node.data_dir != NULL ? 0 : -EINVAL;
@@ -1055,7 +1095,8 @@ void nn_config_diff_get(const nn_config *o, const nn_config *n, nn_config_diff *
         const nn_config_node *a = &o->nodes[i];
         const nn_config_node *b = &n->nodes[i];
         nodes_differ = strcmp(a->name, b->name) != 0 || strcmp(a->host, b->host) != 0 ||
-                       a->mysql_port != b->mysql_port || a->rpc_port != b->rpc_port;
+                       a->mysql_port != b->mysql_port || a->rpc_port != b->rpc_port ||
+                       a->metrics_port != b->metrics_port;
     }
     if (nodes_differ) {
         restart_note(d, "nodes");
@@ -1066,9 +1107,10 @@ void nn_config_diff_get(const nn_config *o, const nn_config *n, nn_config_diff *
     if (str_differs(o->node.data_dir, n->node.data_dir)) {
         restart_note(d, "node.data_dir");
     }
-    if (o->node.max_connections != n->node.max_connections) {
-        restart_note(d, "node.max_connections");
-    }
+    d->node_changed = o->node.max_connections != n->node.max_connections ||
+                      o->node.log_level != n->node.log_level ||
+                      o->security.cert_warn_days != n->security.cert_warn_days ||
+                      o->security.metrics_tls != n->security.metrics_tls;
     if (o->node.handshake_timeout_ms != n->node.handshake_timeout_ms ||
         o->node.idle_timeout_ms != n->node.idle_timeout_ms ||
         o->node.max_packet_bytes != n->node.max_packet_bytes) {

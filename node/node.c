@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "node/catalog_sync_internal.h"
-#include "node/node.h"
+#include "node/node_internal.h"
 
 /* The reload RPC runs its work here, off the workers: reading files and loading
  * certificates blocks. */
@@ -39,6 +40,7 @@ struct nn_node {
     nn_rpc_node *rpc_nodes;
     int mysql_listener;
     int rpc_listener;
+    int metrics_listener;
     bool started;
     bool stopped;
     pthread_mutex_t reload_lock; /* one reload at a time */
@@ -49,7 +51,173 @@ struct nn_node {
     pthread_cond_t jobs_cond;
     reload_job *jobs;
     bool control_quit;
+
+    /* operators' view: certificates as read at start and at each reload, reload counts */
+    pthread_mutex_t certs_lock;
+    nn_node_cert certs[NN_NODE_MAX_CERTS];
+    size_t cert_count;
+    int64_t cert_warned[NN_NODE_MAX_CERTS]; /* control thread: last expiry warning, unix s */
+    _Atomic uint32_t cert_warn_days;
+    _Atomic int live_tls; /* mysql_tls | require_secure_transport << 1 | rpc_tls << 2 */
+    _Atomic uint64_t reloads_ok, reloads_failed;
+    uint64_t created_ns;
 };
+
+/* ------------------------------------------------------------ certificates */
+
+/* Reads the certificates the node uses (blocking file reads: never on a worker). A file
+ * that cannot be read is left out; loading the store already said why. */
+typedef struct cert_source {
+    const char *role;
+    const char *file;
+    bool all; /* every certificate of the file (a CA bundle), else the first (the leaf) */
+} cert_source;
+
+static void certs_refresh(nn_node *node, const nn_config *cfg) {
+    cert_source files[4];
+    size_t nfiles = 0;
+    char wallet[3][4096];
+    if (cfg->security.wallet_dir != NULL) {
+        snprintf(wallet[0], sizeof(wallet[0]), "%s/server-cert.pem", cfg->security.wallet_dir);
+        snprintf(wallet[1], sizeof(wallet[1]), "%s/client-cert.pem", cfg->security.wallet_dir);
+        snprintf(wallet[2], sizeof(wallet[2]), "%s/ca.pem", cfg->security.wallet_dir);
+        files[nfiles++] = (cert_source){"server", wallet[0], false};
+        files[nfiles++] = (cert_source){"client", wallet[1], false};
+        files[nfiles++] = (cert_source){"ca", wallet[2], true};
+    } else if (cfg->security.certificates) {
+        files[nfiles++] = (cert_source){"server", cfg->security.cert_file, false};
+        files[nfiles++] = (cert_source){"ca", cfg->security.ca_file, true};
+    }
+    if (cfg->security.admin_cert_file != NULL) {
+        files[nfiles++] = (cert_source){"admin", cfg->security.admin_cert_file, false};
+    }
+    nn_node_cert certs[NN_NODE_MAX_CERTS];
+    size_t count = 0;
+    for (size_t f = 0; f < nfiles && count < NN_NODE_MAX_CERTS; f++) {
+        nn_cert_info info[NN_NODE_MAX_CERTS];
+        size_t n = 0;
+        nn_err err = {0};
+        if (nn_cert_file_info(files[f].file, info, NN_NODE_MAX_CERTS, &n, &err) < 0) {
+            continue;
+        }
+        for (size_t i = 0; i < n && count < NN_NODE_MAX_CERTS && (files[f].all || i == 0); i++) {
+            nn_node_cert *c = &certs[count++];
+            snprintf(c->role, sizeof(c->role), "%s", files[f].role);
+            snprintf(c->file, sizeof(c->file), "%s", files[f].file);
+            c->info = info[i];
+        }
+    }
+    pthread_mutex_lock(&node->certs_lock);
+    memcpy(node->certs, certs, count * sizeof(certs[0]));
+    node->cert_count = count;
+    pthread_mutex_unlock(&node->certs_lock);
+    atomic_store(&node->cert_warn_days, cfg->security.cert_warn_days);
+    atomic_store(&node->live_tls, (cfg->security.mysql_tls ? 1 : 0) |
+                                      (cfg->security.require_secure_transport ? 2 : 0) |
+                                      (cfg->security.metrics_tls ? 16 : 0) |
+                                      ((int)cfg->security.rpc_tls << 2));
+}
+
+size_t nn_node_certs_get(nn_node *node, nn_node_cert *out, size_t cap) {
+    pthread_mutex_lock(&node->certs_lock);
+    size_t n = node->cert_count < cap ? node->cert_count : cap;
+    memcpy(out, node->certs, n * sizeof(out[0]));
+    pthread_mutex_unlock(&node->certs_lock);
+    return n;
+}
+
+/* On the control thread: a warning a day for each certificate within cert_warn_days of
+ * its expiry (or past it), so that the log says so every day until it is renewed. */
+static void certs_expiry_check(nn_node *node) {
+    nn_node_cert certs[NN_NODE_MAX_CERTS];
+    size_t n = nn_node_certs_get(node, certs, NN_NODE_MAX_CERTS);
+    int64_t now = (int64_t)time(NULL);
+    int64_t window = (int64_t)atomic_load(&node->cert_warn_days) * 86400;
+    for (size_t i = 0; i < n; i++) {
+        int64_t left = certs[i].info.not_after - now;
+        if (left > window || now - node->cert_warned[i] < 86400) {
+            continue;
+        }
+        node->cert_warned[i] = now;
+        struct tm tm;
+        time_t t = (time_t)certs[i].info.not_after;
+        char until[32];
+        gmtime_r(&t, &tm);
+        strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        nn_log(NN_LOG_WARN, left > 0 ? "node.cert.expiring" : "node.cert.expired",
+               "node=%s role=%s subject=%s serial=%s not_after=%s days_left=%lld file=%s",
+               nn_config_self(&node->boot)->name, certs[i].role, certs[i].info.subject,
+               certs[i].info.serial, until, (long long)(left > 0 ? left / 86400 : 0),
+               certs[i].file);
+    }
+}
+
+void nn_node_stats_get(nn_node *node, nn_node_stats *out) {
+    memset(out, 0, sizeof(*out));
+    out->uptime_ms = (nn_now_ns() - node->created_ns) / 1000000u;
+    out->reloads_ok = atomic_load(&node->reloads_ok);
+    out->reloads_failed = atomic_load(&node->reloads_failed);
+    out->cert_warn_days = atomic_load(&node->cert_warn_days);
+    int tls = atomic_load(&node->live_tls);
+    out->mysql_tls = (tls & 1) != 0;
+    out->require_secure_transport = (tls & 2) != 0;
+    out->rpc_tls = (nn_config_rpc_tls)((tls >> 2) & 3);
+    out->metrics_tls = (tls & 16) != 0;
+    out->name = nn_config_self(&node->boot)->name;
+}
+
+nn_server *nn_node_server(nn_node *node) {
+    return node->server;
+}
+
+int64_t nn_node_catalog_agreement_age(nn_node *node, size_t i) {
+    if (i >= node->boot.node_count || i == node->boot.self) {
+        return -1;
+    }
+    int64_t at = nn_catalog_sync_agreed_unix(node->catalog_sync, node->boot.nodes[i].name);
+    return at > 0 ? (int64_t)time(NULL) - at : -1;
+}
+
+/* ------------------------------------------------------- operator services */
+
+/* On a worker: the metrics page (nothing in it blocks). */
+static void metrics_service(nn_rpc_request *req, void *arg) {
+    nn_buf page = {0};
+    if (nn_node_metrics_write(arg, &page) < 0) {
+        nn_buf_free(&page);
+        nn_rpc_reply_error(req, ENOMEM, "out of memory");
+        return;
+    }
+    nn_rpc_reply(req, nn_buf_begin(&page), page.len);
+    nn_buf_free(&page);
+}
+
+/* The node's certificates, one per line: role, file, subject, issuer, serial, not_before,
+ * not_after, warn_days, separated by tabs (what nodenet-admin certs prints). */
+static void certs_service(nn_rpc_request *req, void *arg) {
+    nn_node *node = arg;
+    nn_node_cert certs[NN_NODE_MAX_CERTS];
+    size_t n = nn_node_certs_get(node, certs, NN_NODE_MAX_CERTS);
+    nn_buf out = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char line[2400];
+        int len =
+            snprintf(line, sizeof(line), "%s\t%s\t%s\t%s\t%s\t%lld\t%lld\t%u\n", certs[i].role,
+                     certs[i].file, certs[i].info.subject, certs[i].info.issuer,
+                     certs[i].info.serial, (long long)certs[i].info.not_before,
+                     (long long)certs[i].info.not_after, atomic_load(&node->cert_warn_days));
+        rc = len > 0 && (size_t)len < sizeof(line) ? nn_buf_append(&out, line, (size_t)len)
+                                                   : -EINVAL;
+    }
+    if (rc < 0) {
+        nn_buf_free(&out);
+        nn_rpc_reply_error(req, ENOMEM, "out of memory");
+        return;
+    }
+    nn_rpc_reply(req, nn_buf_begin(&out), out.len);
+    nn_buf_free(&out);
+}
 
 static void security_config_fill(const nn_config *cfg, const char *node_name,
                                  uint32_t watch_interval_ms, nn_security_config *out) {
@@ -133,12 +301,27 @@ static void reload_answer(nn_node *node, nn_rpc_request *req) {
     nn_rpc_reply(req, summary, strlen(summary));
 }
 
+/* How often the control thread looks at certificate expiry (a warning is logged once a
+ * day per certificate). */
+#define CERT_CHECK_MS 60000
+
 static void *control_main(void *arg) {
     nn_node *node = arg;
     pthread_mutex_lock(&node->jobs_lock);
+    uint64_t next_check = 0;
     for (;;) {
         while (node->jobs == NULL && !node->control_quit) {
-            pthread_cond_wait(&node->jobs_cond, &node->jobs_lock);
+            if (nn_now_ns() >= next_check) {
+                pthread_mutex_unlock(&node->jobs_lock);
+                certs_expiry_check(node);
+                pthread_mutex_lock(&node->jobs_lock);
+                next_check = nn_now_ns() + NN_MS(CERT_CHECK_MS);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += CERT_CHECK_MS / 1000;
+            pthread_cond_timedwait(&node->jobs_cond, &node->jobs_lock, &ts);
         }
         reload_job *job = node->jobs;
         if (job == NULL) {
@@ -279,6 +462,9 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
     }
     node->mysql_listener = -1;
     node->rpc_listener = -1;
+    node->metrics_listener = -1;
+    node->created_ns = nn_now_ns();
+    pthread_mutex_init(&node->certs_lock, NULL);
     node->boot.self = SIZE_MAX;
     node->live.self = SIZE_MAX;
     pthread_mutex_init(&node->reload_lock, NULL);
@@ -295,6 +481,9 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
     }
     const nn_config *cfg = &node->boot;
     const nn_config_node *self = nn_config_self(cfg);
+    if (cfg->node.log_level >= 0) {
+        nn_log_set_level((nn_log_level)cfg->node.log_level);
+    }
 
     if (cfg->security.certificates) {
         nn_security_config sc;
@@ -354,6 +543,14 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
         nn_err_set(err, EEXIST, "rpc: cannot register node.reload");
         goto fail;
     }
+    if (nn_rpc_service_register_ex(node->rpc, "node.metrics", NN_RPC_SERVICE_TOOLS, metrics_service,
+                                   node) < 0 ||
+        nn_rpc_service_register_ex(node->rpc, "node.certs", NN_RPC_SERVICE_TOOLS, certs_service,
+                                   node) < 0) {
+        nn_err_set(err, EEXIST, "rpc: cannot register node.metrics / node.certs");
+        goto fail;
+    }
+    certs_refresh(node, cfg);
     node->catalog_sync = nn_catalog_sync_new(node->mysql, node->rpc, cfg, err);
     if (node->catalog_sync == NULL) {
         goto fail;
@@ -374,6 +571,20 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
     if (node->rpc_listener < 0) {
         nn_err_prefix(err, "rpc listener %s:%u", self->host, self->rpc_port);
         goto fail;
+    }
+    if (self->metrics_port != 0) {
+        nn_listener_config mlc = {
+            .name = "metrics",
+            .host = self->host,
+            .port = self->metrics_port,
+            .handler = &nn_node_metrics_http,
+            .handler_arg = node,
+        };
+        node->metrics_listener = nn_server_listen(node->server, &mlc, err);
+        if (node->metrics_listener < 0) {
+            nn_err_prefix(err, "metrics listener %s:%u", self->host, self->metrics_port);
+            goto fail;
+        }
     }
     return node;
 
@@ -464,6 +675,7 @@ void nn_node_free(nn_node *node) {
     nn_config_free(&node->live);
     free(node->config_path);
     pthread_mutex_destroy(&node->reload_lock);
+    pthread_mutex_destroy(&node->certs_lock);
     pthread_mutex_destroy(&node->jobs_lock);
     pthread_cond_destroy(&node->jobs_cond);
     free(node);
@@ -524,23 +736,33 @@ static int reload_locked(nn_node *node, char *summary, size_t summary_cap, nn_er
         return rc;
     }
 
+    /* Live node settings: the connection limit for new accepts, the log level. */
+    nn_server_set_max_connections(node->server, next.node.max_connections);
+    if (next.node.log_level >= 0) {
+        nn_log_set_level((nn_log_level)next.node.log_level);
+    }
+    certs_refresh(node, &next);
     nn_log(NN_LOG_INFO, "node.reload",
-           "node=%s mysql_tls=%s require_secure_transport=%s rpc_tls=%s cert_generation=%llu",
+           "node=%s mysql_tls=%s require_secure_transport=%s rpc_tls=%s cert_generation=%llu "
+           "max_connections=%u",
            self->name, next.security.mysql_tls ? "on" : "off",
            next.security.require_secure_transport ? "on" : "off",
            nn_rpc_tls_mode_name((nn_rpc_tls_mode)next.security.rpc_tls),
-           (unsigned long long)(node->sec != NULL ? nn_security_generation(node->sec) : 0));
+           (unsigned long long)(node->sec != NULL ? nn_security_generation(node->sec) : 0),
+           next.node.max_connections);
     if (restart[0] != '\0') {
         nn_log(NN_LOG_WARN, "node.reload.needs_restart", "node=%s keys=\"%s\"", self->name,
                restart);
     }
     if (summary != NULL && summary_cap > 0) {
-        snprintf(summary, summary_cap, "reloaded: mysql_tls=%s require_secure_transport=%s "
-                 "rpc_tls=%s%s%s",
+        snprintf(summary, summary_cap,
+                 "reloaded: mysql_tls=%s require_secure_transport=%s "
+                 "rpc_tls=%s max_connections=%u%s%s",
                  next.security.mysql_tls ? "on" : "off",
                  next.security.require_secure_transport ? "on" : "off",
                  nn_rpc_tls_mode_name((nn_rpc_tls_mode)next.security.rpc_tls),
-                 restart[0] != '\0' ? "; needs a restart: " : "", restart);
+                 next.node.max_connections, restart[0] != '\0' ? "; needs a restart: " : "",
+                 restart);
     }
     (void)live_diff;
     nn_config_free(&node->live);
@@ -551,6 +773,7 @@ static int reload_locked(nn_node *node, char *summary, size_t summary_cap, nn_er
 int nn_node_reload(nn_node *node, char *summary, size_t summary_cap, nn_err *err) {
     pthread_mutex_lock(&node->reload_lock);
     int rc = reload_locked(node, summary, summary_cap, err);
+    atomic_fetch_add(rc < 0 ? &node->reloads_failed : &node->reloads_ok, 1);
     pthread_mutex_unlock(&node->reload_lock);
     const nn_config_node *self = nn_config_self(&node->boot);
     if (rc < 0) {

@@ -41,6 +41,7 @@ typedef struct nn_config_node {
     char *host; /* numeric IPv4 or IPv6 address */
     uint16_t mysql_port;
     uint16_t rpc_port;
+    uint16_t metrics_port; /* GET /metrics (Prometheus text); 0 = off */
 } nn_config_node;
 
 /* A loaded, checked config. Every path is absolute (relative ones are resolved against the
@@ -73,6 +74,9 @@ typedef struct nn_config {
         size_t tool_subject_count;
         char *admin_cert_file; /* what nodenet-admin presents; NULL when not set */
         char *admin_key_file;
+        uint32_t cert_warn_days; /* warn daily from this many days before expiry; 30 */
+        bool metrics_tls;        /* GET /metrics over TLS, a client certificate of the CA
+                                    required; default off */
     } security;
 
     struct {
@@ -87,6 +91,7 @@ typedef struct nn_config {
         uint64_t peer_stall_timeout_ms; /* ... or after this long without progress */
         uint32_t max_frame_bytes;
         uint32_t max_packet_bytes;
+        int log_level; /* nn_log_level; -1 when not set (the command line's, or info) */
     } node;
 } nn_config;
 
@@ -123,6 +128,8 @@ typedef struct nn_config_diff {
     bool mysql_changed;    /* security.mysql_tls, require_secure_transport */
     bool security_changed; /* certificate and CRL paths, TLS versions, ciphers */
     bool rpc_changed;      /* security.rpc_tls, tool_subjects */
+    bool node_changed;     /* node.max_connections, node.log_level, security.cert_warn_days,
+                              security.metrics_tls */
     char restart[256];
 } nn_config_diff;
 void nn_config_diff_get(const nn_config *old_cfg, const nn_config *new_cfg,
@@ -156,8 +163,9 @@ int nn_node_start(nn_node *node, nn_err *err);
 /* Re-reads the config file and the certificates. Applied live: security.mysql_tls and
  * require_secure_transport (new MySQL connections), certificates, tls_min_version and
  * ciphers (new TLS sessions), rpc_tls, tool_subjects and RPC timeouts (channels replaced
- * make-before-break). Logged as needing a restart and otherwise ignored: cluster, nodes,
- * node.workers, node.data_dir, node.max_connections. A config or certificate that fails
+ * make-before-break), node.max_connections (new accepts), node.log_level and
+ * security.cert_warn_days. Logged as needing a restart and otherwise ignored: cluster,
+ * nodes, node.workers, node.data_dir. A config or certificate that fails
  * to load changes nothing and err says why. On success *summary (may be NULL) gets a
  * one-line account ("reloaded; needs a restart: nodes"). Serialised; any non-worker
  * thread. */
@@ -175,6 +183,12 @@ nn_mysql_server *nn_node_mysql(nn_node *node);
 nn_security *nn_node_security(nn_node *node); /* NULL without certificates */
 uint16_t nn_node_mysql_port(const nn_node *node);
 uint16_t nn_node_rpc_port(const nn_node *node);
+
+/* Any thread, never blocks (the metrics endpoint calls it on a worker): appends the node's
+ * metrics in Prometheus text format to out: connections, MySQL logins by outcome and
+ * reason, RPC calls and channels (nn_rpc_metrics_write), catalog, certificates, reloads.
+ * Every name starts with nodenet_. Returns 0 or -ENOMEM. */
+int nn_node_metrics_write(nn_node *node, nn_buf *out);
 
 /* `nodenet --check`: loads the config (for node_name, or every node when NULL) and loads
  * each node's certificates as the node would (key matches, chain verifies, not expired).

@@ -4,17 +4,31 @@
  * the peer says goodbye (no new calls go to it; calls made meanwhile wait for the
  * reconnect); READY/CONNECTING -> DOWN on a failure, then a retry after an exponential
  * backoff with jitter. A replacement connection (reconfigure) is made beside the active
- * one and takes over only once it has said hello (make-before-break). */
+ * one and takes over only once it has said hello (make-before-break).
+ *
+ * Two more reasons replace a READY connection make-before-break:
+ *   - healing: under prefer, a channel that fell back to plaintext (the peer closed our
+ *     ClientHello: it had rpc_tls off, or one hello was lost) tries TLS again beside the
+ *     plaintext connection with its own backoff (1 s doubling to 10 s), so that it returns
+ *     to TLS once the peer can, and never stays in plaintext for its whole life;
+ *   - expiry: a TLS session is renewed before either side's certificate expires (a day
+ *     before, or half the time left when less than two days are), so that a certificate
+ *     renewed on disk is used without waiting for a reload; at expiry itself a session
+ *     that could not be renewed is closed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rpc/rpc_internal.h"
 
 #define BACKOFF_FIRST_MS 50u
 #define BACKOFF_MAX_MS 1000u /* a restarted peer is found again within about a second */
+#define HEAL_FIRST_MS 1000u
+#define HEAL_MAX_MS 10000u /* a TLS-off peer costs one refused ClientHello per 10 s */
+#define EXPIRY_MARGIN_S 86400
 
 static uint64_t jitter_next(void) {
     static _Thread_local uint64_t x;
@@ -72,6 +86,11 @@ void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, cons
     if (call->conn != NULL) {
         atomic_fetch_sub_explicit(&ch->in_flight, 1, memory_order_relaxed);
     }
+    uint64_t latency_ns = nn_now_ns() - (call->deadline_ns - NN_MS(call->timeout_ms));
+    if (status == NN_RPC_OK || status == NN_RPC_E_REMOTE) {
+        /* A reply came: its latency counts (a deadline is not a latency). */
+        nn_rpc_latency_record(&ch->latency, latency_ns);
+    }
     if (status == NN_RPC_OK) {
         atomic_fetch_add_explicit(&ch->ok, 1, memory_order_relaxed);
     } else {
@@ -83,6 +102,7 @@ void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, cons
         .error = error ? error : "",
         .payload = payload,
         .payload_len = len,
+        .latency_ns = latency_ns,
     };
     call->cb(&res, call->arg);
     nn_rpc_pool_free(call->rpc, call);
@@ -325,8 +345,8 @@ static bool needs_replacement(rpc_channel *ch) {
     if (mode == NN_RPC_TLS_OFF && c->encrypted) {
         return true;
     }
-    if (mode == NN_RPC_TLS_PREFER && !c->encrypted && !c->tls_attempt) {
-        return true;
+    if (mode == NN_RPC_TLS_PREFER && !c->encrypted && !c->tls_attempt && !c->fallback) {
+        return true; /* made under rpc_tls=off; a fallback is healed by heal_fire */
     }
     if (c->renew_requested) {
         return true;
@@ -380,6 +400,7 @@ static void connect_attempt(rpc_channel *ch) {
         nn_rpc_tls_mode mode = (nn_rpc_tls_mode)atomic_load(&rpc->tls);
         tls = mode == NN_RPC_TLS_REQUIRE || (mode == NN_RPC_TLS_PREFER && !ch->tls_fallback);
     }
+    bool fallback = ch->tls_fallback && !tls;
     ch->tls_fallback = false;
     nn_err err = {0};
     rpc_conn *c = nn_rpc_conn_connect(ch, tls, &err);
@@ -389,10 +410,102 @@ static void connect_attempt(rpc_channel *ch) {
         schedule_retry(ch);
         return;
     }
+    c->fallback = fallback;
     ch->pending = c;
     if (ch->active == NULL) {
         chan_state(ch, CHAN_CONNECTING);
     }
+}
+
+/* ------------------------------------------------------ healing and expiry */
+
+static bool in_plaintext_under_prefer(const rpc_channel *ch) {
+    return !ch->is_tool && ch->active != NULL && !ch->active->encrypted && ch->rpc->sec != NULL &&
+           (nn_rpc_tls_mode)atomic_load(&ch->rpc->tls) == NN_RPC_TLS_PREFER;
+}
+
+static void heal_schedule(rpc_channel *ch) {
+    if (ch->closed || !in_plaintext_under_prefer(ch) || nn_timer_armed(&ch->heal_timer)) {
+        return;
+    }
+    ch->heal_backoff_ms = ch->heal_backoff_ms == 0 ? HEAL_FIRST_MS : ch->heal_backoff_ms * 2;
+    if (ch->heal_backoff_ms > HEAL_MAX_MS) {
+        ch->heal_backoff_ms = HEAL_MAX_MS;
+    }
+    uint64_t delay = ch->heal_backoff_ms / 2 + jitter_next() % (ch->heal_backoff_ms / 2 + 1);
+    nn_loop_timer_arm(ch->loop, &ch->heal_timer, nn_now_ns() + NN_MS(delay));
+}
+
+static void heal_fire(nn_timer *t) {
+    rpc_channel *ch = t->arg;
+    if (ch->closed || atomic_load(&ch->rpc->stopping) || !in_plaintext_under_prefer(ch)) {
+        return;
+    }
+    if (ch->pending != NULL) {
+        heal_schedule(ch); /* another replacement is under way; ask again after it */
+        return;
+    }
+    atomic_fetch_add_explicit(&ch->heal_attempts, 1, memory_order_relaxed);
+    nn_log(NN_LOG_DEBUG, "rpc.tls.retry", "node=%s peer=%s backoff_ms=%llu", ch->rpc->self,
+           ch->peer, (unsigned long long)ch->heal_backoff_ms);
+    connect_attempt(ch); /* TLS: tls_fallback is clear while a connection is active */
+}
+
+/* The earliest not_after of the two certificates of c's session, 0 when none. */
+static int64_t session_expiry(const rpc_conn *c) {
+    int64_t a = c->facts.peer_not_after;
+    int64_t b = c->facts.local_not_after;
+    if (a <= 0) {
+        return b > 0 ? b : 0;
+    }
+    return b > 0 && b < a ? b : a;
+}
+
+static void expiry_schedule(rpc_channel *ch) {
+    if (nn_timer_armed(&ch->expiry_timer)) {
+        nn_loop_timer_cancel(ch->loop, &ch->expiry_timer);
+    }
+    rpc_conn *c = ch->active;
+    int64_t expiry = c != NULL && c->encrypted ? session_expiry(c) : 0;
+    if (ch->closed || ch->is_tool || expiry == 0) {
+        return;
+    }
+    int64_t left = expiry - (int64_t)time(NULL);
+    int64_t margin = left > 2 * EXPIRY_MARGIN_S ? EXPIRY_MARGIN_S : left / 2;
+    int64_t delay_s = left - margin;
+    if (delay_s < 1) {
+        delay_s = left > 1 ? 1 : (left > 0 ? left : 0);
+    }
+    nn_loop_timer_arm(ch->loop, &ch->expiry_timer, nn_now_ns() + (uint64_t)delay_s * 1000000000u);
+}
+
+static void expiry_fire(nn_timer *t) {
+    rpc_channel *ch = t->arg;
+    rpc_conn *c = ch->active;
+    if (ch->closed || atomic_load(&ch->rpc->stopping) || c == NULL || !c->encrypted) {
+        return;
+    }
+    int64_t expiry = session_expiry(c);
+    int64_t left = expiry - (int64_t)time(NULL);
+    if (left <= 0) {
+        /* Nothing renewed the session in time: it no longer has a valid certificate. */
+        nn_log(NN_LOG_WARN, "rpc.channel.cert_expired",
+               "node=%s peer=%s reason=\"a certificate of this TLS session expired and no "
+               "renewed one was in place; closing it\"",
+               ch->rpc->self, ch->peer);
+        nn_rpc_conn_close(c, "a certificate of the TLS session expired");
+        return;
+    }
+    nn_log(NN_LOG_INFO, "rpc.channel.replace",
+           "node=%s peer=%s reason=\"a certificate of the TLS session expires in %llds: "
+           "renewing the session\"",
+           ch->rpc->self, ch->peer, (long long)left);
+    atomic_fetch_add_explicit(&ch->expiry_renewals, 1, memory_order_relaxed);
+    if (ch->pending == NULL) {
+        connect_attempt(ch);
+    }
+    /* Re-armed by conn_ready when the replacement is up; if it is not, ask again later. */
+    expiry_schedule(ch);
 }
 
 void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c) {
@@ -405,6 +518,8 @@ void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c) {
                  c->encrypted ? c->facts.cipher : "");
         snprintf(ch->info_subject, sizeof(ch->info_subject), "%s",
                  c->encrypted ? c->facts.peer_subject : "");
+        snprintf(ch->info_issuer, sizeof(ch->info_issuer), "%s",
+                 c->encrypted ? c->facts.peer_issuer : "");
         ch->info_peer_not_before = c->encrypted ? c->facts.peer_not_before : 0;
         ch->info_peer_not_after = c->encrypted ? c->facts.peer_not_after : 0;
         ch->info_local_not_after = c->encrypted ? c->facts.local_not_after : 0;
@@ -434,6 +549,8 @@ void nn_rpc_channel_init(rpc_channel *ch, nn_rpc *rpc, size_t index, const nn_rp
     ch->loop = nn_server_loop(rpc->srv, (uint32_t)(index % nn_server_worker_count(rpc->srv)));
     ch->waiting.next = ch->waiting.prev = &ch->waiting;
     nn_timer_init(&ch->retry_timer, retry_fire, ch);
+    nn_timer_init(&ch->heal_timer, heal_fire, ch);
+    nn_timer_init(&ch->expiry_timer, expiry_fire, ch);
     ch->last_status = NN_RPC_E_PEER_DOWN;
     snprintf(ch->last_error, sizeof(ch->last_error), "not connected yet");
     pthread_mutex_init(&ch->info_lock, NULL);
@@ -473,6 +590,21 @@ void nn_rpc_channel_conn_ready(rpc_channel *ch, rpc_conn *c) {
     nn_log(NN_LOG_INFO, "rpc.channel.up", "node=%s peer=%s tls=%s cipher=%s replaced=%d",
            ch->rpc->self, ch->peer, c->encrypted ? c->facts.version : "off",
            c->encrypted ? c->facts.cipher : "-", old != NULL);
+    if (old != NULL && old->fallback && c->encrypted) {
+        atomic_fetch_add_explicit(&ch->heals, 1, memory_order_relaxed);
+        nn_log(NN_LOG_INFO, "rpc.tls.healed",
+               "node=%s peer=%s tls=%s reason=\"the peer takes TLS again; the plaintext "
+               "fallback is retired (make-before-break)\"",
+               ch->rpc->self, ch->peer, c->facts.version);
+    }
+    if (c->encrypted) {
+        ch->heal_backoff_ms = 0;
+        if (nn_timer_armed(&ch->heal_timer)) {
+            nn_loop_timer_cancel(ch->loop, &ch->heal_timer);
+        }
+    }
+    heal_schedule(ch);
+    expiry_schedule(ch);
     if (old != NULL) {
         /* Make-before-break: the old connection finishes its calls, then closes. */
         old->state = CONN_DRAINING;
@@ -508,6 +640,14 @@ void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const 
     ch->last_status = status;
     snprintf(ch->last_error, sizeof(ch->last_error), "%s", why);
     nn_rpc_channel_set_info(ch, NULL);
+    if (fallback && ch->active != NULL && !ch->active->encrypted) {
+        /* A heal attempt beside a plaintext connection: keep that one, try again later. */
+        nn_log(NN_LOG_DEBUG, "rpc.tls.retry_refused",
+               "node=%s peer=%s reason=\"the peer still closes a TLS hello\"", ch->rpc->self,
+               ch->peer);
+        heal_schedule(ch);
+        return;
+    }
     if (fallback) {
         nn_log(NN_LOG_WARN, "rpc.tls.fallback",
                "node=%s peer=%s reason=\"peer closed the TLS handshake: it has rpc_tls off; "
@@ -530,6 +670,7 @@ void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const 
     if (ch->active == NULL) {
         chan_state(ch, CHAN_DOWN);
     }
+    heal_schedule(ch); /* a failed heal attempt: try again later */
     schedule_retry(ch);
 }
 
@@ -582,6 +723,15 @@ void nn_rpc_channel_renew(rpc_channel *ch, rpc_conn *c) {
 }
 
 void nn_rpc_channel_reevaluate(rpc_channel *ch) {
+    if (in_plaintext_under_prefer(ch) && ch->active->fallback && ch->pending == NULL) {
+        /* A reload (ours, and often the peer's with it) may have made TLS possible. */
+        ch->heal_backoff_ms = 0;
+        if (nn_timer_armed(&ch->heal_timer)) {
+            nn_loop_timer_cancel(ch->loop, &ch->heal_timer);
+        }
+        connect_attempt(ch);
+        return;
+    }
     if (needs_replacement(ch) && ch->pending == NULL) {
         nn_log(NN_LOG_INFO, "rpc.channel.replace",
                "node=%s peer=%s reason=\"channel does not meet the new policy\"", ch->rpc->self,

@@ -653,6 +653,9 @@ static int on_open(nn_stream *s, void *arg) {
     c->stream = s;
     c->loop = nn_stream_loop(s);
     c->state = CONN_SNIFF;
+    atomic_fetch_add_explicit(
+        &rpc->loops[nn_loop_index(c->loop) % rpc->loop_count].inbound_accepted, 1,
+        memory_order_relaxed);
     snprintf(c->peer, sizeof(c->peer), "%s:%u", nn_stream_peer_host(s), nn_stream_peer_port(s));
     nn_stream_set_user(s, c);
     nn_stream_set_deadline(s, nn_now_ns() + NN_MS(atomic_load(&rpc->connect_timeout_ms)));
@@ -783,6 +786,7 @@ static void on_event(nn_stream *s, int event) {
     }
     nn_tls_facts_get(s, &c->facts);
     c->encrypted = c->facts.encrypted;
+    nn_rpc_count_tls_handshake(c, true);
     if (c->outbound) {
         outbound_secure(c);
     } else {
@@ -895,6 +899,9 @@ static void on_close(nn_stream *s, int reason, const char *why) {
     nn_rpc *rpc = c->rpc;
     bool was_tls_attempt = c->state == CONN_TLS || (c->tls_attempt && !c->encrypted);
     rpc_conn_state was = c->state;
+    if (was == CONN_TLS) {
+        nn_rpc_count_tls_handshake(c, false);
+    }
     c->stream = NULL;
     c->state = CONN_CLOSING;
     if (c->outbound) {
@@ -935,6 +942,9 @@ static void on_close(nn_stream *s, int reason, const char *why) {
         nn_rpc_channel_conn_closed(ch, c, status, msg, fallback);
     } else {
         inbound_closed_log(c, was, reason, why);
+        atomic_fetch_add_explicit(
+            &rpc->loops[nn_loop_index(c->loop) % rpc->loop_count].inbound_closed, 1,
+            memory_order_relaxed);
         c->prev_in->next_in = c->next_in;
         c->next_in->prev_in = c->prev_in;
         if (c->counted_node) {
@@ -961,6 +971,7 @@ const nn_stream_handler nn_rpc_stream_handler = {
 
 static void request_finish(nn_rpc_request *req) {
     rpc_conn *c = req->conn;
+    nn_rpc_count_request(req, req->status);
     c->requests--;
     nn_rpc_envelope_free(req->env, &c->budget);
     if (c->state == CONN_DRAINING && c->requests == 0) {
@@ -975,6 +986,7 @@ static void request_finish(nn_rpc_request *req) {
 static void request_send(nn_rpc_request *req, uint32_t status, uint32_t remote_code,
                          const char *error, const void *data, size_t len) {
     rpc_conn *c = req->conn;
+    req->status = status;
     if (!(req->env->flags & NNRPC__FLAG__FLAG_ONE_WAY) && c->stream != NULL &&
         c->state != CONN_CLOSING) {
         if (status != NN_RPC_OK) {
@@ -1075,6 +1087,8 @@ void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env) {
     req->conn = c;
     req->rpc = rpc;
     req->env = env;
+    req->svc = svc;
+    req->start_ns = nn_now_ns();
     req->tool = c->is_tool;
     req->deadline_ns = nn_now_ns() + NN_MS(timeout_ms);
     c->refs++;

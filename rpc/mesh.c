@@ -232,11 +232,14 @@ int nn_rpc_service_register_ex(nn_rpc *rpc, const char *method, unsigned flags,
     }
     rpc->services = grown;
     char *name = strdup(method);
-    if (name == NULL) {
+    rpc_service_stats *stats = calloc(rpc->loop_count ? rpc->loop_count : 1, sizeof(*stats));
+    if (name == NULL || stats == NULL) {
+        free(name);
+        free(stats);
         return -ENOMEM;
     }
-    rpc->services[rpc->service_count++] =
-        (rpc_service){.method = name, .flags = flags, .handler = handler, .arg = arg};
+    rpc->services[rpc->service_count++] = (rpc_service){
+        .method = name, .flags = flags, .handler = handler, .arg = arg, .stats = stats};
     return 0;
 }
 
@@ -442,6 +445,7 @@ void nn_rpc_free(nn_rpc *rpc) {
     }
     for (size_t i = 0; i < rpc->service_count; i++) {
         free(rpc->services[i].method);
+        free(rpc->services[i].stats);
     }
     free(rpc->services);
     for (size_t i = 0; rpc->nodes != NULL && i < rpc->node_count; i++) {

@@ -15,8 +15,10 @@
  *
  *   (1) the listener sniffs a TLS ClientHello and, with rpc_tls off, closes at once without
  *       a byte; a prefer dialler whose TLS handshake is closed that way (clean EOF, no TLS
- *       alert) retries in plaintext at once and logs rpc.tls.fallback. Any other TLS
- *       failure (bad certificate, wrong node, alert) is never a reason to fall back.
+ *       alert) retries in plaintext at once and logs rpc.tls.fallback. It keeps trying TLS
+ *       beside the plaintext channel (1 s doubling to 10 s) and moves over make-before-break
+ *       once the listener takes it (rpc.tls.healed). Any other TLS failure (bad
+ *       certificate, wrong node, alert) is never a reason to fall back.
  *   (2) the require dialler sees the same close and reports "peer closed the TLS
  *       handshake (peer has rpc_tls off?)"; it retries with backoff.
  *   A listener serves TLS and plaintext on one port (nn_tls_sniff on the first bytes), so
@@ -124,6 +126,7 @@ typedef struct nn_rpc_result {
     const char *error;    /* "" on success */
     const uint8_t *payload;
     size_t payload_len;
+    uint64_t latency_ns; /* from nn_rpc_call() to this outcome; 0 when it failed at once */
 } nn_rpc_result;
 
 typedef void (*nn_rpc_call_fn)(const nn_rpc_result *result, void *arg);
@@ -141,7 +144,8 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err);
  * the node list and self must be unchanged (-EINVAL otherwise). Channels that no longer
  * meet the policy, or whose TLS session predates a certificate reload, are replaced
  * make-before-break: the new connection says hello before the old one is retired, and
- * calls in flight on the old one finish there. Inbound connections that no longer meet
+ * calls in flight on the old one finish there. (TLS sessions are also renewed this way
+ * before a certificate of either side expires, without a reconfigure.) Inbound connections that no longer meet
  * the policy are sent a goodbye, so their owner reconnects under the new policy. */
 int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err);
 /* Any thread but a worker (SIGTERM). Tells every connected peer goodbye (they send no new
@@ -231,5 +235,23 @@ nn_rpc_status nn_rpc_tool_call(nn_rpc_tool *tool, const char *method, const void
 /* TLS facts of the tool's connection (after connect). */
 int nn_rpc_tool_facts(nn_rpc_tool *tool, nn_tls_facts *out);
 void nn_rpc_tool_close(nn_rpc_tool *tool);
+
+/* ----------------------------------------------------------------- metrics */
+
+/* Any thread: appends the mesh's counters in Prometheus text format to out (names start
+ * with nodenet_rpc_): channel state, TLS version, reconnects, heals and bytes per peer;
+ * calls made by peer and outcome and calls served by method and outcome, each with a
+ * latency histogram; TLS handshakes by role and outcome. Reads relaxed per-worker
+ * counters; takes only each channel's info lock for a moment. Returns 0 or -ENOMEM. */
+int nn_rpc_metrics_write(nn_rpc *rpc, nn_buf *out);
+
+/* Any thread: the RPC side's connections, for the node's nodenet_connections family. */
+typedef struct nn_rpc_conn_counts {
+    uint64_t inbound_accepted; /* accepted on the RPC listener (nodes and tools) */
+    uint64_t inbound_open;
+    uint64_t outbound;       /* channels to the other nodes */
+    uint64_t outbound_ready; /* ... of which carry calls now */
+} nn_rpc_conn_counts;
+void nn_rpc_conn_counts_get(nn_rpc *rpc, nn_rpc_conn_counts *out);
 
 #endif

@@ -121,6 +121,7 @@ struct rpc_conn {
     uint64_t stall_since_ns;
     uint64_t stall_pending, stall_queued;
     bool refusal_logged;     /* a refusal with its reason is in the log already */
+    bool fallback;           /* outbound plaintext after a prefer TLS attempt was closed */
     nn_tls_facts facts;
     char peer[64];      /* node name (or the tool's address) */
     char refusal[1024]; /* why the peer refused us, from its error frame */
@@ -146,6 +147,15 @@ struct rpc_conn {
 };
 
 /* ----------------------------------------------------------------- channels */
+
+/* Latency histograms (metrics.c): counts per bucket (not cumulative), upper bounds in
+ * microseconds, the last bucket is +Inf. One writer per histogram (its loop). */
+#define NN_RPC_LAT_BUCKETS 15
+typedef struct rpc_latency {
+    _Atomic uint64_t bucket[NN_RPC_LAT_BUCKETS];
+    _Atomic uint64_t sum_us;
+} rpc_latency;
+void nn_rpc_latency_record(rpc_latency *h, uint64_t ns);
 
 typedef enum rpc_chan_state {
     CHAN_IDLE = 0,
@@ -190,7 +200,10 @@ struct rpc_channel {
     size_t waiting_count;
     nn_timer retry_timer;
     uint64_t backoff_ms;
-    bool tls_fallback; /* prefer: the next attempt is plaintext */
+    bool tls_fallback;   /* prefer: the next attempt is plaintext */
+    nn_timer heal_timer; /* prefer in plaintext: when to try TLS again */
+    uint64_t heal_backoff_ms;
+    nn_timer expiry_timer; /* renews the TLS session before a certificate expires */
     bool closed;
     bool ever_up;
     uint64_t tls_generation; /* security generation of the active TLS session */
@@ -200,6 +213,8 @@ struct rpc_channel {
     /* published for mesh.state (any thread) */
     _Atomic int state;
     _Atomic uint64_t ok, reconnects, bytes_in, bytes_out, in_flight;
+    _Atomic uint64_t heals, heal_attempts, expiry_renewals;
+    rpc_latency latency; /* calls that got a reply (ok or a remote error) */
     _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
     _Atomic uint64_t served; /* requests from this peer that this node ran (inbound) */
     pthread_mutex_t info_lock;
@@ -209,6 +224,7 @@ struct rpc_channel {
     char info_version[16];
     char info_cipher[64];
     char info_subject[512];
+    char info_issuer[512];
     char info_error[1024];
 
     /* tool client: signalled when the first attempt ends */
@@ -219,16 +235,25 @@ struct rpc_channel {
 
 /* ------------------------------------------------------------------- rpc */
 
+/* What one worker counted for one service (served calls). */
+typedef struct rpc_service_stats {
+    _Atomic uint64_t outcome[NN_RPC_STATUS_COUNT];
+    rpc_latency latency;
+} rpc_service_stats;
+
 typedef struct rpc_service {
     char *method;
     unsigned flags;
     nn_rpc_handler handler;
     void *arg;
+    rpc_service_stats *stats; /* one per worker */
 } rpc_service;
 
 typedef struct rpc_loop_state {
     rpc_conn inbound; /* sentinel of this loop's inbound connections */
     rpc_pool pool;    /* calls, requests and decoded frames made on this loop */
+    _Atomic uint64_t tls_handshakes[2][2]; /* [server, client][failed, ok] */
+    _Atomic uint64_t inbound_accepted, inbound_closed; /* RPC listener connections */
 } rpc_loop_state;
 
 struct nn_rpc {
@@ -277,6 +302,8 @@ struct nn_rpc_request {
     nn_rpc *rpc;
     rpc_conn *conn;
     Nnrpc__Envelope *env;
+    const rpc_service *svc; /* for its counters */
+    uint64_t start_ns;
     uint64_t deadline_ns;
     bool tool;
     /* a reply made off the loop, carried there */
@@ -323,6 +350,11 @@ const nn_rpc_node *nn_rpc_node_find(const nn_rpc *rpc, const char *name);
 nn_rpc *nn_rpc_new_internal(const nn_rpc_config *cfg, nn_server *srv, nn_security *sec,
                             bool tool_mode, nn_err *err);
 void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env);
+
+/* metrics.c: a TLS handshake on c ended (ok or failed), counted on c's loop. */
+void nn_rpc_count_tls_handshake(rpc_conn *c, bool ok);
+/* A served request ended with status, on its connection's loop. */
+void nn_rpc_count_request(nn_rpc_request *req, uint32_t status);
 
 /* services.c */
 int nn_rpc_services_register_builtin(nn_rpc *rpc, nn_err *err);

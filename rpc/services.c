@@ -140,12 +140,52 @@ out:
 typedef struct drive drive;
 
 /* One peer's tallies; the calls to that peer carry it as their arg. */
+/* Quarter-octave latency buckets for the drive's percentiles: bucket 4*m + f holds
+ * microsecond values with top bit m and the next two bits f. */
+#define DRIVE_LAT_BUCKETS 256
+
 typedef struct drive_peer {
     drive *d;
     const char *peer; /* the channel's name, lives as long as the rpc */
     _Atomic uint64_t sent, ok;
     _Atomic uint64_t failed[NN_RPC_STATUS_COUNT];
+    _Atomic uint64_t lat[DRIVE_LAT_BUCKETS]; /* written on the peer's channel loop only */
+    _Atomic uint64_t max_us;
 } drive_peer;
+
+static size_t lat_bucket(uint64_t us) {
+    if (us < 4) {
+        return (size_t)us;
+    }
+    unsigned top = 63u - (unsigned)__builtin_clzll(us);
+    size_t b = (size_t)top * 4u + (size_t)((us >> (top - 2)) & 3u);
+    return b < DRIVE_LAT_BUCKETS ? b : DRIVE_LAT_BUCKETS - 1;
+}
+
+static uint64_t lat_upper(size_t b) {
+    if (b < 8) {
+        return b < 4 ? b : 3; /* 4..7 stay empty: values under 4 have buckets of their own */
+    }
+    unsigned top = (unsigned)(b / 4);
+    return ((uint64_t)(4 + b % 4 + 1) << (top - 2)) - 1;
+}
+
+static uint64_t lat_percentile(drive_peer *dp, uint64_t count, unsigned pct) {
+    if (count == 0) {
+        return 0;
+    }
+    uint64_t rank = (count * pct + 99) / 100;
+    uint64_t seen = 0;
+    for (size_t b = 0; b < DRIVE_LAT_BUCKETS; b++) {
+        seen += atomic_load_explicit(&dp->lat[b], memory_order_relaxed);
+        if (seen >= rank) {
+            uint64_t up = lat_upper(b);
+            uint64_t max = atomic_load_explicit(&dp->max_us, memory_order_relaxed);
+            return up < max ? up : max;
+        }
+    }
+    return atomic_load_explicit(&dp->max_us, memory_order_relaxed);
+}
 
 struct drive {
     nn_rpc *rpc;
@@ -210,6 +250,10 @@ static void drive_finish(drive *d) {
             pd->failed = &peer_tptrs[i * NN_RPC_STATUS_COUNT];
             pd->n_failed =
                 tallies_fill(dp->failed, &peer_tallies[i * NN_RPC_STATUS_COUNT], pd->failed);
+            pd->p50_us = lat_percentile(dp, pd->ok, 50);
+            pd->p90_us = lat_percentile(dp, pd->ok, 90);
+            pd->p99_us = lat_percentile(dp, pd->ok, 99);
+            pd->max_us = atomic_load(&dp->max_us);
             peer_ptrs[res.n_peers++] = pd;
         }
     }
@@ -235,6 +279,11 @@ static void drive_done(const nn_rpc_result *res, void *arg) {
     drive_peer *dp = arg;
     drive *d = dp->d;
     if (res->status == NN_RPC_OK) {
+        uint64_t us = res->latency_ns / 1000u;
+        atomic_fetch_add_explicit(&dp->lat[lat_bucket(us)], 1, memory_order_relaxed);
+        if (us > atomic_load_explicit(&dp->max_us, memory_order_relaxed)) {
+            atomic_store_explicit(&dp->max_us, us, memory_order_relaxed);
+        }
         atomic_fetch_add(&d->ok, 1);
         atomic_fetch_add(&dp->ok, 1);
     } else {

@@ -438,6 +438,10 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
         settings_clear(&st);
         return err != NULL && err->code != 0 ? -err->code : -EINVAL;
     }
+    /* Copied while the store is surely alive: once reload_lock is released, another reload
+     * may swap it out and its last stream free it (TSan saw this in the CA rotation test). */
+    char subject[sizeof(store->info.subject)];
+    memcpy(subject, store->info.subject, sizeof(subject));
     pthread_mutex_lock(&sec->lock);
     nn_sec_store *old = sec->current;
     sec->current = store;
@@ -456,7 +460,7 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
         on_reload(on_reload_arg, next);
     }
     nn_log(NN_LOG_INFO, "security.reloaded", "generation=%llu subject=%s", (unsigned long long)next,
-           store->info.subject);
+           subject);
     return 0;
 }
 

@@ -196,4 +196,20 @@ int nn_security_identity_check(const nn_tls_facts *facts, const char *node_name,
  * exactly. NULL or "" never matches. Pure: the caller checks peer_cert_verified. */
 bool nn_security_subject_allowed(const char *subject, const char *const *allowed, size_t n);
 
+/* ------------------------------------------------------- certificate files */
+
+/* What nodenet-admin certs and the metrics show of one certificate. */
+typedef struct nn_cert_info {
+    char subject[512]; /* X509_NAME_oneline form */
+    char issuer[512];
+    char serial[128];   /* hex */
+    int64_t not_before; /* unix seconds */
+    int64_t not_after;
+} nn_cert_info;
+
+/* Reads up to cap certificates of a PEM file (a chain or a CA bundle, in file order) into
+ * out; *count gets how many. Blocking (reads the file): not on a worker. Returns 0, or
+ * negative with err naming the file when it cannot be read or holds no certificate. */
+int nn_cert_file_info(const char *path, nn_cert_info *out, size_t cap, size_t *count, nn_err *err);
+
 #endif

@@ -429,6 +429,48 @@ static void diff_separates_live_settings_from_restart_ones(void) {
     nn_config_free(&b);
 }
 
+static void operator_keys_load_and_are_checked(void) {
+    write_file("cluster.yaml", HEAD "nodes: [ { name: n1, host: 127.0.0.1, metrics_port: 9100 },"
+                                    " { name: n2, host: 127.0.0.2 } ]\n"
+                                    "node: { log_level: debug }\n");
+    nn_config cfg;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(nn_config_load(cfgpath, "n1", NN_CONFIG_FOR_NODE, &cfg, &err), 0);
+    CU_ASSERT_EQUAL(cfg.nodes[0].metrics_port, 9100);
+    CU_ASSERT_EQUAL(cfg.nodes[1].metrics_port, 0); /* absent = off */
+    CU_ASSERT_EQUAL(cfg.node.log_level, NN_LOG_DEBUG);
+    CU_ASSERT_EQUAL(cfg.security.cert_warn_days, 30);
+    nn_config_free(&cfg);
+    write_file("cluster.yaml", HEAD ONE_NODE);
+    CU_ASSERT_EQUAL_FATAL(nn_config_load(cfgpath, "n1", NN_CONFIG_FOR_NODE, &cfg, &err), 0);
+    CU_ASSERT_EQUAL(cfg.node.log_level, -1); /* not set: the command line's */
+    nn_config_free(&cfg);
+    expect_error(HEAD "nodes: [ { name: n1, host: 127.0.0.1, metrics_port: 70000 } ]\n", "n1",
+                 NN_CONFIG_FOR_NODE, "nodes[0].metrics_port", "out of range");
+    expect_error(HEAD "nodes: [ { name: n1, host: 127.0.0.1, metrics_port: 2882 } ]\n", "n1",
+                 NN_CONFIG_FOR_NODE, "nodes[0].metrics_port", "rpc_port");
+    expect_error(HEAD ONE_NODE "node: { log_level: chatty }\n", "n1", NN_CONFIG_FOR_NODE,
+                 "node.log_level", "debug, info, warn or error");
+    expect_error(HEAD ONE_NODE "security: { cert_warn_days: -1 }\n", "n1", NN_CONFIG_FOR_NODE,
+                 "security.cert_warn_days", "out of range");
+}
+
+static void diff_takes_connection_limit_and_log_level_live(void) {
+    write_file("cluster.yaml", HEAD ONE_NODE "node: { max_connections: 100 }\n");
+    nn_config a;
+    nn_config b;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(nn_config_load(cfgpath, "n1", NN_CONFIG_FOR_NODE, &a, &err), 0);
+    write_file("cluster.yaml", HEAD ONE_NODE "node: { max_connections: 5, log_level: warn }\n");
+    CU_ASSERT_EQUAL_FATAL(nn_config_load(cfgpath, "n1", NN_CONFIG_FOR_NODE, &b, &err), 0);
+    nn_config_diff d;
+    nn_config_diff_get(&a, &b, &d);
+    CU_ASSERT_TRUE(d.node_changed);
+    CU_ASSERT_STRING_EQUAL(d.restart, "");
+    nn_config_free(&a);
+    nn_config_free(&b);
+}
+
 static void example_config_in_deploy_loads(void) {
     nn_config cfg;
     nn_err err = {0};
@@ -478,6 +520,9 @@ int main(void) {
     CU_add_test(s, "diff_separates_live_settings_from_restart_ones",
                 diff_separates_live_settings_from_restart_ones);
     CU_add_test(s, "example_config_in_deploy_loads", example_config_in_deploy_loads);
+    CU_add_test(s, "operator_keys_load_and_are_checked", operator_keys_load_and_are_checked);
+    CU_add_test(s, "diff_takes_connection_limit_and_log_level_live",
+                diff_takes_connection_limit_and_log_level_live);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
