@@ -196,6 +196,31 @@ def case_29(node):
 # ----------------------------------------------------------------- case 30
 
 
+def resumption_attempt(node, tls_version):
+    """Logs in over TLS (one version), queries, so that any ticket the node sends after the
+    handshake has been read, then offers the saved session on a new connection. Returns
+    (whether the first session held a ticket, whether the second handshake resumed)."""
+    ctx = mr.client_context(node)
+    ctx.minimum_version = ctx.maximum_version = tls_version
+    s, why = mr.login(node, "load", "loadpw", tls=True, ctx=ctx)
+    if s is None:
+        return None, "login failed: %r" % (why,)
+    mr.query(s, "SELECT 1")
+    sess = s.session
+    s.close()
+    r = mr.raw_connect(node)
+    try:
+        mr.greeting(r)
+        r.sendall(mr.packet(1, mr.ssl_request()))
+        t = ctx.wrap_socket(r, server_hostname="n1", session=sess)
+        reused = t.session_reused
+        t.close()
+        return sess is not None and sess.has_ticket, reused
+    except (OSError, ssl.SSLError) as e:
+        r.close()
+        return None, "second handshake failed: %s" % e
+
+
 def s_client(node, tls, sess_out=None, sess_in=None):
     args = ["openssl", "s_client", "-starttls", "mysql", "-connect",
             "127.0.0.1:%d" % node.mysql_port, "-CAfile", os.path.join(node.certs, "ca.pem"),
@@ -235,7 +260,15 @@ def case_30(node):
     check("rel_30_new_handshakes_see_the_new_serial", served_serial(node) == new_serial)
     rc, out = mr.cli(node, "root", "rootpw", "tls", "SELECT 'new'")
     check("rel_30_cli_login_on_the_new_certificate", rc == 0 and out == "new", out)
-    # Session resumption: whatever s_client saved from a first handshake must not resume.
+    # Session resumption: a client that kept its session (Python's ssl, after a query, so
+    # that a TLS 1.3 ticket would have been read) offers it again: never resumed ...
+    for name, v in (("tls1_2", ssl.TLSVersion.TLSv1_2), ("tls1_3", ssl.TLSVersion.TLSv1_3)):
+        ticket, reused = resumption_attempt(node, v)
+        print("    %s: the node issued a ticket: %s; offered again, resumed: %s" % (
+            name, ticket, reused), flush=True)
+        check("rel_30_%s_no_ticket_issued" % name, ticket is False, repr(ticket))
+        check("rel_30_%s_saved_session_not_resumed_python" % name, reused is False, repr(reused))
+    # ... and whatever openssl s_client saves from a first handshake does not resume either.
     for tls in ("tls1_2", "tls1_3"):
         sess = os.path.join(node.dir, "sess-%s.pem" % tls)
         rc, out = s_client(node, tls, sess_out=sess)
