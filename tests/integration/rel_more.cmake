@@ -31,7 +31,8 @@ if(TARGET nodenet AND TARGET nodenet-admin)
     # every peer, the restarting one included, from before its SIGTERM until its mesh is back,
     # and not one call fails. Registered a second time under the checklist's name.
     add_test(NAME L7_rolling_tls_change_under_load
-             COMMAND ${CMAKE_CURRENT_LIST_DIR}/node_cases.sh rollout_off_prefer_require_loses_no_call
+             COMMAND ${CMAKE_CURRENT_LIST_DIR}/node_cases.sh
+                     rollout_off_prefer_require_loses_no_call
                      $<TARGET_FILE_DIR:nodenet> ${CMAKE_SOURCE_DIR})
     set_tests_properties(L7_rolling_tls_change_under_load PROPERTIES LABELS "integration;load"
                          TIMEOUT 180 RUN_SERIAL TRUE)
