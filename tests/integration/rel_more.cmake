@@ -1,12 +1,13 @@
 # RELIABILITY.md cases 29, 30, 32, 33, 34 and scenario L7, named after their numbers
 # (case 31, CA rotation, is registered with its own test). rel_more_test.py runs the MySQL-port
 # cases (29, 30, 32, 34) on one real node with the mariadb CLI as the well-behaved client at the
-# end, and case 33 on a two-node mesh with a TLS-stripping man in the middle. Without the
+# end, case 33 and case 30's mesh half on a two-node mesh with a man in the middle. Without the
 # mariadb or openssl CLI a test exits 77 (skipped).
 if(TARGET nodenet AND TARGET nodenet-admin)
     set(_nn_rel_more_cases
         29:rel_29_bad_certificate_reload_rejected_old_certificate_kept
         30:rel_30_reload_keeps_sessions_new_serial_no_session_resumption
+        30rpc:rel_30_rpc_nothing_kept_gets_past_a_new_ca
         32:rel_32_reloads_at_a_high_rate_during_a_connect_storm
         33:rel_33_off_prefer_require_and_tls_stripping_mitm_fails_closed
         34:rel_34_client_that_never_reads_is_bounded_plaintext_and_tls)

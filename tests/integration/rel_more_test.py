@@ -3,12 +3,13 @@
 the TLS-stripping man in the middle of case 33 and the client that never reads (34), each
 against real nodenet nodes.
 
-    rel_more_test.py --bin BUILD/bin --src SOURCE_DIR CASE      (CASE: 29 30 32 33 34)
+    rel_more_test.py --bin BUILD/bin --src SOURCE_DIR CASE   (CASE: 29 30 30rpc 32 33 34)
 
 The MySQL-port cases (29, 30, 32, 34) reuse mysql_rel_test.py's node, raw-protocol client and
 mariadb CLI, and end, as every case there, with the CLI logging in and querying. Case 33
 reuses rpc_cluster_test.py's cluster and nodenet-admin, and ends with calls going through on
-TLS. Outcomes are asserted, never times; rates and memory are printed.
+TLS; "30rpc" (case 30 on the mesh) likewise. Outcomes are asserted, never times; rates
+and memory are printed.
 
 Exit 0 on success, 1 on failure, 77 when a client tool (mariadb, openssl) is missing."""
 import argparse
@@ -479,7 +480,7 @@ class Mitm:
         except OSError:
             first = b""
         with self.lock:
-            self.firsts.append((mode, first[:8]))
+            self.firsts.append((mode, first[:4096]))
         if mode == "close" or not first:
             c.close()
             return
@@ -535,7 +536,31 @@ class Mitm:
             return list(self.firsts)
 
 
-def case_33():
+def offers_psk(record):
+    """Whether a TLS record holding a ClientHello offers a session to resume (TLS 1.3's
+    pre_shared_key extension, 41)."""
+    try:
+        if record[0] != 0x16 or record[5] != 1:
+            return False
+        p = 9 + 2 + 32  # record and handshake headers, version, random
+        p += 1 + record[p]  # session id
+        p += 2 + int.from_bytes(record[p:p + 2], "big")  # cipher suites
+        p += 1 + record[p]  # compression methods
+        end = p + 2 + int.from_bytes(record[p:p + 2], "big")
+        p += 2
+        while p + 4 <= end:
+            ext = int.from_bytes(record[p:p + 2], "big")
+            if ext == 41:
+                return True
+            p += 4 + int.from_bytes(record[p + 2:p + 4], "big")
+    except IndexError:
+        pass
+    return False
+
+
+def mesh_tools():
+    """rpc_cluster_test's cluster, with n1 reaching n2 through a Mitm, and what the mesh
+    cases do with it."""
     import rpc_cluster_test as rct
     rct.ARGS = ARGS
     check, wait_for = rct.check, rct.wait_for  # these fail the case at once
@@ -586,6 +611,13 @@ def case_33():
             return all(ch["state"] == "ready" and want_encrypted in (None, ch["encrypted"])
                        for ch in chans)
         return ok
+
+    return rct, MitmCluster, reload_to, drive, drive_ok, channels
+
+
+def case_33():
+    rct, MitmCluster, reload_to, drive, drive_ok, channels = mesh_tools()
+    check, wait_for = rct.check, rct.wait_for
 
     def case(tmp):
         c = MitmCluster(tmp)
@@ -639,6 +671,71 @@ def case_33():
     return 0
 
 
+def case_30rpc():
+    """Case 30 on the mesh: nothing n1 kept from before n2 reloaded a new CA lets it past that
+    CA. n2's tickets belong to its certificate-store snapshot, so an old ticket would buy no
+    resumption; today the RPC dialler offers none at all (its engine gets no peer key for the
+    session cache), which the MITM sees in the ClientHellos and the case prints. Either way
+    every redial is a full handshake against the new CA, and the channel stays down; with the
+    old CA back it comes back."""
+    rct, MitmCluster, reload_to, drive, drive_ok, channels = mesh_tools()
+    check, wait_for = rct.check, rct.wait_for
+
+    def redials(c, n):
+        """Cuts n1's connection in the MITM; returns the ClientHellos of the next n dials."""
+        start = len(c.mitm.seen())
+        c.mitm.set("pass")
+        wait_for("n1 dials n2 %d times" % n, lambda: len(c.mitm.seen()) - start >= n, timeout=60)
+        return [f[1] for f in c.mitm.seen()[start:]]
+
+    def case(tmp):
+        c = MitmCluster(tmp)
+        for n in ("n2", "n1"):
+            c.start(n, "require")
+        wait_for("mesh on TLS", channels(c, True), timeout=60)
+        drive_ok(c, "on TLS")
+        # Whether n1 kept a session of n2's to offer: a redial's ClientHello says.
+        hellos = redials(c, 1)
+        print("  a redial on the same CA offers a session to resume: %s" % offers_psk(
+            hellos[0]), flush=True)
+        wait_for("n1->n2 back", channels(c, True), timeout=60)
+        # n2 moves to another CA only, one that did not sign n1's certificate (the store
+        # wants n2's own certificate to chain to its CA, so n2 gets one of the new CA too).
+        subprocess.run([os.path.join(ARGS.src, "deploy", "gen-certs"),
+                        os.path.join(tmp, "other"), "n2"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        c.cert_override["n2"] = ("other/%n-cert.pem", "other/%n-key.pem", "other/ca.pem")
+        before = c.log("n2").count(" node.reload ")
+        c.config("n2")
+        c.procs["n2"].send_signal(signal.SIGHUP)
+        wait_for("n2 reloaded", lambda: c.log("n2").count(" node.reload ") > before)
+        check("node.reload.failed" not in c.log("n2"), c.log("n2")[-1500:])
+        hellos = redials(c, 3)
+        offered = sum(offers_psk(h) for h in hellos)
+        ch = c.channel("n1", "n2")
+        d = drive(c, "n1")
+        print("  n2 on a new CA: n1 dialled %d times, %d offering its old ticket; n1->n2 %s; a "
+              "drive from n1: sent %s, ok %s, failures %s" % (
+                  len(hellos), offered, ch["state"], d.get("sent"), d.get("succeeded"),
+                  d.get("failures")), flush=True)
+        check(ch["state"] != "ready", "n1->n2 came up although n2 does not trust n1's CA")
+        check(d.get("sent", 0) > 0 and d.get("succeeded") == 0,
+              "calls from n1 reached n2 through an old ticket: %r" % d)
+        # The old CA back: the channel comes back and calls go through.
+        del c.cert_override["n2"]
+        before = c.log("n2").count(" node.reload ")
+        c.config("n2")
+        c.procs["n2"].send_signal(signal.SIGHUP)
+        wait_for("n2 reloaded", lambda: c.log("n2").count(" node.reload ") > before)
+        wait_for("mesh back on TLS", channels(c, True), timeout=60)
+        drive_ok(c, "with the old CA back")
+        print("  old CA back: the mesh is up on TLS, calls go through", flush=True)
+        return c
+
+    rct.run_case(case)
+    return 0
+
+
 # --------------------------------------------------------------------- main
 
 
@@ -650,7 +747,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--src", required=True)
-    ap.add_argument("case", choices=sorted(list(MYSQL_CASES) + ["33"]))
+    ap.add_argument("case", choices=sorted(list(MYSQL_CASES) + ["30rpc", "33"]))
     ARGS = ap.parse_args()
     ARGS.bin, ARGS.src = os.path.abspath(ARGS.bin), os.path.abspath(ARGS.src)
     mr.ARGS = ARGS
@@ -659,6 +756,8 @@ def main():
         return 77
     if ARGS.case == "33":
         return case_33()
+    if ARGS.case == "30rpc":
+        return case_30rpc()
     if shutil.which("mariadb") is None:
         print("SKIP: the mariadb CLI is not installed (apt-get install mariadb-client)")
         return 77
