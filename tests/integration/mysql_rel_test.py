@@ -20,7 +20,6 @@ import re
 import select
 import shutil
 import signal
-import random
 import socket
 import ssl
 import struct
@@ -65,24 +64,9 @@ def wait_for(what, pred, timeout=20.0, step=0.05):
         time.sleep(step)
 
 
-def free_ports(n):
-    """n distinct free ports below the kernel's ephemeral range: a port picked inside it
-    can be taken as a client's source port while a node restarts on it."""
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    lo, hi = (10000, low - 1) if low > 12000 else (61000, 65535)
-    socks, ports = [], []
-    while len(ports) < n:
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", random.randint(lo, hi)))
-        except OSError:
-            s.close()
-            continue
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+# Ports below the ephemeral range, as the cluster tests pick them.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rpc_cluster_test import free_ports  # noqa: E402
 
 
 def free_port():
