@@ -97,10 +97,12 @@ void nn_mysql_conn_close(nn_mysql_session *ses, int reason, const char *why) {
 /* An error that ends the connection (connection phase, protocol violations). */
 static void fail_and_close(nn_mysql_session *ses, uint16_t code, const char *sqlstate,
                            const char *msg, const char *log_reason) {
-    nn_log(NN_LOG_INFO, "mysql.conn.error",
-           "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"", (unsigned long long)ses->id,
-           ses->host, ses->user_log[0] ? ses->user_log : "-", state_name(ses->state), code,
-           log_reason ? log_reason : msg);
+    /* A client can make these at will: rate-limited (20 lines/s, then a summary). */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_INFO, "mysql.conn.error",
+                   "conn=%llu host=%s user=%s state=%s code=%u reason=\"%s\"",
+                   (unsigned long long)ses->id, ses->host, ses->user_log[0] ? ses->user_log : "-",
+                   state_name(ses->state), code, log_reason ? log_reason : msg);
     nn_mysql_conn_send_error(ses, code, sqlstate, msg);
     conn_close(ses, NN_CLOSE_LOCAL, log_reason ? log_reason : msg);
 }
@@ -154,9 +156,11 @@ static void deny(nn_mysql_session *ses, const char *reason) {
     char msg[512];
     snprintf(msg, sizeof(msg), "Access denied for user '%s'@'%s' (using password: %s)", ses->user,
              ses->host, ses->used_password ? "YES" : "NO");
-    nn_log(NN_LOG_WARN, "mysql.login.denied", "conn=%llu user=%s host=%s tls=%s reason=\"%s\"",
-           (unsigned long long)ses->id, ses->user_log, ses->host,
-           ses->secure ? ses->facts.version : "off", reason);
+    /* A wrong-password flood must not flood the log (nor stall workers on stderr). */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_WARN, "mysql.login.denied",
+                   "conn=%llu user=%s host=%s tls=%s reason=\"%s\"", (unsigned long long)ses->id,
+                   ses->user_log, ses->host, ses->secure ? ses->facts.version : "off", reason);
     nn_mysql_stats_login_denied(ses, reason);
     auth_done(ses);
     nn_mysql_conn_send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
@@ -247,8 +251,7 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
     if (nn_mysql_change_user_parse(p, len, ses->client_caps, &req) < 0 ||
         req.user_len >= sizeof(ses->user)) {
         ses->state = ST_COMMAND; /* so fail_and_close names the phase */
-        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake",
-                       "malformed COM_CHANGE_USER");
+        fail_and_close(ses, NN_ER_HANDSHAKE, "08S01", "Bad handshake", "malformed COM_CHANGE_USER");
         return;
     }
     if (req.attrs != NULL) {
@@ -767,6 +770,12 @@ static void on_close(nn_stream *s, int reason, const char *why) {
     nn_mysql_process_remove(ses);
     ses->stream = NULL;
     auth_done(ses);
+    if (ses->changing_user) {
+        /* The client left in the middle of COM_CHANGE_USER: that command will never be
+         * answered, so its hold goes here (the check below frees the session). */
+        ses->changing_user = false;
+        ses->holds--;
+    }
     if (ses->writable_fn != NULL) {
         /* An engine waiting for room learns (rows say -ECANCELED) that none will come. */
         nn_mysql_session_on_writable(ses, ses->writable_fn, ses->writable_arg);
@@ -835,9 +844,12 @@ static void on_deadline(nn_stream *s) {
     if (ses != NULL && ses->state != ST_COMMAND) {
         what = "handshake/auth timeout";
     }
-    nn_log(NN_LOG_INFO, "mysql.deadline", "conn=%llu host=%s state=%s reason=\"%s\"",
-           ses ? (unsigned long long)ses->id : 0ull, nn_stream_peer_host(s),
-           ses ? state_name(ses->state) : "-", what);
+    /* Thousands of stalled clients all hit their deadline together: rate-limited. */
+    static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
+    nn_log_limited(&limit, NN_LOG_INFO, "mysql.deadline",
+                   "conn=%llu host=%s state=%s reason=\"%s\"",
+                   ses ? (unsigned long long)ses->id : 0ull, nn_stream_peer_host(s),
+                   ses ? state_name(ses->state) : "-", what);
     if (ses != NULL) {
         conn_close(ses, NN_CLOSE_DEADLINE, what);
     } else {

@@ -1,5 +1,7 @@
 /* Errors, logging and the clock: the small things every module leans on. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -66,10 +68,7 @@ int nn_log_level_parse(const char *name, nn_log_level *out) {
     return -EINVAL;
 }
 
-void nn_log(nn_log_level level, const char *event, const char *fields_fmt, ...) {
-    if (!nn_log_enabled(level)) {
-        return;
-    }
+static void log_line(nn_log_level level, const char *event, const char *fields_fmt, va_list ap) {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     char line[2048];
     struct timespec ts;
@@ -77,15 +76,12 @@ void nn_log(nn_log_level level, const char *event, const char *fields_fmt, ...) 
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, names[level & 3], event);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, names[level & 3], event);
     if (n < 0) {
         return;
     }
-    va_list ap;
-    va_start(ap, fields_fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fields_fmt, ap);
-    va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof(line) - 2) {
         len = sizeof(line) - 2;
@@ -94,6 +90,45 @@ void nn_log(nn_log_level level, const char *event, const char *fields_fmt, ...) 
     /* One write per line so that lines from several threads never interleave. */
     ssize_t rc = write(STDERR_FILENO, line, len);
     (void)rc;
+}
+
+void nn_log(nn_log_level level, const char *event, const char *fields_fmt, ...) {
+    if (!nn_log_enabled(level)) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fields_fmt);
+    log_line(level, event, fields_fmt, ap);
+    va_end(ap);
+}
+
+void nn_log_limited(nn_log_limit *limit, nn_log_level level, const char *event,
+                    const char *fields_fmt, ...) {
+    if (!nn_log_enabled(level)) {
+        return;
+    }
+    uint64_t now = nn_now_ns();
+    uint64_t start = atomic_load_explicit(&limit->period_start_ns, memory_order_relaxed);
+    if (start == 0 || now - start >= NN_MS(limit->period_ms)) {
+        /* One thread opens the new period; a line that races with it may be counted
+         * against the old one, which errs on the side of writing less. */
+        if (atomic_compare_exchange_strong(&limit->period_start_ns, &start, now)) {
+            atomic_store(&limit->written, 0);
+            uint64_t dropped = atomic_exchange(&limit->suppressed, 0);
+            if (dropped > 0) {
+                nn_log(level, "log.suppressed", "event=%s lines=%llu", event,
+                       (unsigned long long)dropped);
+            }
+        }
+    }
+    if (atomic_fetch_add(&limit->written, 1) >= limit->burst) {
+        atomic_fetch_add(&limit->suppressed, 1);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fields_fmt);
+    log_line(level, event, fields_fmt, ap);
+    va_end(ap);
 }
 
 uint64_t nn_now_ns(void) {

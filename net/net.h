@@ -62,6 +62,27 @@ bool nn_log_enabled(nn_log_level level);
 /* Parses "debug", "info", "warn", "error"; returns -EINVAL otherwise. */
 int nn_log_level_parse(const char *name, nn_log_level *out);
 
+/* A rate limit for one kind of log line that a peer can make us write at will (a denied
+ * login, a bad handshake): a flood of them must not stall the workers on stderr nor bury
+ * the log. One limit per call site, in static storage, shared by every thread:
+ *     static nn_log_limit denied_limit = NN_LOG_LIMIT_INIT(20, 1000);
+ * At most `burst` lines are written per `period_ms`; the others are counted and dropped.
+ * The first line written after a period that dropped some is preceded by one summary line,
+ * `log.suppressed event=<event> lines=<N>` (at the same level), so nothing is lost without
+ * a trace; a flood that stops is summed up when the next line of its kind comes. */
+typedef struct nn_log_limit {
+    uint32_t burst;
+    uint32_t period_ms;
+    _Atomic uint64_t period_start_ns;
+    _Atomic uint32_t written;    /* lines written in the current period */
+    _Atomic uint64_t suppressed; /* lines dropped since the last summary */
+} nn_log_limit;
+#define NN_LOG_LIMIT_INIT(burst, period_ms) {(burst), (period_ms), 0, 0, 0}
+
+/* nn_log through `limit`. Thread-safe (atomics only, no lock). */
+void nn_log_limited(nn_log_limit *limit, nn_log_level level, const char *event,
+                    const char *fields_fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* ------------------------------------------------------------------- clock */
 
 /* CLOCK_MONOTONIC in nanoseconds. Deadlines are absolute values of this clock. */

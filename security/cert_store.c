@@ -74,16 +74,63 @@ static void append_san(char *sans, size_t cap, const char *tag, const char *valu
     snprintf(sans + used, cap - used, "%s%s:%s", used > 0 ? "," : "", tag, value);
 }
 
+/* X509_NAME_oneline, made unambiguous: a '/' inside a value is written "\/", so that a value
+ * holding "/OU=x" never reads as one more RDN. REQUIRE SUBJECT/ISSUER and tool_subjects
+ * compare these strings: without the escape, a CA-signed CN of "app/OU=ops" would pass for
+ * '/CN=app/OU=ops'. A name with no '/' in any value comes out exactly as X509_NAME_oneline
+ * writes it; one that does not fit comes out empty (it names nothing), never cut. */
+static void name_oneline(const X509_NAME *name, char *out, size_t cap) {
+    out[0] = '\0';
+    int count = X509_NAME_entry_count(name);
+    bool slash = false;
+    for (int i = 0; i < count; i++) {
+        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+        int n = ASN1_STRING_length(v);
+        if (n > 0 && memchr(ASN1_STRING_get0_data(v), '/', (size_t)n) != NULL) {
+            slash = true;
+        }
+    }
+    if (!slash) {
+        X509_NAME_oneline(name, out, (int)cap);
+        return;
+    }
+    size_t used = 0;
+    for (int i = 0; i < count; i++) {
+        /* Each RDN on its own, in X509_NAME_oneline's form ("/CN=app/OU=ops"). */
+        X509_NAME *one = X509_NAME_new();
+        if (one == NULL || !X509_NAME_add_entry(one, X509_NAME_get_entry(name, i), -1, 0)) {
+            X509_NAME_free(one);
+            out[0] = '\0';
+            return;
+        }
+        char piece[512];
+        X509_NAME_oneline(one, piece, sizeof(piece));
+        X509_NAME_free(one);
+        for (size_t k = 0; piece[k] != '\0'; k++) {
+            bool escape = k > 0 && piece[k] == '/';
+            if (used + (escape ? 2 : 1) >= cap) {
+                out[0] = '\0';
+                return;
+            }
+            if (escape) {
+                out[used++] = '\\';
+            }
+            out[used++] = piece[k];
+        }
+    }
+    out[used] = '\0';
+}
+
 void nn_sec_cert_describe(X509 *cert, char *subject, size_t subject_cap, char *issuer,
                           size_t issuer_cap, char *cn, size_t cn_cap, char *sans, size_t sans_cap,
                           int64_t *not_before, int64_t *not_after) {
     if (subject != NULL && subject_cap > 0) {
         subject[0] = '\0';
-        X509_NAME_oneline(X509_get_subject_name(cert), subject, (int)subject_cap);
+        name_oneline(X509_get_subject_name(cert), subject, subject_cap);
     }
     if (issuer != NULL && issuer_cap > 0) {
         issuer[0] = '\0';
-        X509_NAME_oneline(X509_get_issuer_name(cert), issuer, (int)issuer_cap);
+        name_oneline(X509_get_issuer_name(cert), issuer, issuer_cap);
     }
     if (cn != NULL && cn_cap > 0) {
         cn[0] = '\0';

@@ -17,7 +17,9 @@ cleanup() {
 }
 trap cleanup EXIT
 check() {
-    if printf '%s' "$3" | grep -qF -- "$2"; then
+    # A here-string, not a pipe: grep -q may exit at its match before printf has written
+    # everything, and under pipefail printf's SIGPIPE would fail a passing check.
+    if grep -qF -- "$2" <<<"$3"; then
         PASSED=$((PASSED + 1)); echo "ok   $1"
     else
         FAILED=$((FAILED + 1)); echo "FAIL $1: expected '$2' in:"; printf '%s\n' "$3" | sed 's/^/    /'

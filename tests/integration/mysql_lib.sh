@@ -57,13 +57,19 @@ YAML
 }
 
 # start_node: starts n1 and waits (bounded) until it logs node.ready and the port accepts.
+# Each run writes a fresh $T_DIR/node.log (the previous one moves to node.runN.log first),
+# so node.ready can only come from the new process, never from a line an earlier run left.
+NODE_RUNS=0
 start_node() {
+    if [ -f "$T_DIR/node.log" ]; then
+        NODE_RUNS=$((NODE_RUNS + 1))
+        mv "$T_DIR/node.log" "$T_DIR/node.run$NODE_RUNS.log"
+    fi
     NODENET_ROOT_PASSWORD=${ROOT_PW:-rootpw} "$NODENET_BIN" --config "$T_DIR/cluster.yaml" \
-        --node n1 >>"$T_DIR/node.log" 2>&1 &
+        --node n1 >"$T_DIR/node.log" 2>&1 &
     NODE_PID=$!
-    local ready_before=${1:-0}
     for _ in $(seq 200); do
-        if [ "$(grep -c 'node.ready' "$T_DIR/node.log" 2>/dev/null || true)" -gt "$ready_before" ] &&
+        if grep -q 'node.ready' "$T_DIR/node.log" 2>/dev/null &&
             /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1',$MYSQL_PORT),1).close()" 2>/dev/null; then
             return 0
         fi
@@ -96,7 +102,9 @@ reload_node() {
 }
 
 check() { # check NAME EXPECTED_SUBSTRING OUTPUT
-    if printf '%s' "$3" | grep -qF -- "$2"; then
+    # A here-string, not a pipe: grep -q may exit at its match before printf has written
+    # everything, and under pipefail printf's SIGPIPE would fail a passing check.
+    if grep -qF -- "$2" <<<"$3"; then
         PASSED=$((PASSED + 1))
         echo "ok   $1"
     else
@@ -107,7 +115,9 @@ check() { # check NAME EXPECTED_SUBSTRING OUTPUT
 }
 
 check_not() { # check_not NAME UNEXPECTED_SUBSTRING OUTPUT
-    if printf '%s' "$3" | grep -qF -- "$2"; then
+    # A here-string, not a pipe: grep -q may exit at its match before printf has written
+    # everything, and under pipefail printf's SIGPIPE would fail a passing check.
+    if grep -qF -- "$2" <<<"$3"; then
         FAILED=$((FAILED + 1))
         echo "FAIL $1: did not expect '$2' in:"
         printf '%s\n' "$3" | sed 's/^/    /'
@@ -122,10 +132,11 @@ finish() {
     if [ -n "$NODE_PID" ]; then
         stop_node
     fi
-    if grep -qE "(ERROR|WARNING): [A-Za-z]+Sanitizer|runtime error:" "$T_DIR/node.log"; then
+    if grep -qE "(ERROR|WARNING): [A-Za-z]+Sanitizer|runtime error:" "$T_DIR"/node*.log; then
         FAILED=$((FAILED + 1))
         echo "FAIL node sanitizer report:"
-        grep -A20 -E "(ERROR|WARNING): [A-Za-z]+Sanitizer|runtime error:" "$T_DIR/node.log" | head -60
+        grep -A20 -E "(ERROR|WARNING): [A-Za-z]+Sanitizer|runtime error:" "$T_DIR"/node*.log |
+            head -60
     fi
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]

@@ -108,6 +108,10 @@ certs() {
 }
 
 start_node() { # start_node NAME CONFIG -> sets node_pid, log at $work/NAME.log
+    # A fresh log for each run: the previous run's log moves aside here, before the start,
+    # so that node.ready can only come from the new process (a `>` in the child truncates
+    # too late: the poll below could still read the old run's line).
+    [ -f "$work/$1.log" ] && mv "$work/$1.log" "$(mktemp "$work/$1.prev.XXXXXX.log")"
     NODENET_ROOT_PASSWORD=secret-pw "$nodenet" --config "$2" --node "$1" >"$work/$1.log" 2>&1 &
     node_pid=$!
     pids+=("$node_pid")

@@ -117,6 +117,7 @@ EOF
 "$nodenet" --config "$work/cluster.yaml" --check >/dev/null || fail "--check"
 
 for n in "${names[@]}"; do
+    rm -f "$work/$n.log" # node.ready below must come from this run only
     NODENET_ROOT_PASSWORD=secret-pw ip netns exec "$tag-$n" "$nodenet" --config "$work/cluster.yaml" \
         --node "$n" >"$work/$n.log" 2>&1 &
     pids+=($!)
