@@ -60,8 +60,12 @@ static void push_done(const nn_rpc_result *result, void *arg) {
         /* The pull rounds repair it once the peer is reachable. */
         nn_log(NN_LOG_INFO, "node.catalog.push.failed", "peer=%s status=%s error=\"%s\"",
                call->peer, nn_rpc_status_name(result->status), result->error);
-        /* A push lost while the channel stayed up gets no ready event: pull next round. */
-        mark_due(call->sync, call->peer);
+        /* A push lost while the channel stayed up gets no ready event: pull next round.
+         * Not when the rpc is shutting down: those calls end in nn_rpc_free(), after the
+         * sync object is gone. */
+        if (result->status != NN_RPC_E_CLOSED) {
+            mark_due(call->sync, call->peer);
+        }
     }
     free(call);
 }

@@ -45,7 +45,21 @@ cmake --build "$tmp/b" >"$tmp/build.log" || { cat "$tmp/build.log"; exit 1; }
 minidb=$tmp/b/minidb
 echo "ok: minidb built out of tree against the installed package"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { # below the ephemeral range: a port there can be taken as a client's source port
+    /usr/bin/python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+lo, hi = (10000, low - 1) if low > 12000 else (61000, 65535)
+while True:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randint(lo, hi)))
+    except OSError:
+        s.close()
+        continue
+    print(s.getsockname()[1])
+    break'
+}
 "$src/deploy/gen-certs" "$tmp/certs" n1 n2 n3 >/dev/null 2>&1
 for n in n1 n2 n3; do port[$n]=$(free_port); rport[$n]=$(free_port); starts[$n]=0; done
 cat >"$tmp/cluster.yaml" <<YAML

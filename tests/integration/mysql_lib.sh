@@ -23,8 +23,20 @@ t_cleanup() {
 }
 trap t_cleanup EXIT
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+free_port() { # below the ephemeral range: a port there can be taken as a client's source port
+    /usr/bin/python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+lo, hi = (10000, low - 1) if low > 12000 else (61000, 65535)
+while True:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randint(lo, hi)))
+    except OSError:
+        s.close()
+        continue
+    print(s.getsockname()[1])
+    break'
 }
 
 # make_certs: the cluster PKI in $T_DIR/certs and an unrelated CA in $T_DIR/other.

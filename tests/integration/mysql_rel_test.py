@@ -20,6 +20,7 @@ import re
 import select
 import shutil
 import signal
+import random
 import socket
 import ssl
 import struct
@@ -64,12 +65,28 @@ def wait_for(what, pred, timeout=20.0, step=0.05):
         time.sleep(step)
 
 
+def free_ports(n):
+    """n distinct free ports below the kernel's ephemeral range: a port picked inside it
+    can be taken as a client's source port while a node restarts on it."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    lo, hi = (10000, low - 1) if low > 12000 else (61000, 65535)
+    socks, ports = [], []
+    while len(ports) < n:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", random.randint(lo, hi)))
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_ports(1)[0]
 
 
 def p99(samples):

@@ -6,7 +6,6 @@ if(TARGET nodenet AND TARGET nodenet-admin)
         node_serves_mysql_and_stops_on_sigterm
         sighup_with_broken_config_keeps_serving
         local_cluster_starts_checks_and_stops_three_nodes
-        rollout_off_prefer_require_loses_no_call
         sighup_rollout_off_prefer_require_without_restart_loses_no_call
         admin_prefer_falls_back_to_plaintext_only_for_a_node_with_tls_off)
     foreach(c ${_nn_node_cases})
@@ -15,9 +14,9 @@ if(TARGET nodenet AND TARGET nodenet-admin)
                          $<TARGET_FILE_DIR:nodenet> ${CMAKE_SOURCE_DIR})
         set_tests_properties(node_${c} PROPERTIES LABELS integration TIMEOUT 120)
     endforeach()
-    # The rollout test restarts nodes while they carry traffic: keep it off the other
-    # multi-node tests' CPU.
-    set_tests_properties(node_rollout_off_prefer_require_loses_no_call PROPERTIES RUN_SERIAL ON)
+    # The rollout by restarts (node_cases.sh rollout_off_prefer_require_loses_no_call) is
+    # registered once, under RELIABILITY.md's name: L7_rolling_tls_change_under_load
+    # (rel_more.cmake).
 endif()
 
 # The cluster with each node in its own network namespace (10.77.0.1-3 behind a bridge):

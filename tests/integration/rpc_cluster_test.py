@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import random
 import socket
 import struct
 import subprocess
@@ -45,10 +46,18 @@ def wait_for(what, fn, timeout=15.0, interval=0.05):
 
 
 def free_ports(n):
+    """n distinct free ports below the kernel's ephemeral range: a port picked inside it
+    can be taken as a client's source port while a node restarts on it."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    lo, hi = (10000, low - 1) if low > 12000 else (61000, 65535)
     socks, ports = [], []
-    for _ in range(n):
+    while len(ports) < n:
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+        try:
+            s.bind(("127.0.0.1", random.randint(lo, hi)))
+        except OSError:
+            s.close()
+            continue
         socks.append(s)
         ports.append(s.getsockname()[1])
     for s in socks:

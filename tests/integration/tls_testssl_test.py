@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import random
 import socket
 import subprocess
 import sys
@@ -36,10 +37,20 @@ def fail(msg):
 
 
 def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
+    """n distinct free ports below the kernel's ephemeral range: a port picked inside it
+    can be taken as a client's source port while a node restarts on it."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    lo, hi = (10000, low - 1) if low > 12000 else (61000, 65535)
+    socks, ports = [], []
+    while len(ports) < n:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", random.randint(lo, hi)))
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+        ports.append(s.getsockname()[1])
     for s in socks:
         s.close()
     return ports

@@ -180,6 +180,50 @@ static void compression_round_trips_and_refuses_lies(void) {
     }
 }
 
+/* An allocator that fails on demand: with fail_after = k, the (k+1)-th malloc from now
+ * returns NULL (the test binary links with -Wl,--wrap=malloc). */
+static int fail_after = -1;
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n) {
+    if (fail_after == 0) {
+        return NULL;
+    }
+    if (fail_after > 0) {
+        fail_after--;
+    }
+    return __real_malloc(n);
+}
+
+/* Every packet writer fails sticky: whichever allocation fails while a column definition
+ * (many appends, so many growth points) is written, the buffer says so, and a buffer that
+ * does not say so holds the whole packet. */
+static void packet_writer_fails_sticky_at_every_allocation(void) {
+    nn_mysql_column col = {.name = "a_column_name_long_enough_to_grow_the_buffer_twice_over",
+                           .type = NN_MYSQL_TYPE_VAR_STRING,
+                           .table = "some_table_name_that_takes_room_too",
+                           .schema = "a_schema_name_as_well"};
+    nn_buf whole = {0};
+    nn_mysql_column_def(&whole, &col, NULL);
+    CU_ASSERT_FALSE_FATAL(whole.failed);
+    int failures_seen = 0;
+    for (int k = 0; k < 8; k++) {
+        nn_buf b = {0};
+        fail_after = k;
+        nn_mysql_column_def(&b, &col, NULL);
+        nn_mysql_put_lenenc_str(&b, "trailer", 7);
+        fail_after = -1;
+        if (b.failed) {
+            failures_seen++;
+        } else {
+            CU_ASSERT_EQUAL(b.len, whole.len + 8);
+            CU_ASSERT_EQUAL(memcmp(b.data, whole.data, whole.len), 0);
+        }
+        nn_buf_free(&b);
+    }
+    CU_ASSERT(failures_seen > 0); /* the injected failures did happen */
+    nn_buf_free(&whole);
+}
+
 static void failed_writer_is_sticky(void) {
     nn_buf b = {0};
     CU_ASSERT_EQUAL(nn_buf_append(&b, "ok", 2), 0);
@@ -207,6 +251,8 @@ int main(void) {
     CU_add_test(s, "compression_round_trips_and_refuses_lies",
                 compression_round_trips_and_refuses_lies);
     CU_add_test(s, "failed_writer_is_sticky", failed_writer_is_sticky);
+    CU_add_test(s, "packet_writer_fails_sticky_at_every_allocation",
+                packet_writer_fails_sticky_at_every_allocation);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
