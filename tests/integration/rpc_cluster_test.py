@@ -625,13 +625,16 @@ def case_reconfigure(tmp):
     c.start("n2", "prefer")
     wait_for("n1->n2 ready", lambda: c.channel("n1", "n2")["state"] == "ready")
     check(c.channel("n1", "n2")["encrypted"] is False, "off dialler should be plaintext")
+    # Calls that failed before the reload (the catalog sync's first pull, made as the channel
+    # came up, can time out on a loaded machine) are not the replacement's: count from here.
+    failed_before = sum(c.channel("n1", "n2")["failed"].values())
     # The node re-reads the file it was started with.
     os.replace(c.config("n1", "prefer"), c.config("n1", "off"))
     c.modes["n1"] = "prefer"
     c.procs["n1"].send_signal(signal.SIGHUP)
     ch = wait_for("n1->n2 replaced by TLS", lambda: (lambda ch: ch if ch["encrypted"] else None)(
         c.channel("n1", "n2")))
-    check(ch["state"] == "ready" and sum(ch["failed"].values()) == 0, repr(ch))
+    check(ch["state"] == "ready" and sum(ch["failed"].values()) == failed_before, repr(ch))
     check("replaced=1" in c.log("n1"), "no make-before-break replacement logged")
     return c
 
