@@ -313,28 +313,6 @@ static int settings_render(const nn_node_settings *s, FILE *out) {
     return ferror(out) ? -EIO : 0;
 }
 
-/* mkdir -p, 0700: the data directory holds the user catalog. */
-static int dir_make(const char *path, nn_err *err) {
-    char buf[PATH_MAX];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(buf)) {
-        return nn_err_set(err, ENAMETOOLONG, "%s: path too long", path);
-    }
-    memcpy(buf, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0') {
-            continue;
-        }
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-            return nn_err_set(err, errno, "%s: %s", buf, strerror(errno));
-        }
-        buf[i] = saved;
-    }
-    return 0;
-}
-
 /* data_dir with %n replaced by the node's name. */
 static int data_dir_of(const nn_node_settings *s, const char *node_name, char *out, size_t cap) {
     char cwd[PATH_MAX];
@@ -377,7 +355,7 @@ NN_API nn_node *nn_node_new_from_settings(const nn_node_settings *s, const char 
         nn_err_set(err, ENAMETOOLONG, "node.data_dir: path too long");
         return NULL;
     }
-    if (dir_make(dir, err) < 0) {
+    if (nn_node_dir_make(dir, err) < 0) {
         nn_err_prefix(err, "node.data_dir");
         return NULL;
     }

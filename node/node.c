@@ -263,8 +263,7 @@ static void rpc_config_fill(const nn_node *node, const nn_config *policy, nn_rpc
     out->peer_stall_timeout_ms = policy->node.peer_stall_timeout_ms;
 }
 
-/* mkdir -p with 0700 leaves: the catalog holds password hashes. */
-static int dir_make(const char *path, nn_err *err) {
+int nn_node_dir_make(const char *path, nn_err *err) {
     char buf[4096];
     size_t len = strlen(path);
     if (len == 0 || len >= sizeof(buf)) {
@@ -496,7 +495,7 @@ nn_node *nn_node_new(const char *config_path, const char *node_name, nn_err *err
         nn_security_set_reload_listener(node->sec, on_cert_reload, node);
     }
 
-    if (dir_make(cfg->node.data_dir, err) < 0) {
+    if (nn_node_dir_make(cfg->node.data_dir, err) < 0) {
         nn_err_prefix(err, "%s: node.data_dir", config_path);
         goto fail;
     }
@@ -807,8 +806,7 @@ uint16_t nn_node_mysql_port(const nn_node *node) {
 }
 
 uint16_t nn_node_rpc_port(const nn_node *node) {
-    return node->rpc_listener >= 0 ? nn_server_listener_port(node->server, node->rpc_listener)
-                                   : 0;
+    return node->rpc_listener >= 0 ? nn_server_listener_port(node->server, node->rpc_listener) : 0;
 }
 
 /* ---------------------------------------------------------------- check */

@@ -190,6 +190,10 @@ uint16_t nn_node_rpc_port(const nn_node *node);
  * Every name starts with nodenet_. Returns 0 or -ENOMEM. */
 int nn_node_metrics_write(nn_node *node, nn_buf *out);
 
+/* mkdir -p with 0700 leaves (a data directory holds the catalog's password hashes), then
+ * checks that path is a directory. Returns 0 or negative with err naming the path. */
+int nn_node_dir_make(const char *path, nn_err *err);
+
 /* `nodenet --check`: loads the config (for node_name, or every node when NULL) and loads
  * each node's certificates as the node would (key matches, chain verifies, not expired).
  * Returns 0 or negative with err naming the first problem. */
