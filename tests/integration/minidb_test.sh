@@ -18,6 +18,8 @@ if [ "$case" = stmt ] && ! pkg-config --exists libmariadb; then
     echo "SKIP: no libmariadb (libmariadb-dev) for the prepared-statement client"; exit 77
 fi
 tmp=$(mktemp -d /tmp/nn-minidb.XXXXXX)
+T_PORTS_FILE="$tmp/ports.given"
+: >"$T_PORTS_FILE"
 declare -A pid=() port=() rport=() starts=()
 cleanup() {
     local n
@@ -47,20 +49,28 @@ cmake --build "$tmp/b" >"$tmp/build.log" || { cat "$tmp/build.log"; exit 1; }
 minidb=$tmp/b/minidb
 echo "ok: minidb built out of tree against the installed package"
 
-free_port() { # below the ephemeral range: a port there can be taken as a client's source port
-    /usr/bin/python3 -c '
-import random, socket
+free_port() { # below the ephemeral range (a port there can be taken as a client's source
+    # port while a node restarts on it), and never one this test was given already
+    local given="$T_PORTS_FILE" p
+    p=$(/usr/bin/python3 -c '
+import random, socket, sys
+given = set(open(sys.argv[1]).read().split()) if sys.argv[1] else set()
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 lo, hi = (10000, low - 1) if low > 12000 else (61000, 65535)
 while True:
+    port = random.randint(lo, hi)
+    if str(port) in given:
+        continue
     s = socket.socket()
     try:
-        s.bind(("127.0.0.1", random.randint(lo, hi)))
+        s.bind(("127.0.0.1", port))
     except OSError:
         s.close()
         continue
-    print(s.getsockname()[1])
-    break'
+    print(port)
+    break' "$given")
+    echo "$p" >>"$given"
+    echo "$p"
 }
 "$src/deploy/gen-certs" "$tmp/certs" n1 n2 n3 >/dev/null 2>&1
 for n in n1 n2 n3; do port[$n]=$(free_port); rport[$n]=$(free_port); starts[$n]=0; done

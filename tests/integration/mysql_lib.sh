@@ -6,6 +6,8 @@
 : "${GEN_CERTS:?GEN_CERTS must point at deploy/gen-certs}"
 
 T_DIR=$(mktemp -d /tmp/nn-mysql-test.XXXXXX)
+T_PORTS_FILE="$T_DIR/ports.given"
+: >"$T_PORTS_FILE"
 NODE_PID=""
 PASSED=0
 FAILED=0
@@ -23,20 +25,28 @@ t_cleanup() {
 }
 trap t_cleanup EXIT
 
-free_port() { # below the ephemeral range: a port there can be taken as a client's source port
-    /usr/bin/python3 -c '
-import random, socket
+free_port() { # below the ephemeral range (a port there can be taken as a client's source
+    # port while a node restarts on it), and never one this test was given already
+    local given="$T_PORTS_FILE" p
+    p=$(/usr/bin/python3 -c '
+import random, socket, sys
+given = set(open(sys.argv[1]).read().split()) if sys.argv[1] else set()
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 lo, hi = (10000, low - 1) if low > 12000 else (61000, 65535)
 while True:
+    port = random.randint(lo, hi)
+    if str(port) in given:
+        continue
     s = socket.socket()
     try:
-        s.bind(("127.0.0.1", random.randint(lo, hi)))
+        s.bind(("127.0.0.1", port))
     except OSError:
         s.close()
         continue
-    print(s.getsockname()[1])
-    break'
+    print(port)
+    break' "$given")
+    echo "$p" >>"$given"
+    echo "$p"
 }
 
 # make_certs: the cluster PKI in $T_DIR/certs and an unrelated CA in $T_DIR/other.

@@ -69,8 +69,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rpc_cluster_test import free_ports  # noqa: E402
 
 
+_GIVEN = set()
+
+
 def free_port():
-    return free_ports(1)[0]
+    """One port, never one this process was given already (each pick is checked alone)."""
+    while True:
+        port = free_ports(1)[0]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def p99(samples):
