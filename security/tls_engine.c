@@ -46,6 +46,7 @@ struct nn_tls_engine {
     uint8_t *pending;
     size_t pending_len;
     size_t pending_cap;
+    struct nn_tls_peer *peer; /* MySQL port: what the facts say of the client certificate */
     char failure[320];
 };
 
@@ -102,6 +103,80 @@ static void bio_method_init(void) {
         BIO_meth_set_create(m, bio_create);
     }
     engine_bio_method = m;
+}
+
+/* ------------------------------------------------------------ the client certificate */
+
+/* The MySQL port keeps what the facts say of the client's certificate, not the certificate:
+ * each established session would otherwise hold the parsed X509 (about 5 KB of small blocks)
+ * and its DER for the life of the connection, when the policy reads a few strings of it once
+ * (REQUIRE X509/SUBJECT/ISSUER at login). BoringSSL is asked to keep only the hash
+ * (SSL_set_retain_only_sha256_of_client_certs: the certificate is dropped when the handshake
+ * ends, so SSL_get_peer_certificate() is NULL after it), and the strings are taken here while
+ * the handshake still has it.
+ * Not on the RPC port: a session that keeps only the hash also puts only the hash in its
+ * tickets, so a resumed channel would have no certificate to check the node's identity
+ * against (BoringSSL serializes the leaf only when no hash stands for it). */
+struct nn_tls_peer {
+    int64_t not_before;
+    int64_t not_after;
+    const char *issuer; /* into text, like cn and sans */
+    const char *cn;
+    const char *sans;
+    char text[]; /* subject, issuer, cn, sans: each NUL-terminated */
+};
+
+static void peer_take(nn_tls_engine *e, X509 *cert) {
+    nn_tls_facts f; /* the facts' own forms and limits */
+    nn_sec_cert_describe(cert, f.peer_subject, sizeof(f.peer_subject), f.peer_issuer,
+                         sizeof(f.peer_issuer), f.peer_cn, sizeof(f.peer_cn), f.peer_sans,
+                         sizeof(f.peer_sans), &f.peer_not_before, &f.peer_not_after);
+    size_t ls = strlen(f.peer_subject) + 1;
+    size_t li = strlen(f.peer_issuer) + 1;
+    size_t lc = strlen(f.peer_cn) + 1;
+    size_t ln = strlen(f.peer_sans) + 1;
+    struct nn_tls_peer *p = malloc(sizeof(*p) + ls + li + lc + ln);
+    if (p == NULL) {
+        return; /* fails closed: the facts then say no certificate was presented */
+    }
+    p->not_before = f.peer_not_before;
+    p->not_after = f.peer_not_after;
+    memcpy(p->text, f.peer_subject, ls);
+    memcpy(p->text + ls, f.peer_issuer, li);
+    memcpy(p->text + ls + li, f.peer_cn, lc);
+    memcpy(p->text + ls + li + lc, f.peer_sans, ln);
+    p->issuer = p->text + ls;
+    p->cn = p->issuer + li;
+    p->sans = p->cn + lc;
+    e->peer = p;
+}
+
+/* BoringSSL's info callback runs at every step of the handshake: the first step that finds
+ * the client's certificate (parsed from its Certificate message) takes its strings. A certificate that then fails to verify fails the handshake, and facts
+ * are only given out after a handshake that completed. */
+static void engine_info(const SSL *ssl, int type, int value) {
+    if ((type & SSL_CB_LOOP) == 0) {
+        return;
+    }
+    BIO *bio = SSL_get_rbio(ssl);
+    nn_tls_engine *e = bio != NULL ? BIO_get_data(bio) : NULL;
+    if (e == NULL || e->peer != NULL) {
+        return;
+    }
+    X509 *cert = SSL_get_peer_certificate(ssl);
+    if (cert != NULL) {
+        peer_take(e, cert);
+        X509_free(cert);
+    }
+}
+
+static void peer_facts(const struct nn_tls_peer *p, nn_tls_facts *out) {
+    snprintf(out->peer_subject, sizeof(out->peer_subject), "%s", p->text);
+    snprintf(out->peer_issuer, sizeof(out->peer_issuer), "%s", p->issuer);
+    snprintf(out->peer_cn, sizeof(out->peer_cn), "%s", p->cn);
+    snprintf(out->peer_sans, sizeof(out->peer_sans), "%s", p->sans);
+    out->peer_not_before = p->not_before;
+    out->peer_not_after = p->not_after;
 }
 
 /* ------------------------------------------------------------ failures */
@@ -193,6 +268,10 @@ nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role, nn_tls_p
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         }
         SSL_set_verify(e->ssl, mode, NULL);
+        if (role == NN_TLS_SERVER) {
+            SSL_set_retain_only_sha256_of_client_certs(e->ssl, 1);
+            SSL_set_info_callback(e->ssl, engine_info);
+        }
         SSL_set_accept_state(e->ssl);
     } else {
         SSL_set_verify(e->ssl, SSL_VERIFY_PEER, NULL);
@@ -216,6 +295,7 @@ void nn_tls_engine_free(nn_tls_engine *e) {
     nn_sec_store_unref(e->store);
     free(e->peer_key);
     free(e->pending);
+    free(e->peer);
     free(e);
 }
 
@@ -469,6 +549,10 @@ void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out) {
                              out->peer_sans, sizeof(out->peer_sans), &out->peer_not_before,
                              &out->peer_not_after);
         X509_free(peer);
+    } else if (e->peer != NULL) {
+        out->peer_cert_presented = true;
+        out->peer_cert_verified = out->verify_result == X509_V_OK;
+        peer_facts(e->peer, out);
     }
     if (e->role != NN_TLS_CLIENT) {
         out->local_not_before = e->store->info.not_before;
