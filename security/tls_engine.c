@@ -152,8 +152,9 @@ static void peer_take(nn_tls_engine *e, X509 *cert) {
 }
 
 /* BoringSSL's info callback runs at every step of the handshake: the first step that finds
- * the client's certificate (parsed from its Certificate message) takes its strings. A certificate that then fails to verify fails the handshake, and facts
- * are only given out after a handshake that completed. */
+ * the client's certificate (parsed from its Certificate message) takes its strings. A certificate
+ * that then fails to verify fails the handshake, and facts are only given out after a handshake
+ * that completed. */
 static void engine_info(const SSL *ssl, int type, int value) {
     if ((type & SSL_CB_LOOP) == 0) {
         return;
