@@ -133,6 +133,8 @@ struct rpc_conn {
     uint64_t next_call_id;
     nn_timer hb_timer;
     bool hb_outstanding;
+    bool hb_prober;       /* this node probes the pair's idle link (conn.c: hb_fire) */
+    uint64_t hb_sent_ns;  /* when the outstanding probe went out */
     bool renew_requested; /* the listener asked for a replacement (FLAG_RENEW) */
 
     /* inbound */
@@ -143,6 +145,9 @@ struct rpc_conn {
     bool renew_sent;
     uint64_t plaintext_until_ns; /* rpc_tls became require: closed at this time, 0 = never */
     bool counted_node;           /* counted in rpc->inbound_nodes */
+    rpc_channel *from_chan;      /* a peer node's connection: our channel to that node, whose
+                                  * heard_ns its frames refresh */
+    uint64_t heard_pub_ns;       /* when this connection last refreshed it */
     rpc_conn *next_in, *prev_in; /* the loop's inbound list */
 };
 
@@ -209,6 +214,10 @@ struct rpc_channel {
     uint64_t tls_generation; /* security generation of the active TLS session */
     int last_status;         /* nn_rpc_status the waiting calls end with */
     char last_error[1024];
+
+    /* When a frame from this peer last arrived on one of its connections to us (inbound,
+     * any worker): liveness for the heartbeat of our own connection to it (conn.c). */
+    _Atomic uint64_t heard_ns;
 
     /* published for mesh.state (any thread) */
     _Atomic int state;
