@@ -604,6 +604,7 @@ static void inbound_hello(rpc_conn *c, Nnrpc__Envelope *env) {
             snprintf(c->peer, sizeof(c->peer), "%s", h->node_name);
             c->counted_node = true;
             c->from_chan = &rpc->chans[node - rpc->nodes];
+            nn_rpc_channel_peer_seen(c->from_chan);
             atomic_fetch_add(&rpc->inbound_nodes, 1);
         }
     }

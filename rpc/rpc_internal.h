@@ -218,6 +218,9 @@ struct rpc_channel {
     /* When a frame from this peer last arrived on one of its connections to us (inbound,
      * any worker): liveness for the heartbeat of our own connection to it (conn.c). */
     _Atomic uint64_t heard_ns;
+    /* A node hello from this peer arrived: retry a backed-off channel now (channel.c). */
+    nn_task kick_task;
+    atomic_bool kick_posted;
 
     /* published for mesh.state (any thread) */
     _Atomic int state;
@@ -351,6 +354,9 @@ void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, cons
                           const uint8_t *payload, size_t len);
 void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c);
 void nn_rpc_channel_count_failure(rpc_channel *ch, int status);
+/* Any thread: the peer said hello on a connection of its own, so it is up; a channel that
+ * waits out a reconnect backoff tries at once. */
+void nn_rpc_channel_peer_seen(rpc_channel *ch);
 
 /* mesh.c */
 const rpc_service *nn_rpc_service_find(const nn_rpc *rpc, const char *method);
