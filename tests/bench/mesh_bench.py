@@ -13,6 +13,8 @@ every figure from the nodes themselves (their metrics endpoint, /proc):
                 the last node;
   rss_kib_per_channel   (sum of the N nodes' RSS - N x the RSS of one node started alone
                 in a one-node config) / N(N-1) channels, after the mesh is up and settled;
+                anon_kib_per_channel the same of RssAnon (without the shared library
+                pages each node counts again);
   idle_pct      each node's CPU (every thread's run time, /proc/PID/task/*/schedstat) over
                 an idle window of S seconds, as % of one core: the mean over the nodes
                 (idle_max_pct: the busiest node); nothing but heartbeats runs then;
@@ -132,10 +134,13 @@ def inbound(text):
     return int(m.group(1)) if m else -1
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS counts the shared library pages a process touched (code run only once it has
+    peers: the TLS client side, signature checks) in every process; RssAnon is its own
+    memory alone."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
@@ -195,6 +200,7 @@ def main():
         return 1
     time.sleep(a.settle)
     alone_rss = rss_kib(p.pid)
+    alone_anon = rss_kib(p.pid, "RssAnon")
     stop(p)
 
     # The cluster, plus bench (the traffic of the rolling restart; not running until then).
@@ -241,6 +247,8 @@ def main():
     time.sleep(a.settle)
     total_rss = sum(rss_kib(procs[x].pid) for x in names)
     rss_per_channel = (total_rss - n * alone_rss) / (n * (n - 1))
+    total_anon = sum(rss_kib(procs[x].pid, "RssAnon") for x in names)
+    anon_per_channel = (total_anon - n * alone_anon) / (n * (n - 1))
     c0 = {x: cpu_ns(procs[x].pid) for x in names}
     w0 = time.monotonic()
     time.sleep(a.idle_seconds)
@@ -249,10 +257,10 @@ def main():
     pct = {x: (c1[x] - c0[x]) / (window * 1e9) * 100 for x in names}
     idle_mean = sum(pct.values()) / n
     idle_max = max(pct.values())
-    say("RSS %d KiB in all (alone %d KiB each): %.1f KiB per channel; idle CPU per node "
-        "%.3f%% of a core (max %.3f%%, all together %.2f%%) over %.1f s"
-        % (total_rss, alone_rss, rss_per_channel, idle_mean, idle_max, sum(pct.values()),
-           window))
+    say("RSS %d KiB in all (alone %d KiB each): %.1f KiB per channel (anonymous: %.1f); "
+        "idle CPU per node %.3f%% of a core (max %.3f%%, all together %.2f%%) over %.1f s"
+        % (total_rss, alone_rss, rss_per_channel, anon_per_channel, idle_mean, idle_max,
+           sum(pct.values()), window))
 
     roll_s, roll_calls, roll_failed, roll_max_node_s = -1.0, 0, 0, -1.0
     first_error = "-"
@@ -310,9 +318,11 @@ def main():
                "" if roll_failed == 0 else " (first: %s)" % first_error))
 
     print("ok nodes=%d channels=%d up_s=%.3f up_last_s=%.3f launch_s=%.3f "
-          "rss_kib_per_channel=%.2f alone_rss_kib=%d idle_pct=%.4f idle_max_pct=%.4f "
+          "rss_kib_per_channel=%.2f anon_kib_per_channel=%.2f alone_rss_kib=%d "
+          "idle_pct=%.4f idle_max_pct=%.4f "
           "idle_window_s=%.1f roll_s=%.3f roll_max_node_s=%.3f roll_calls=%d roll_failed=%d"
-          % (n, n * (n - 1), up_s, up_last_s, launch_s, rss_per_channel, alone_rss, idle_mean,
+          % (n, n * (n - 1), up_s, up_last_s, launch_s, rss_per_channel, anon_per_channel,
+             alone_rss, idle_mean,
              idle_max, window, roll_s, roll_max_node_s, roll_calls, roll_failed), flush=True)
     return 0
 
