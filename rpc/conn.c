@@ -277,7 +277,7 @@ void nn_rpc_conn_send_renew(rpc_conn *c) {
 
 /* ----------------------------------------------------------------- outbound */
 
-/* The heartbeat of an outbound connection (issue 15: its cost must not grow with N^2).
+/* The heartbeat of an outbound connection (issue 15: cheaper as the mesh grows).
  *
  * Two nodes A and B hold two connections, A's to B and B's to A. A frame from B on either
  * of them proves B alive: our own connection's frames (last_rx_ns) and those of B's
