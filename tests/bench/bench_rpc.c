@@ -208,8 +208,8 @@ static double pid_cpu_s(long pid) {
     const char *p = strrchr(line, ')'); /* the command name may hold spaces */
     unsigned long long utime = 0, stime = 0;
     /* After ") ": state, then fields 4..13, then utime (14) and stime (15). */
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                            &utime, &stime) != 2) {
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                            &stime) != 2) {
         return -1;
     }
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
@@ -672,8 +672,8 @@ int main(int argc, char **argv) {
     }
     nn_log_set_level(NN_LOG_ERROR);
     if (strcmp(mode, "echo") == 0) {
-        return run_echo(nodes, peers, cluster_id, cluster_name, tls, certs, size, inflight,
-                        seconds, pid);
+        return run_echo(nodes, peers, cluster_id, cluster_name, tls, certs, size, inflight, seconds,
+                        pid);
     }
     if (strcmp(mode, "idle") == 0) {
         return run_idle((uint16_t)port, pid, conns, certs, cluster_id);
