@@ -18,6 +18,7 @@ static uint32_t max_frame_of(nn_rpc *rpc) {
 static void conn_unref(rpc_conn *c) {
     if (--c->refs == 0) {
         nn_rpc_call_table_free(&c->calls);
+        free(c->budget.spare);
         free(c);
     }
 }
@@ -786,6 +787,39 @@ static void reserve_frame(rpc_conn *c, const uint8_t *in, size_t len) {
     }
 }
 
+/* A whole frame whose envelope ends with a bulk payload is taken out of the stream's
+ * input with the storage it lies in, and the payload used where it is (protobuf-c would
+ * copy it): 1 (or negative, the frame refused) when it was, 0 when the frame is to be
+ * decoded the usual way (incomplete, small, payload not last, or the input not the
+ * stream's to give). */
+static int decode_in_place(rpc_conn *c, const uint8_t *in, size_t len, Nnrpc__Envelope **env,
+                           size_t *used, nn_err *err) {
+    uint32_t body = 0;
+    if (len < NN_RPC_FRAME_HEADER + (size_t)NN_RPC_PAYLOAD_IN_PLACE_MIN ||
+        nn_rpc_frame_header_parse(in, len, max_frame_of(c->rpc), &body, NULL) != 1 ||
+        len - NN_RPC_FRAME_HEADER < body) {
+        return 0;
+    }
+    size_t frame_len = NN_RPC_FRAME_HEADER + (size_t)body;
+    size_t key_at = 0;
+    if (nn_rpc_frame_payload_tail(in, frame_len, NN_RPC_PAYLOAD_IN_PLACE_MIN, &key_at) == 0) {
+        return 0;
+    }
+    uint8_t *at = NULL;
+    size_t cap = 0;
+    void *block =
+        nn_stream_input_take(c->stream, frame_len, &at, &cap, c->budget.spare, c->budget.spare_cap);
+    if (block == NULL) {
+        return 0;
+    }
+    c->budget.spare = NULL; /* the stream's input now */
+    c->budget.spare_cap = 0;
+    *used = frame_len;
+    /* The frame now lies in storage of ours; the bytes are the same as `in`. */
+    return nn_rpc_frame_decode_in_place(at, frame_len, block, cap, max_frame_of(c->rpc), &c->budget,
+                                        env, err);
+}
+
 static void on_readable(nn_stream *s) {
     rpc_conn *c = nn_stream_user(s);
     if (c == NULL) {
@@ -809,7 +843,11 @@ static void on_readable(nn_stream *s) {
         Nnrpc__Envelope *env = NULL;
         size_t used = 0;
         nn_err err = {0};
-        int rc = nn_rpc_frame_decode(in, len, max_frame_of(c->rpc), &c->budget, &env, &used, &err);
+        int rc = decode_in_place(c, in, len, &env, &used, &err);
+        bool taken = rc != 0;
+        if (!taken) {
+            rc = nn_rpc_frame_decode(in, len, max_frame_of(c->rpc), &c->budget, &env, &used, &err);
+        }
         if (rc == 0) {
             reserve_frame(c, in, len);
             return;
@@ -818,6 +856,7 @@ static void on_readable(nn_stream *s) {
             nn_log(NN_LOG_WARN, "rpc.protocol_error", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
                    c->peer, err.msg);
             c->refusal_logged = true;
+            (void)nn_stream_input(s, &len); /* what is left, after a frame taken in place */
             nn_stream_consume(s, len);
             if (c->outbound) {
                 snprintf(c->refusal, sizeof(c->refusal), "bad frame from %s: %s", c->peer, err.msg);
@@ -828,7 +867,9 @@ static void on_readable(nn_stream *s) {
             nn_rpc_conn_close(c, err.msg);
             return;
         }
-        nn_stream_consume(s, used);
+        if (!taken) {
+            nn_stream_consume(s, used);
+        }
         c->last_rx_ns = nn_now_ns();
         if (c->outbound) {
             atomic_fetch_add_explicit(&c->chan->bytes_in, used, memory_order_relaxed);

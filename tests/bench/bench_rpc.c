@@ -3,6 +3,7 @@
  *   bench_rpc echo --nodes n1=127.0.0.1:P1,...,bench=127.0.0.1:PB --peers n1[,n2,...]
  *                  [--cluster-id ID] [--cluster-name NAME] [--tls off|require --certs DIR]
  *                  [--size BYTES] [--inflight N] [--seconds S | --until-file PATH [--rate R]]
+ *                  [--server-pid PID]
  *   bench_rpc idle --port P --server-pid PID --conns N [--cluster-id ID] [--certs DIR]
  *
  * echo: this process is the node "bench" of the cluster (it must be in --nodes, and the
@@ -11,7 +12,11 @@
  * round-robin over --peers) for --seconds, checking every reply byte for byte. Prints
  * "ok calls=N calls_s=X p50_us=A p99_us=B mib_s=M cipher=C", where mib_s counts each
  * payload once (it travels both ways) and cipher is what the first peer reports for its
- * own channel to us (mesh.state), "-" without TLS.
+ * own channel to us (mesh.state), "-" without TLS. Also prints this process's CPU per call
+ * (client_cpu_us_per_call, getrusage over the timed calls) and, with --server-pid PID (the
+ * one peer's pid), that process's CPU per call and payload MiB per its CPU second
+ * (server_cpu_us_per_call, server_mib_per_cpu_s, from /proc/PID/stat): CPU figures move
+ * less than wall-clock ones on a shared machine.
  * --until-file PATH (the mesh section's traffic during a rolling restart): prints "running"
  * once the calls started, keeps them going, failed or not, until PATH exists, then prints
  * "ok calls=N failed=F calls_s=X p50_us=A p99_us=B max_us=M first_error=..." (exit 1 when
@@ -36,6 +41,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "net/net.h"
 #include "proto/rpc.pb-c.h"
@@ -223,9 +229,39 @@ static bool file_exists(const char *path) {
     return f != NULL;
 }
 
+/* CPU seconds (user + system) of this process. */
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds of another process (utime + stime of /proc/PID/stat), or -1. */
+static double pid_cpu_s(long pid) {
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+    unsigned long long utime = 0, stime = 0;
+    /* After ") ": state, then fields 4..13, then utime (14) and stime (15). */
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                            &stime) != 2) {
+        return -1;
+    }
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int run_echo(char *nodes_text, char *peers_text, uint64_t cluster_id,
                     const char *cluster_name, bool tls, const char *certs, size_t size,
-                    int inflight, double seconds, const char *until_file, double rate) {
+                    int inflight, double seconds, long server_pid, const char *until_file,
+                    double rate) {
     nn_rpc_node nodes[64];
     size_t node_count;
     if (nodes_text == NULL || peers_text == NULL ||
@@ -309,6 +345,8 @@ static int run_echo(char *nodes_text, char *peers_text, uint64_t cluster_id,
         echo.payload[i] = (uint8_t)(i % 251);
     }
     slot *slots = calloc((size_t)inflight, sizeof(*slots));
+    double cpu0 = self_cpu_s();
+    double server0 = server_pid > 0 ? pid_cpu_s(server_pid) : -1;
     uint64_t t0 = nn_now_ns();
     echo.keep_going = until_file != NULL;
     atomic_store(&echo.until_ns, until_file != NULL ? UINT64_MAX : t0 + (uint64_t)(seconds * 1e9));
@@ -362,6 +400,8 @@ static int run_echo(char *nodes_text, char *peers_text, uint64_t cluster_id,
         sleep_ms(2);
     }
     double elapsed = (double)(nn_now_ns() - t0) / 1e9;
+    double cpu = self_cpu_s() - cpu0;
+    double server_cpu = server0 >= 0 ? pid_cpu_s(server_pid) - server0 : -1;
     size_t total = 0;
     for (int i = 0; i < inflight; i++) {
         total += slots[i].n;
@@ -381,9 +421,16 @@ static int run_echo(char *nodes_text, char *peers_text, uint64_t cluster_id,
             peer_cipher(peers[0], cipher, sizeof(cipher));
         }
         double calls_s = (double)total / elapsed;
-        printf("ok calls=%zu calls_s=%.1f p50_us=%u p99_us=%u mib_s=%.1f cipher=%s\n", total,
-               calls_s, all[total / 2], all[total * 99 / 100],
-               calls_s * (double)size / (1024.0 * 1024.0), cipher);
+        double mib = (double)total * (double)size / (1024.0 * 1024.0);
+        printf("ok calls=%zu calls_s=%.1f p50_us=%u p99_us=%u mib_s=%.1f cipher=%s "
+               "client_cpu_us_per_call=%.2f",
+               total, calls_s, all[total / 2], all[total * 99 / 100], mib / elapsed, cipher,
+               cpu * 1e6 / (double)total);
+        if (server_cpu > 0) {
+            printf(" server_cpu_us_per_call=%.2f server_mib_per_cpu_s=%.1f",
+                   server_cpu * 1e6 / (double)total, mib / server_cpu);
+        }
+        printf("\n");
         rcode = 0;
     } else {
         fprintf(stderr, "bench_rpc echo: %ld errors, first: %s\n", atomic_load(&error_count),
@@ -717,7 +764,7 @@ int main(int argc, char **argv) {
     nn_log_set_level(NN_LOG_ERROR);
     if (strcmp(mode, "echo") == 0) {
         return run_echo(nodes, peers, cluster_id, cluster_name, tls, certs, size, inflight, seconds,
-                        until_file, until_file != NULL ? rate : 0);
+                        pid, until_file, until_file != NULL ? rate : 0);
     }
     if (strcmp(mode, "idle") == 0) {
         return run_idle((uint16_t)port, pid, conns, certs, cluster_id);
