@@ -318,6 +318,18 @@ void nn_stream_consume(nn_stream *s, size_t n);
  * arrive. Without effect when total is not more than the input already holds. Returns 0,
  * or -ENOMEM (nothing changed; the input still grows as bytes arrive). */
 int nn_stream_input_reserve(nn_stream *s, size_t total);
+/* From on_readable: hands the protocol the storage of the input when its first n bytes are
+ * a message it will use in place (a bulk RPC payload stays where it was received instead of
+ * being copied out). Returns the block (malloc'd, the caller's to free) and sets *at to the
+ * first of the n bytes in it and *cap to the block's size; those bytes count as consumed.
+ * Whatever followed them stays the stream's input, in `spare` (a block of spare_cap bytes
+ * the caller gives up, so that a bulk stream cycles two blocks instead of allocating and
+ * page-faulting one per message) when it is given and large enough, else in fresh storage.
+ * Returns NULL, changing nothing (the spare is still the caller's), when the input holds
+ * fewer than n bytes, is a view of a receive buffer (not the stream's to give), or the
+ * rest finds no memory. */
+void *nn_stream_input_take(nn_stream *s, size_t n, uint8_t **at, size_t *cap, void *spare,
+                           size_t spare_cap);
 
 /* Queues plaintext for sending (copied; a layer transforms it first). Output is flushed
  * with one send SQE when the current callback round ends. Returns 0, or -EPIPE once the

@@ -138,6 +138,34 @@ int nn_stream_input_reserve(nn_stream *s, size_t total) {
     return nn_buf_reserve(&s->in, total - s->in.len);
 }
 
+void *nn_stream_input_take(nn_stream *s, size_t n, uint8_t **at, size_t *cap, void *spare,
+                           size_t spare_cap) {
+    if (s->view != NULL || n == 0 || s->in.len < n) {
+        return NULL;
+    }
+    size_t left = s->in.len - n;
+    nn_buf rest = {0};
+    if (spare != NULL && spare_cap >= left && spare_cap > 0) {
+        rest.data = spare;
+        rest.cap = spare_cap;
+        memcpy(rest.data, s->in.data + s->in.off + n, left);
+        rest.len = left;
+    } else if (nn_buf_append(&rest, s->in.data + s->in.off + n, left) != 0) {
+        return NULL;
+    }
+    void *block = s->in.data;
+    *at = s->in.data + s->in.off;
+    *cap = s->in.cap;
+    s->in.data = rest.data;
+    s->in.off = 0;
+    s->in.len = rest.len;
+    s->in.cap = rest.cap;
+    if (spare != NULL && rest.data != spare) {
+        free(spare); /* too small for the rest: given up all the same */
+    }
+    return block;
+}
+
 static void trim_input(nn_stream *s) {
     /* Not while a view's remainder is still to be copied in (a reservation waits for it). */
     if (s->in.len == 0 && s->in.data != NULL && (s->view == NULL || s->view_len == 0)) {

@@ -17,6 +17,7 @@
  *     that could not be renewed is closed. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -748,5 +749,30 @@ void nn_rpc_channel_fail_all(rpc_channel *ch, int status, const char *why) {
         rpc_call *call = ch->waiting.next;
         waiting_unlink(ch, call);
         nn_rpc_call_complete(call, status, 0, why, NULL, 0);
+    }
+}
+
+/* A restarted peer dials us as soon as it is up; our channel to it may still wait out a
+ * backoff of up to BACKOFF_MAX_MS. Its hello is proof enough that it listens again: try now
+ * (issue 15: a node of a rolling restart is whole sooner, a mesh comes up sooner). */
+static void kick_run(nn_task *task) {
+    rpc_channel *ch = (rpc_channel *)((char *)task - offsetof(rpc_channel, kick_task));
+    atomic_store(&ch->kick_posted, false);
+    if (ch->closed || ch->active != NULL || ch->pending != NULL ||
+        !nn_timer_armed(&ch->retry_timer)) {
+        return;
+    }
+    nn_loop_timer_cancel(ch->loop, &ch->retry_timer);
+    connect_attempt(ch);
+}
+
+void nn_rpc_channel_peer_seen(rpc_channel *ch) {
+    if (ch->loop == NULL || atomic_load(&ch->state) == CHAN_READY ||
+        atomic_exchange(&ch->kick_posted, true)) {
+        return;
+    }
+    ch->kick_task.fn = kick_run;
+    if (nn_loop_post(ch->loop, &ch->kick_task) < 0) {
+        atomic_store(&ch->kick_posted, false);
     }
 }

@@ -18,6 +18,7 @@ static uint32_t max_frame_of(nn_rpc *rpc) {
 static void conn_unref(rpc_conn *c) {
     if (--c->refs == 0) {
         nn_rpc_call_table_free(&c->calls);
+        free(c->budget.spare);
         free(c->refusal);
         free(c->caller);
         free(c);
@@ -314,6 +315,27 @@ void nn_rpc_conn_send_renew(rpc_conn *c) {
 
 /* ----------------------------------------------------------------- outbound */
 
+/* The heartbeat of an outbound connection (issue 15: cheaper as the mesh grows).
+ *
+ * Two nodes A and B hold two connections, A's to B and B's to A. A frame from B on either
+ * of them proves B alive: our own connection's frames (last_rx_ns) and those of B's
+ * connection to us (the channel's heard_ns, refreshed by the inbound side). So:
+ *   - a link that carried any frame, either way, within the period needs no probe;
+ *   - of an idle pair only one node probes every period (hb_prober: the one whose name
+ *     sorts first), the other waits twice as long before it probes, so that it hears the
+ *     first one's probes instead of sending its own (and still probes, with a period to
+ *     spare, when that node's connection is gone);
+ *   - a peer silent for 3 x heartbeat_ms is down (the promise of rpc.h and the config);
+ *   - our own connection is checked on its own as well: it is probed after a period of
+ *     silence while calls wait on it, and after KEEPALIVE periods anyway (below the
+ *     listener's idle bound, 10 periods or 30 s); it is closed when it stays silent for 3
+ *     periods with a probe out for 2 (a link that lost one direction, rel 28);
+ *   - the timer wakes when a rule can next fire, not at fixed half periods, on a grid of
+ *     quarter periods shared by all the worker's connections (one wake-up for all).
+ * An idle pair thus exchanges one probe and its answer per period instead of two each
+ * way, and each connection's timer wakes about once per period instead of twice. */
+#define KEEPALIVE_PERIODS 5u
+
 static void hb_fire(nn_timer *t) {
     rpc_conn *c = t->arg;
     if (c->stream == NULL || c->state == CONN_CLOSING) {
@@ -333,25 +355,62 @@ static void hb_fire(nn_timer *t) {
     if (send_queue_stuck(c, 0, NULL)) {
         return;
     }
-    uint64_t silent = now - c->last_rx_ns;
-    if (silent >= 3 * hb) {
+    uint64_t heard = atomic_load_explicit(&c->chan->heard_ns, memory_order_relaxed);
+    if (heard < c->last_rx_ns) {
+        heard = c->last_rx_ns;
+    } else if (heard > now) {
+        heard = now; /* read on another worker a moment after our clock */
+    }
+    uint64_t silent = now - heard;      /* the peer, on any connection */
+    uint64_t own = now - c->last_rx_ns; /* this connection */
+    bool dead_link = c->hb_outstanding && own >= 3 * hb && now - c->hb_sent_ns >= 2 * hb;
+    if (silent >= 3 * hb || dead_link) {
         char why[160];
         snprintf(why, sizeof(why), "no frame from %s for %llu ms (heartbeat)", c->peer,
-                 (unsigned long long)(silent / 1000000u));
+                 (unsigned long long)((dead_link ? own : silent) / 1000000u));
         conn_set_refusal(c, "%s", why);
         c->refusal_status = NN_RPC_E_PEER_DOWN;
         nn_rpc_conn_close(c, why);
         return;
     }
-    if (silent >= hb && !c->hb_outstanding) {
+    uint64_t wait = c->hb_prober ? hb : 2 * hb;
+    if (!c->hb_outstanding &&
+        (silent >= wait || (own >= hb && c->calls.len > 0) || own >= KEEPALIVE_PERIODS * hb)) {
         Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
         env.flags = NNRPC__FLAG__FLAG_REQUEST | NNRPC__FLAG__FLAG_HEARTBEAT;
         nn_err err = {0};
         if (nn_rpc_conn_send(c, &env, &err) == 0) {
             c->hb_outstanding = true;
+            c->hb_sent_ns = now;
         }
     }
-    nn_loop_timer_arm(c->loop, &c->hb_timer, now + hb / 2);
+    /* The next moment a rule above can fire, but at least once a period (calls may start
+     * on a silent connection meanwhile) and not more often than an eighth of one. */
+    uint64_t next = heard + 3 * hb;
+    if (c->hb_outstanding) {
+        uint64_t cut = c->last_rx_ns + 3 * hb;
+        if (cut < c->hb_sent_ns + 2 * hb) {
+            cut = c->hb_sent_ns + 2 * hb;
+        }
+        next = cut < next ? cut : next;
+    } else {
+        next = heard + wait < next ? heard + wait : next;
+        uint64_t keep = c->last_rx_ns + KEEPALIVE_PERIODS * hb;
+        next = keep < next ? keep : next;
+    }
+    if (next > now + hb) {
+        next = now + hb;
+    }
+    if (next < now + hb / 8) {
+        next = now + hb / 8;
+    }
+    /* Rounded up to a quarter period of the clock: every connection of a worker then wakes
+     * in the same loop round and its probes leave in one submission, instead of each
+     * connection waking the worker on its own (the worker's wake-ups, not the probes, were
+     * most of an idle node's CPU). A rule fires at most a quarter period late. */
+    uint64_t grid = hb / 4 > NN_MS(1) ? hb / 4 : NN_MS(1);
+    next = (next + grid - 1) / grid * grid;
+    nn_loop_timer_arm(c->loop, &c->hb_timer, next);
 }
 
 rpc_conn *nn_rpc_conn_connect(rpc_channel *ch, bool tls, nn_err *err) {
@@ -366,6 +425,8 @@ rpc_conn *nn_rpc_conn_connect(rpc_channel *ch, bool tls, nn_err *err) {
     c->is_tool = ch->is_tool;
     c->state = CONN_CONNECTING;
     snprintf(c->peer, sizeof(c->peer), "%s", ch->peer);
+    /* Tools never hear us on another connection: they always probe. */
+    c->hb_prober = ch->is_tool || strcmp(ch->rpc->self, ch->peer) < 0;
     nn_timer_init(&c->hb_timer, hb_fire, c);
     uint64_t deadline = nn_now_ns() + NN_MS(atomic_load(&ch->rpc->connect_timeout_ms));
     nn_stream *s = nn_loop_connect(ch->loop, (const struct sockaddr *)&ch->addr, ch->addrlen,
@@ -591,6 +652,8 @@ static void inbound_hello(rpc_conn *c, Nnrpc__Envelope *env) {
             conn_set_caller(c, h->node_name);
             snprintf(c->peer, sizeof(c->peer), "%s", h->node_name);
             c->counted_node = true;
+            c->from_chan = &rpc->chans[node - rpc->nodes];
+            nn_rpc_channel_peer_seen(c->from_chan);
             atomic_fetch_add(&rpc->inbound_nodes, 1);
         }
     }
@@ -772,6 +835,39 @@ static void reserve_frame(rpc_conn *c, const uint8_t *in, size_t len) {
     }
 }
 
+/* A whole frame whose envelope ends with a bulk payload is taken out of the stream's
+ * input with the storage it lies in, and the payload used where it is (protobuf-c would
+ * copy it): 1 (or negative, the frame refused) when it was, 0 when the frame is to be
+ * decoded the usual way (incomplete, small, payload not last, or the input not the
+ * stream's to give). */
+static int decode_in_place(rpc_conn *c, const uint8_t *in, size_t len, Nnrpc__Envelope **env,
+                           size_t *used, nn_err *err) {
+    uint32_t body = 0;
+    if (len < NN_RPC_FRAME_HEADER + (size_t)NN_RPC_PAYLOAD_IN_PLACE_MIN ||
+        nn_rpc_frame_header_parse(in, len, max_frame_of(c->rpc), &body, NULL) != 1 ||
+        len - NN_RPC_FRAME_HEADER < body) {
+        return 0;
+    }
+    size_t frame_len = NN_RPC_FRAME_HEADER + (size_t)body;
+    size_t key_at = 0;
+    if (nn_rpc_frame_payload_tail(in, frame_len, NN_RPC_PAYLOAD_IN_PLACE_MIN, &key_at) == 0) {
+        return 0;
+    }
+    uint8_t *at = NULL;
+    size_t cap = 0;
+    void *block =
+        nn_stream_input_take(c->stream, frame_len, &at, &cap, c->budget.spare, c->budget.spare_cap);
+    if (block == NULL) {
+        return 0;
+    }
+    c->budget.spare = NULL; /* the stream's input now */
+    c->budget.spare_cap = 0;
+    *used = frame_len;
+    /* The frame now lies in storage of ours; the bytes are the same as `in`. */
+    return nn_rpc_frame_decode_in_place(at, frame_len, block, cap, max_frame_of(c->rpc), &c->budget,
+                                        env, err);
+}
+
 static void on_readable(nn_stream *s) {
     rpc_conn *c = nn_stream_user(s);
     if (c == NULL) {
@@ -795,7 +891,11 @@ static void on_readable(nn_stream *s) {
         Nnrpc__Envelope *env = NULL;
         size_t used = 0;
         nn_err err = {0};
-        int rc = nn_rpc_frame_decode(in, len, max_frame_of(c->rpc), &c->budget, &env, &used, &err);
+        int rc = decode_in_place(c, in, len, &env, &used, &err);
+        bool taken = rc != 0;
+        if (!taken) {
+            rc = nn_rpc_frame_decode(in, len, max_frame_of(c->rpc), &c->budget, &env, &used, &err);
+        }
         if (rc == 0) {
             reserve_frame(c, in, len);
             return;
@@ -804,6 +904,7 @@ static void on_readable(nn_stream *s) {
             nn_log(NN_LOG_WARN, "rpc.protocol_error", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
                    c->peer, err.msg);
             c->refusal_logged = true;
+            (void)nn_stream_input(s, &len); /* what is left, after a frame taken in place */
             nn_stream_consume(s, len);
             if (c->outbound) {
                 conn_set_refusal(c, "bad frame from %s: %s", c->peer, err.msg);
@@ -814,7 +915,9 @@ static void on_readable(nn_stream *s) {
             nn_rpc_conn_close(c, err.msg);
             return;
         }
-        nn_stream_consume(s, used);
+        if (!taken) {
+            nn_stream_consume(s, used);
+        }
         c->last_rx_ns = nn_now_ns();
         if (c->outbound) {
             atomic_fetch_add_explicit(&c->chan->bytes_in, used, memory_order_relaxed);
@@ -822,6 +925,11 @@ static void on_readable(nn_stream *s) {
             nn_rpc_envelope_free(env, &c->budget);
         } else {
             nn_stream_set_deadline(s, inbound_deadline(c, c->last_rx_ns));
+            if (c->from_chan != NULL && c->last_rx_ns - c->heard_pub_ns >= NN_MS(1)) {
+                /* At most once a millisecond: the channel may live on another worker. */
+                atomic_store_explicit(&c->from_chan->heard_ns, c->last_rx_ns, memory_order_relaxed);
+                c->heard_pub_ns = c->last_rx_ns;
+            }
             inbound_frame(c, env);
         }
     }

@@ -88,7 +88,10 @@ typedef struct nn_rpc_config {
     size_t tool_subject_count;
     uint32_t max_frame_bytes;   /* 0 = 64 MiB */
     uint64_t call_timeout_ms;   /* default deadline of a call; 0 = 5000 */
-    uint64_t heartbeat_ms;      /* idle probe period; a peer silent 3x this is down; 0 = 1000 */
+    /* Idle probe period; a peer silent 3x this is down; 0 = 1000. A frame from the peer on
+     * either of the pair's two connections counts, so a link with traffic is not probed,
+     * and of an idle pair only one node probes each period (rpc/conn.c, issue 15). */
+    uint64_t heartbeat_ms;
     uint64_t connect_timeout_ms; /* TCP + TLS + hello; 0 = 3000 */
     /* A peer that stops reading (rel 27): the connection is dropped once its send queue
      * holds more than max_peer_queue_bytes (a single frame may exceed it when the queue was

@@ -25,6 +25,11 @@ typedef struct nn_rpc_budget {
     size_t used;
     size_t refused;     /* allocations refused so far */
     struct nn_rpc *rpc; /* blocks come from its worker pools; NULL = plain malloc */
+    /* The storage of the last payload used in place, once freed: the stream's next input
+     * goes in it (nn_stream_input_take), so bulk frames cycle two blocks rather than
+     * allocate one each. Freed with the connection. */
+    void *spare;
+    size_t spare_cap;
 } nn_rpc_budget;
 
 void nn_rpc_budget_init(nn_rpc_budget *b, size_t limit);
@@ -42,6 +47,26 @@ int nn_rpc_frame_header_parse(const uint8_t *data, size_t len, uint32_t max_fram
 int nn_rpc_frame_decode(const uint8_t *data, size_t len, uint32_t max_frame, nn_rpc_budget *b,
                         Nnrpc__Envelope **out, size_t *consumed, nn_err *err);
 void nn_rpc_envelope_free(Nnrpc__Envelope *env, nn_rpc_budget *b);
+/* Payloads at least this large are left where they were received (see below). */
+#define NN_RPC_PAYLOAD_IN_PLACE_MIN 65536u
+/* The offset, in a complete frame of frame_len bytes, of its payload's bytes when the
+ * envelope's last field is a payload (field 8) of at least `min` bytes with at least 16
+ * bytes of the frame before it (*key_at: where that field's key begins); 0 otherwise (the
+ * frame is decoded the usual way). */
+size_t nn_rpc_frame_payload_tail(const uint8_t *frame, size_t frame_len, size_t min,
+                                 size_t *key_at);
+/* Decodes a complete frame of frame_len bytes whose envelope ends with its payload (see
+ * nn_rpc_frame_payload_tail) without copying the payload: (*out)->payload points into the
+ * frame, which lies in `block` (malloc'd, block_cap bytes, ours from here on). The 16 bytes
+ * before the payload are overwritten (already decoded by then) with a note that makes
+ * nn_rpc_envelope_free() give the block back (b's spare, or free); the budget lends
+ * nothing for the payload (the
+ * frame was bounded by max_frame already). 1, or negative with err filled as
+ * nn_rpc_frame_decode would (-EINVAL: no payload at the end); on failure the block is freed
+ * at once. */
+int nn_rpc_frame_decode_in_place(uint8_t *frame, size_t frame_len, void *block, size_t block_cap,
+                                 uint32_t max_frame, nn_rpc_budget *b, Nnrpc__Envelope **out,
+                                 nn_err *err);
 /* Appends header + packed env to out. -EMSGSIZE when over max_frame, -ENOMEM. */
 int nn_rpc_frame_encode(nn_buf *out, const Nnrpc__Envelope *env, uint32_t max_frame, nn_err *err);
 
@@ -136,6 +161,8 @@ struct rpc_conn {
     uint64_t next_call_id;
     nn_timer hb_timer;
     bool hb_outstanding;
+    bool hb_prober;       /* this node probes the pair's idle link (conn.c: hb_fire) */
+    uint64_t hb_sent_ns;  /* when the outstanding probe went out */
     bool renew_requested; /* the listener asked for a replacement (FLAG_RENEW) */
 
     /* inbound */
@@ -146,6 +173,9 @@ struct rpc_conn {
     bool renew_sent;
     uint64_t plaintext_until_ns; /* rpc_tls became require: closed at this time, 0 = never */
     bool counted_node;           /* counted in rpc->inbound_nodes */
+    rpc_channel *from_chan;      /* a peer node's connection: our channel to that node, whose
+                                  * heard_ns its frames refresh */
+    uint64_t heard_pub_ns;       /* when this connection last refreshed it */
     rpc_conn *next_in, *prev_in; /* the loop's inbound list */
 };
 
@@ -212,6 +242,13 @@ struct rpc_channel {
     uint64_t tls_generation; /* security generation of the active TLS session */
     int last_status;         /* nn_rpc_status the waiting calls end with */
     char last_error[1024];
+
+    /* When a frame from this peer last arrived on one of its connections to us (inbound,
+     * any worker): liveness for the heartbeat of our own connection to it (conn.c). */
+    _Atomic uint64_t heard_ns;
+    /* A node hello from this peer arrived: retry a backed-off channel now (channel.c). */
+    nn_task kick_task;
+    atomic_bool kick_posted;
 
     /* published for mesh.state (any thread) */
     _Atomic int state;
@@ -347,6 +384,9 @@ void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, cons
                           const uint8_t *payload, size_t len);
 void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c);
 void nn_rpc_channel_count_failure(rpc_channel *ch, int status);
+/* Any thread: the peer said hello on a connection of its own, so it is up; a channel that
+ * waits out a reconnect backoff tries at once. */
+void nn_rpc_channel_peer_seen(rpc_channel *ch);
 
 /* mesh.c */
 const rpc_service *nn_rpc_service_find(const nn_rpc *rpc, const char *method);

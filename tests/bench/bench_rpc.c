@@ -2,7 +2,8 @@
  *
  *   bench_rpc echo --nodes n1=127.0.0.1:P1,...,bench=127.0.0.1:PB --peers n1[,n2,...]
  *                  [--cluster-id ID] [--cluster-name NAME] [--tls off|require --certs DIR]
- *                  [--size BYTES] [--inflight N] [--seconds S]
+ *                  [--size BYTES] [--inflight N] [--seconds S | --until-file PATH [--rate R]]
+ *                  [--server-pid PID]
  *   bench_rpc idle --port P --server-pid PID --conns N [--cluster-id ID] [--certs DIR]
  *
  * echo: this process is the node "bench" of the cluster (it must be in --nodes, and the
@@ -11,7 +12,18 @@
  * round-robin over --peers) for --seconds, checking every reply byte for byte. Prints
  * "ok calls=N calls_s=X p50_us=A p99_us=B mib_s=M cipher=C", where mib_s counts each
  * payload once (it travels both ways) and cipher is what the first peer reports for its
- * own channel to us (mesh.state), "-" without TLS.
+ * own channel to us (mesh.state), "-" without TLS. Also prints this process's CPU per call
+ * (client_cpu_us_per_call, getrusage over the timed calls) and, with --server-pid PID (the
+ * one peer's pid), that process's CPU per call and payload MiB per its CPU second
+ * (server_cpu_us_per_call, server_mib_per_cpu_s, from /proc/PID/stat): CPU figures move
+ * less than wall-clock ones on a shared machine.
+ * --until-file PATH (the mesh section's traffic during a rolling restart): prints "running"
+ * once the calls started, keeps them going, failed or not, until PATH exists, then prints
+ * "ok calls=N failed=F calls_s=X p50_us=A p99_us=B max_us=M first_error=..." (exit 1 when
+ * F > 0): every failure is counted instead of ending the run at the first. With --rate R
+ * (only with --until-file) the calls are paced at R per second in all, at most --inflight
+ * of them out at once (a backlog behind a full window is dropped, not burst), instead of a
+ * closed loop that would take a whole core from the nodes it measures.
  *
  * idle: opens --conns connections to an RPC port as tool clients (with --certs: TLS with
  * DIR/admin-cert.pem, else plaintext), each saying hello and waiting for the reply, then
@@ -29,6 +41,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "net/net.h"
 #include "proto/rpc.pb-c.h"
@@ -68,6 +81,7 @@ static nn_security *load_security(const char *certs, const char *name, nn_err *e
 /* ------------------------------------------------------------------- echo */
 
 typedef struct slot {
+    atomic_bool busy; /* --rate: a call of this slot is out */
     uint64_t start_ns;
     uint32_t *lat_us;
     size_t n, cap;
@@ -79,7 +93,9 @@ static struct {
     size_t peer_count;
     uint8_t *payload;
     size_t size;
-    uint64_t until_ns;
+    _Atomic uint64_t until_ns;
+    bool keep_going; /* --until-file: count failures and carry on */
+    bool paced;      /* --rate: the main thread issues calls, a callback never does */
     atomic_size_t next_peer;
     atomic_int outstanding;
 } echo;
@@ -106,7 +122,11 @@ static void call_done(const nn_rpc_result *r, void *arg) {
             uint32_t *p = realloc(s->lat_us, cap * sizeof(*p));
             if (p == NULL) {
                 fail("echo", "out of memory");
-                atomic_fetch_sub(&echo.outstanding, 1);
+                if (echo.paced) {
+                    atomic_store_explicit(&s->busy, false, memory_order_release);
+                } else {
+                    atomic_fetch_sub(&echo.outstanding, 1);
+                }
                 return;
             }
             s->lat_us = p;
@@ -115,7 +135,12 @@ static void call_done(const nn_rpc_result *r, void *arg) {
         uint64_t us = (now - s->start_ns) / 1000;
         s->lat_us[s->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
     }
-    if (ok && now < echo.until_ns && atomic_load(&error_count) == 0) {
+    if (echo.paced) {
+        atomic_store_explicit(&s->busy, false, memory_order_release);
+        return;
+    }
+    if ((ok || echo.keep_going) && now < atomic_load(&echo.until_ns) &&
+        (echo.keep_going || atomic_load(&error_count) == 0)) {
         issue(s);
     } else {
         atomic_fetch_sub(&echo.outstanding, 1);
@@ -181,9 +206,62 @@ static void peer_cipher(const char *peer, char *out, size_t cap) {
     free(reply);
 }
 
+/* Every slot's latencies in one sorted array (NULL on ENOMEM). */
+static uint32_t *sorted_latencies(const slot *slots, int inflight, size_t total) {
+    uint32_t *all = malloc(total * sizeof(*all));
+    if (all == NULL) {
+        return NULL;
+    }
+    size_t k = 0;
+    for (int i = 0; i < inflight; i++) {
+        memcpy(all + k, slots[i].lat_us, slots[i].n * sizeof(*all));
+        k += slots[i].n;
+    }
+    qsort(all, total, sizeof(*all), cmp_u32);
+    return all;
+}
+
+static bool file_exists(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        fclose(f);
+    }
+    return f != NULL;
+}
+
+/* CPU seconds (user + system) of this process. */
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds of another process (utime + stime of /proc/PID/stat), or -1. */
+static double pid_cpu_s(long pid) {
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+    unsigned long long utime = 0, stime = 0;
+    /* After ") ": state, then fields 4..13, then utime (14) and stime (15). */
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                            &stime) != 2) {
+        return -1;
+    }
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int run_echo(char *nodes_text, char *peers_text, uint64_t cluster_id,
                     const char *cluster_name, bool tls, const char *certs, size_t size,
-                    int inflight, double seconds) {
+                    int inflight, double seconds, long server_pid, const char *until_file,
+                    double rate) {
     nn_rpc_node nodes[64];
     size_t node_count;
     if (nodes_text == NULL || peers_text == NULL ||
@@ -267,46 +345,98 @@ static int run_echo(char *nodes_text, char *peers_text, uint64_t cluster_id,
         echo.payload[i] = (uint8_t)(i % 251);
     }
     slot *slots = calloc((size_t)inflight, sizeof(*slots));
+    double cpu0 = self_cpu_s();
+    double server0 = server_pid > 0 ? pid_cpu_s(server_pid) : -1;
     uint64_t t0 = nn_now_ns();
-    echo.until_ns = t0 + (uint64_t)(seconds * 1e9);
-    atomic_store(&echo.outstanding, inflight);
-    for (int i = 0; i < inflight; i++) {
-        issue(&slots[i]);
+    echo.keep_going = until_file != NULL;
+    atomic_store(&echo.until_ns, until_file != NULL ? UINT64_MAX : t0 + (uint64_t)(seconds * 1e9));
+    echo.paced = rate > 0;
+    if (!echo.paced) {
+        atomic_store(&echo.outstanding, inflight);
+        for (int i = 0; i < inflight; i++) {
+            issue(&slots[i]);
+        }
     }
-    uint64_t give_up = echo.until_ns + NN_SEC(15);
-    while (atomic_load(&echo.outstanding) > 0 && nn_now_ns() < give_up) {
+    if (until_file != NULL) {
+        printf("running\n");
+        fflush(stdout);
+        uint64_t issued = 0;
+        int next = 0;
+        for (unsigned tick = 0; tick % 20 != 0 || !file_exists(until_file); tick++) {
+            uint64_t due = (uint64_t)((double)(nn_now_ns() - t0) * rate / 1e9);
+            while (echo.paced && issued < due) {
+                int k = 0;
+                while (k < inflight && atomic_load_explicit(&slots[(next + k) % inflight].busy,
+                                                            memory_order_acquire)) {
+                    k++;
+                }
+                if (k == inflight) {
+                    issued = due; /* the window is full: no burst later */
+                    break;
+                }
+                slot *s = &slots[(next + k) % inflight];
+                next = (next + k + 1) % inflight;
+                atomic_store(&s->busy, true);
+                issue(s);
+                issued++;
+            }
+            sleep_ms(1);
+        }
+        atomic_store(&echo.until_ns, nn_now_ns());
+    }
+    uint64_t give_up = atomic_load(&echo.until_ns) + NN_SEC(15);
+    for (;;) {
+        int out = atomic_load(&echo.outstanding);
+        for (int i = 0; echo.paced && i < inflight; i++) {
+            out += atomic_load_explicit(&slots[i].busy, memory_order_acquire);
+        }
+        if (out == 0) {
+            break;
+        }
+        if (nn_now_ns() >= give_up) {
+            fail("echo", "calls still outstanding 15 s after the end");
+            break;
+        }
         sleep_ms(2);
     }
     double elapsed = (double)(nn_now_ns() - t0) / 1e9;
-    if (atomic_load(&echo.outstanding) > 0) {
-        fail("echo", "calls still outstanding 15 s after the end");
-    }
+    double cpu = self_cpu_s() - cpu0;
+    double server_cpu = server0 >= 0 ? pid_cpu_s(server_pid) - server0 : -1;
     size_t total = 0;
     for (int i = 0; i < inflight; i++) {
         total += slots[i].n;
     }
-    if (atomic_load(&error_count) == 0 && total > 0) {
-        uint32_t *all = malloc(total * sizeof(*all));
-        size_t k = 0;
-        for (int i = 0; i < inflight; i++) {
-            memcpy(all + k, slots[i].lat_us, slots[i].n * sizeof(*all));
-            k += slots[i].n;
-        }
-        qsort(all, total, sizeof(*all), cmp_u32);
+    uint32_t *all = total > 0 ? sorted_latencies(slots, inflight, total) : NULL;
+    if (until_file != NULL && all != NULL) {
+        long failed = atomic_load(&error_count);
+        /* first_error last: it has spaces, the keys before it do not. */
+        printf("ok calls=%zu failed=%ld calls_s=%.1f p50_us=%u p99_us=%u max_us=%u "
+               "first_error=%s\n",
+               total, failed, (double)total / elapsed, all[total / 2], all[total * 99 / 100],
+               all[total - 1], failed ? first_error : "-");
+        rcode = failed == 0 ? 0 : 1;
+    } else if (atomic_load(&error_count) == 0 && all != NULL) {
         char cipher[64] = "-";
         if (tls) {
             peer_cipher(peers[0], cipher, sizeof(cipher));
         }
         double calls_s = (double)total / elapsed;
-        printf("ok calls=%zu calls_s=%.1f p50_us=%u p99_us=%u mib_s=%.1f cipher=%s\n", total,
-               calls_s, all[total / 2], all[total * 99 / 100],
-               calls_s * (double)size / (1024.0 * 1024.0), cipher);
-        free(all);
+        double mib = (double)total * (double)size / (1024.0 * 1024.0);
+        printf("ok calls=%zu calls_s=%.1f p50_us=%u p99_us=%u mib_s=%.1f cipher=%s "
+               "client_cpu_us_per_call=%.2f",
+               total, calls_s, all[total / 2], all[total * 99 / 100], mib / elapsed, cipher,
+               cpu * 1e6 / (double)total);
+        if (server_cpu > 0) {
+            printf(" server_cpu_us_per_call=%.2f server_mib_per_cpu_s=%.1f",
+                   server_cpu * 1e6 / (double)total, mib / server_cpu);
+        }
+        printf("\n");
         rcode = 0;
     } else {
         fprintf(stderr, "bench_rpc echo: %ld errors, first: %s\n", atomic_load(&error_count),
                 first_error[0] ? first_error : "no call completed");
     }
+    free(all);
     for (int i = 0; i < inflight; i++) {
         free(slots[i].lat_us);
     }
@@ -575,6 +705,8 @@ int main(int argc, char **argv) {
     size_t size = 64;
     int inflight = 1, conns = 100;
     double seconds = 1.0;
+    const char *until_file = NULL;
+    double rate = 0;
     long pid = 0;
     int port = 0;
     for (int i = 2; i < argc; i += 2) {
@@ -606,6 +738,10 @@ int main(int argc, char **argv) {
             inflight = atoi(v);
         } else if (strcmp(k, "--seconds") == 0) {
             seconds = atof(v);
+        } else if (strcmp(k, "--rate") == 0) {
+            rate = atof(v);
+        } else if (strcmp(k, "--until-file") == 0) {
+            until_file = v;
         } else if (strcmp(k, "--conns") == 0) {
             conns = atoi(v);
         } else if (strcmp(k, "--server-pid") == 0) {
@@ -627,8 +763,8 @@ int main(int argc, char **argv) {
     }
     nn_log_set_level(NN_LOG_ERROR);
     if (strcmp(mode, "echo") == 0) {
-        return run_echo(nodes, peers, cluster_id, cluster_name, tls, certs, size, inflight,
-                        seconds);
+        return run_echo(nodes, peers, cluster_id, cluster_name, tls, certs, size, inflight, seconds,
+                        pid, until_file, until_file != NULL ? rate : 0);
     }
     if (strcmp(mode, "idle") == 0) {
         return run_idle((uint16_t)port, pid, conns, certs, cluster_id);

@@ -10,8 +10,8 @@
 
 #define MAX_FRAME 4096u
 
-static nn_buf encode_request(uint64_t call_id, const char *method, const void *payload,
-                             size_t len) {
+static nn_buf encode_request_max(uint64_t call_id, const char *method, const void *payload,
+                                 size_t len, uint32_t max_frame) {
     Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
     env.call_id = call_id;
     env.method = (char *)method;
@@ -21,8 +21,13 @@ static nn_buf encode_request(uint64_t call_id, const char *method, const void *p
     env.payload.len = len;
     nn_buf out = {0};
     nn_err err = {0};
-    CU_ASSERT_EQUAL_FATAL(nn_rpc_frame_encode(&out, &env, MAX_FRAME, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(nn_rpc_frame_encode(&out, &env, max_frame, &err), 0);
     return out;
+}
+
+static nn_buf encode_request(uint64_t call_id, const char *method, const void *payload,
+                             size_t len) {
+    return encode_request_max(call_id, method, payload, len, MAX_FRAME);
 }
 
 static void round_trip_decodes_every_field(void) {
@@ -390,6 +395,137 @@ static void pool_reuses_blocks_freed_on_any_thread(void) {
     nn_server_free(srv);
 }
 
+/* ------------------------------------------------------- payloads left in place */
+
+#define BULK_FRAME (1u << 20)
+
+/* A frame as the stream would hold it: in a malloc'd block, `lead` bytes in. */
+static uint8_t *frame_in_block(const nn_buf *frame, size_t lead, void **block) {
+    uint8_t *b = malloc(lead + frame->len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    memset(b, 0xee, lead);
+    memcpy(b + lead, nn_buf_begin(frame), frame->len);
+    *block = b;
+    return b + lead;
+}
+
+static void bulk_payload_is_decoded_in_place(void) {
+    size_t len = 100000;
+    uint8_t *payload = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
+    for (size_t i = 0; i < len; i++) {
+        payload[i] = (uint8_t)(i * 7);
+    }
+    nn_buf b = encode_request_max(9, "echo", payload, len, BULK_FRAME);
+    size_t key_at = 0;
+    size_t at =
+        nn_rpc_frame_payload_tail(nn_buf_begin(&b), b.len, NN_RPC_PAYLOAD_IN_PLACE_MIN, &key_at);
+    CU_ASSERT_EQUAL(at, b.len - len);
+    CU_ASSERT(key_at > NN_RPC_FRAME_HEADER && key_at < at);
+    void *block = NULL;
+    uint8_t *frame = frame_in_block(&b, 37, &block);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(BULK_FRAME));
+    Nnrpc__Envelope *env = NULL;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(nn_rpc_frame_decode_in_place(frame, b.len, block, 37 + b.len, BULK_FRAME,
+                                                       &budget, &env, &err),
+                          1);
+    CU_ASSERT_EQUAL(env->call_id, 9);
+    CU_ASSERT_STRING_EQUAL(env->method, "echo");
+    CU_ASSERT_EQUAL(env->flags, NNRPC__FLAG__FLAG_REQUEST);
+    CU_ASSERT_EQUAL(env->timeout_ms, 250);
+    /* Not copied: the payload is the frame's own bytes, and the budget lent nothing for it. */
+    CU_ASSERT_PTR_EQUAL(env->payload.data, frame + at);
+    CU_ASSERT_EQUAL(env->payload.len, len);
+    CU_ASSERT_EQUAL(memcmp(env->payload.data, payload, len), 0);
+    CU_ASSERT(budget.used > 0 && budget.used < 1024);
+    /* Freed, the block becomes the budget's spare (the stream's next input). */
+    nn_rpc_envelope_free(env, &budget);
+    CU_ASSERT_EQUAL(budget.used, 0);
+    CU_ASSERT_PTR_EQUAL(budget.spare, block);
+    CU_ASSERT_EQUAL(budget.spare_cap, 37 + b.len);
+    /* A second one, smaller, is freed rather than kept (ASan: no leak, no double free). */
+    void *block2 = NULL;
+    uint8_t *frame2 = frame_in_block(&b, 0, &block2);
+    CU_ASSERT_EQUAL_FATAL(
+        nn_rpc_frame_decode_in_place(frame2, b.len, block2, b.len, BULK_FRAME, &budget, &env, &err),
+        1);
+    nn_rpc_envelope_free(env, &budget);
+    CU_ASSERT_PTR_EQUAL(budget.spare, block);
+    free(budget.spare);
+    nn_buf_free(&b);
+    free(payload);
+}
+
+static void small_or_inner_payload_is_left_to_the_usual_decode(void) {
+    size_t key_at = 0;
+    /* Under the threshold. */
+    nn_buf small = encode_request(1, "echo", "hello", 5);
+    CU_ASSERT_EQUAL(nn_rpc_frame_payload_tail(nn_buf_begin(&small), small.len,
+                                              NN_RPC_PAYLOAD_IN_PLACE_MIN, &key_at),
+                    0);
+    CU_ASSERT(nn_rpc_frame_payload_tail(nn_buf_begin(&small), small.len, 0, &key_at) > 0);
+    nn_buf_free(&small);
+    /* Not the last field: remote_code (field 9) is packed after it. */
+    static uint8_t big[70000];
+    Nnrpc__Envelope env = NNRPC__ENVELOPE__INIT;
+    env.call_id = 3;
+    env.flags = NNRPC__FLAG__FLAG_RESPONSE;
+    env.remote_code = 12;
+    env.payload.data = big;
+    env.payload.len = sizeof(big);
+    nn_buf out = {0};
+    nn_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(nn_rpc_frame_encode(&out, &env, BULK_FRAME, &err), 0);
+    CU_ASSERT_EQUAL(nn_rpc_frame_payload_tail(nn_buf_begin(&out), out.len, 0, &key_at), 0);
+    /* Told to anyway, it refuses and frees the block. */
+    void *block = NULL;
+    uint8_t *frame = frame_in_block(&out, 0, &block);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(BULK_FRAME));
+    Nnrpc__Envelope *got = NULL;
+    CU_ASSERT_EQUAL(nn_rpc_frame_decode_in_place(frame, out.len, block, out.len, BULK_FRAME,
+                                                 &budget, &got, &err),
+                    -EINVAL);
+    CU_ASSERT_PTR_NULL(got);
+    nn_buf_free(&out);
+}
+
+static void second_payload_field_is_refused_in_place(void) {
+    /* call_id 5, then a 3-byte payload, then the real one: valid protobuf (the last wins)
+     * but never what an encoder writes. */
+    size_t len = 70000;
+    size_t body = 2 + 5 + 1 + 3 + len;
+    uint8_t *frame = calloc(1, NN_RPC_FRAME_HEADER + body);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(frame);
+    uint8_t *p = frame + NN_RPC_FRAME_HEADER;
+    *p++ = 0x08; /* field 1, varint */
+    *p++ = 5;
+    *p++ = 0x42; /* field 8, length-delimited */
+    *p++ = 3;
+    memcpy(p, "abc", 3);
+    p += 3;
+    *p++ = 0x42;
+    *p++ = (uint8_t)(0x80 | (len & 0x7f));
+    *p++ = (uint8_t)(0x80 | ((len >> 7) & 0x7f));
+    *p++ = (uint8_t)(len >> 14);
+    nn_rpc_frame_header_write(frame, (uint32_t)body);
+    size_t key_at = 0;
+    CU_ASSERT_EQUAL(nn_rpc_frame_payload_tail(frame, NN_RPC_FRAME_HEADER + body, 0, &key_at),
+                    NN_RPC_FRAME_HEADER + body - len);
+    nn_rpc_budget budget;
+    nn_rpc_budget_init(&budget, nn_rpc_budget_for(BULK_FRAME));
+    Nnrpc__Envelope *env = NULL;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL(nn_rpc_frame_decode_in_place(frame, NN_RPC_FRAME_HEADER + body, frame,
+                                                 NN_RPC_FRAME_HEADER + body, BULK_FRAME, &budget,
+                                                 &env, &err),
+                    -EPROTO);
+    CU_ASSERT_PTR_NULL(env);
+    CU_ASSERT_EQUAL(budget.used, 0);
+}
+
 int main(void) {
     if (CU_initialize_registry() != CUE_SUCCESS) {
         return 1;
@@ -410,6 +546,11 @@ int main(void) {
     CU_add_test(s, "budget_counts_and_refuses", budget_counts_and_refuses);
     CU_add_test(s, "two_frames_in_one_read_decode_in_order",
                 two_frames_in_one_read_decode_in_order);
+    CU_add_test(s, "bulk_payload_is_decoded_in_place", bulk_payload_is_decoded_in_place);
+    CU_add_test(s, "small_or_inner_payload_is_left_to_the_usual_decode",
+                small_or_inner_payload_is_left_to_the_usual_decode);
+    CU_add_test(s, "second_payload_field_is_refused_in_place",
+                second_payload_field_is_refused_in_place);
     CU_add_test(s, "call_table_puts_gets_and_takes", call_table_puts_gets_and_takes);
     CU_add_test(s, "status_and_mode_names", status_and_mode_names);
     CU_add_test(s, "pool_reuses_blocks_freed_on_any_thread",
