@@ -299,6 +299,19 @@ void nn_rpc_conn_send_renew(rpc_conn *c) {
  * way, and each connection's timer wakes about once per period instead of twice. */
 #define KEEPALIVE_PERIODS 5u
 
+/* A bulk payload's storage kept for the next bulk frame is let go once no bulk frame has
+ * used it for a heartbeat period: bulk traffic cycles it within microseconds. Called from
+ * the outbound timer and on every read (an inbound connection hears at least the peer's
+ * keepalive probes), so an idle connection holds no bulk-sized block for long. */
+static void drop_idle_spare(rpc_conn *c, uint64_t now) {
+    if (c->budget.spare != NULL &&
+        now - c->budget.spare_ns >= NN_MS(atomic_load(&c->rpc->heartbeat_ms))) {
+        free(c->budget.spare);
+        c->budget.spare = NULL;
+        c->budget.spare_cap = 0;
+    }
+}
+
 static void hb_fire(nn_timer *t) {
     rpc_conn *c = t->arg;
     if (c->stream == NULL || c->state == CONN_CLOSING) {
@@ -306,6 +319,7 @@ static void hb_fire(nn_timer *t) {
     }
     uint64_t hb = NN_MS(atomic_load(&c->rpc->heartbeat_ms));
     uint64_t now = nn_now_ns();
+    drop_idle_spare(c, now);
     if (now > t->deadline_ns + hb / 2 && now - c->last_rx_ns > hb) {
         /* This timer is late: our own worker did not run for a while (an overloaded
          * machine, a stopped process), so what the peer sent may sit unread, and the
@@ -824,6 +838,9 @@ static void on_readable(nn_stream *s) {
     rpc_conn *c = nn_stream_user(s);
     if (c == NULL) {
         return;
+    }
+    if (c->budget.spare != NULL) {
+        drop_idle_spare(c, nn_now_ns());
     }
     for (;;) {
         if (c->stream == NULL || c->state == CONN_CLOSING) {

@@ -27,9 +27,11 @@ typedef struct nn_rpc_budget {
     struct nn_rpc *rpc; /* blocks come from its worker pools; NULL = plain malloc */
     /* The storage of the last payload used in place, once freed: the stream's next input
      * goes in it (nn_stream_input_take), so bulk frames cycle two blocks rather than
-     * allocate one each. Freed with the connection. */
+     * allocate one each. Freed with the connection, or once it has lain unused for a
+     * heartbeat period (an idle connection keeps no bulk-sized block). */
     void *spare;
     size_t spare_cap;
+    uint64_t spare_ns; /* when it became the spare */
 } nn_rpc_budget;
 
 void nn_rpc_budget_init(nn_rpc_budget *b, size_t limit);
