@@ -145,6 +145,11 @@ int nn_tls_engine_flush(nn_tls_engine *e, nn_err *err);
 /* Sends close_notify (once), after whatever was queued. */
 void nn_tls_engine_shutdown(nn_tls_engine *e);
 nn_tls_engine_state nn_tls_engine_state_get(const nn_tls_engine *e);
+/* Verifies the peer certificate of an established session again, against `store` (a
+ * newer snapshot than the engine's): 0 when it still verifies or none was presented,
+ * -EKEYREVOKED (a CRL revokes it) or -EACCES (any other reason) with err = "certificate
+ * verify failed: <reason>", or -ENOMEM. */
+int nn_tls_engine_peer_recheck(const nn_tls_engine *e, nn_sec_store *store, nn_err *err);
 void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out);
 void nn_tls_engine_free(nn_tls_engine *e);
 /* The client SSL_CTX's new-session callback: files the ticket under the engine's peer key. */

@@ -177,6 +177,17 @@ size_t nn_tls_cipher_list(const nn_stream *s, char *out, size_t cap) {
     return nn_tls_engine_cipher_list(l->engine, out, cap);
 }
 
+int nn_tls_peer_recheck(const nn_stream *s, nn_security *sec, nn_err *err) {
+    const tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
+    if (l == NULL || sec == NULL) {
+        return 0;
+    }
+    nn_sec_store *store = nn_sec_store_acquire(sec);
+    int rc = nn_tls_engine_peer_recheck(l->engine, store, err);
+    nn_sec_store_unref(store);
+    return rc;
+}
+
 /* A TLS connection opens with a handshake record (content type 22) of a 3.x version whose
  * first message is a ClientHello (type 1): RFC 8446 5.1 and 4. Three bytes already rule
  * out every plaintext protocol we serve; the sixth confirms it. */
