@@ -146,7 +146,13 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err);
  * make-before-break: the new connection says hello before the old one is retired, and
  * calls in flight on the old one finish there. (TLS sessions are also renewed this way
  * before a certificate of either side expires, without a reconfigure.) Inbound connections that no longer meet
- * the policy are sent a goodbye, so their owner reconnects under the new policy. */
+ * the policy are sent a goodbye, so their owner reconnects under the new policy.
+ *
+ * A peer whose certificate the reloaded store refuses (revoked by the new CRL, no longer
+ * under a trusted CA) is cut instead, in both directions: its outbound channel closes and
+ * goes down with the reason (calls to it fail at once, NN_RPC_E_REFUSED, until it presents
+ * an accepted certificate), its inbound connections are told why and closed. The same
+ * happens when a replacement connection fails on the peer's certificate. */
 int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err);
 /* Any thread but a worker (SIGTERM). Tells every connected peer goodbye (they send no new
  * calls and reconnect later), refuses new hellos, and waits (bounded by call_timeout_ms)

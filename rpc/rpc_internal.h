@@ -120,8 +120,12 @@ struct rpc_conn {
     uint64_t queued_total;
     uint64_t stall_since_ns;
     uint64_t stall_pending, stall_queued;
-    bool refusal_logged;     /* a refusal with its reason is in the log already */
-    bool fallback;           /* outbound plaintext after a prefer TLS attempt was closed */
+    bool refusal_logged; /* a refusal with its reason is in the log already */
+    bool fallback;       /* outbound plaintext after a prefer TLS attempt was closed */
+    /* We refused the peer's certificate: revoked, untrusted, or not naming the peer (not a
+     * timeout or a refused connect). */
+    bool peer_cert_rejected;
+    uint64_t checked_generation; /* security generation its peer certificate last passed */
     nn_tls_facts facts;
     char peer[64];      /* node name (or the tool's address) */
     char refusal[1024]; /* why the peer refused us, from its error frame */
@@ -142,6 +146,7 @@ struct rpc_conn {
     bool goodbye_sent;
     bool renew_sent;
     uint64_t plaintext_until_ns; /* rpc_tls became require: closed at this time, 0 = never */
+    bool untrusted_drain;        /* ... or rather: a reload stopped trusting its certificate */
     bool counted_node;           /* counted in rpc->inbound_nodes */
     rpc_conn *next_in, *prev_in; /* the loop's inbound list */
 };
@@ -206,6 +211,9 @@ struct rpc_channel {
     nn_timer expiry_timer; /* renews the TLS session before a certificate expires */
     bool closed;
     bool ever_up;
+    /* The last attempt, or a reload, refused the peer's certificate: calls fail at once
+     * instead of waiting for a channel. */
+    bool cert_rejected;
     uint64_t tls_generation; /* security generation of the active TLS session */
     int last_status;         /* nn_rpc_status the waiting calls end with */
     char last_error[1024];
@@ -323,6 +331,16 @@ void nn_rpc_conn_send_goodbye(rpc_conn *c);
  * (its owner was told goodbye and moves its calls to a TLS connection before then). */
 void nn_rpc_conn_limit_plaintext(rpc_conn *c, uint64_t until_ns);
 void nn_rpc_conn_send_renew(rpc_conn *c);
+/* After a reload: 0 when c's peer certificate still verifies against the current store
+ * (or c has no TLS session, or it was checked at this generation already); otherwise err
+ * says why and -EKEYREVOKED when the new CRL revokes it, -EACCES when it fails for another
+ * reason (no longer under a trusted CA: the last step of a CA rotation). */
+int nn_rpc_conn_recheck(rpc_conn *c, nn_err *err);
+/* Inbound, after a reload: rechecks c (above). Revoked, or still in its handshake or hello:
+ * tells the peer why, closes c and returns false. Untrusted otherwise (not an emergency):
+ * a node's connection is closed one call timeout from now unless its owner moved off it
+ * first (it is sent a renew), a tool's is left to finish its command; returns true. */
+bool nn_rpc_conn_inbound_recheck(rpc_conn *c);
 rpc_conn *nn_rpc_conn_connect(rpc_channel *ch, bool tls, nn_err *err);
 
 /* channel.c */
