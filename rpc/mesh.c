@@ -436,6 +436,15 @@ int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err) {
     return 0;
 }
 
+void nn_rpc_certs_reloaded(nn_rpc *rpc) {
+    if (rpc == NULL || !atomic_load(&rpc->started) || atomic_load(&rpc->stopping)) {
+        return;
+    }
+    /* What nn_rpc_reconfigure does after a reload, for reloads the file watcher makes. */
+    post_to_channels(rpc, nn_rpc_channel_reevaluate);
+    post_to_loops(rpc, reevaluate_inbound);
+}
+
 void nn_rpc_free(nn_rpc *rpc) {
     if (rpc == NULL) {
         return;

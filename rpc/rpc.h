@@ -154,6 +154,10 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err);
  * an accepted certificate), its inbound connections are told why and closed. The same
  * happens when a replacement connection fails on the peer's certificate. */
 int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err);
+/* Any thread, after the security context reloaded by itself (its file watcher): channels
+ * and inbound connections are rechecked, cut and renewed as by nn_rpc_reconfigure(). A
+ * no-op before nn_rpc_start() and once stopping. Must not be called after nn_rpc_free(). */
+void nn_rpc_certs_reloaded(nn_rpc *rpc);
 /* Any thread but a worker (SIGTERM). Tells every connected peer goodbye (they send no new
  * calls and reconnect later), refuses new hellos, and waits (bounded by call_timeout_ms)
  * until the peers have drained and closed their channels. Call before nn_server_stop(). */

@@ -206,8 +206,29 @@ def case_compromised_node_cut_by_one_reload(tmp):
     return c
 
 
+def case_compromised_node_cut_by_the_file_watcher(tmp):
+    """The same revocation with no reload command: the new CRL lands on n1 and n2, their
+    certificate file watchers reload it, and the mesh is cut as by SIGHUP."""
+    c, certs = start_cluster(tmp)
+    drives = {n: rt.drive_async(c, n, 100, 128, 20) for n in NAMES}
+    for n in NAMES:
+        wait_for(n + " drive started", lambda: "rpc.drive.start node=%s" % n in c.log(n))
+    marks = revoke_n3(c, certs)
+    t_install = time.monotonic()
+    for n in ("n1", "n2"):
+        install_crl(certs, n)
+    # The watcher looks every 2 s; check_cut's waits cover that.
+    check_cut(c, marks, t_install)
+    for n in ("n1", "n2"):
+        check("node.reload node=%s" % n not in c.log(n)[marks[n]:], "a reload command ran")
+    check_after_cut_calls(c)
+    check_drives(c, drives)
+    return c
+
+
 CASES = {
     "compromised_node_cut_by_one_reload": case_compromised_node_cut_by_one_reload,
+    "compromised_node_cut_by_the_file_watcher": case_compromised_node_cut_by_the_file_watcher,
 }
 
 
