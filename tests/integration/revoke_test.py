@@ -226,7 +226,37 @@ def case_compromised_node_cut_by_the_file_watcher(tmp):
     return c
 
 
+def case_admin_tolerates_a_stale_crl(tmp):
+    """A stale CRL lands on n1: n1 refuses it (fails closed, keeps its store) and says so;
+    nodenet-admin, which loads the same crl_file, warns and still connects, so that the
+    operator can read that status. A fresh CRL clears it."""
+    c = ot.OpsCluster(tmp, names=("n1", "n2"), extra_security=["crl_file: certs/%n-crl.pem"])
+    certs = os.path.join(tmp, "certs")
+    gen_certs(certs, "--crl")
+    for n in ("n1", "n2"):
+        install_crl(certs, n)
+        c.start(n, "require")
+    gen_certs(certs, "--crl", "--crl-days", "-1")
+    install_crl(certs, "n1")
+    st = wait_for("n1 refuses the stale CRL", lambda: (
+        lambda st: st if "is stale" in st.get("cert_reload_error", "") else None)(
+            c.admin("n1", "status")), timeout=30)
+    check("admin certificate" not in st["_err"] and
+          re.search(r"nodenet-admin: warning: security\.crl_file: .*is stale.*going on without "
+                    r"checking revocation", st["_err"]), "no warning from the tool: %r" % st)
+    r = c.admin("n1", "drive", "--rate", "50", "--size", "64", "--seconds", "1")
+    check(r["failed"] == 0 and r["sent"] > 0, repr(r))
+    gen_certs(certs, "--crl")
+    install_crl(certs, "n1")
+    st = wait_for("a fresh CRL clears the status", lambda: (
+        lambda st: st if st["cert_reload_error"] == "" else None)(c.admin("n1", "status")),
+        timeout=30)
+    check("warning" not in st["_err"], "a warning with a fresh CRL: %r" % st["_err"])
+    return c
+
+
 CASES = {
+    "admin_tolerates_a_stale_crl": case_admin_tolerates_a_stale_crl,
     "compromised_node_cut_by_one_reload": case_compromised_node_cut_by_one_reload,
     "compromised_node_cut_by_the_file_watcher": case_compromised_node_cut_by_the_file_watcher,
 }
