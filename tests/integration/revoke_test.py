@@ -226,6 +226,59 @@ def case_compromised_node_cut_by_the_file_watcher(tmp):
     return c
 
 
+def case_untrusted_peer_cut_when_its_replacement_is_refused(tmp):
+    """n3's certificate comes from a second CA that every node trusts beside the first. n1
+    and n2 drop the second CA and reload, under traffic. Not a revocation, so no immediate
+    cut: n1's channel to n3 is replaced as after any reload, the replacement is refused on
+    n3's certificate, and that takes the old channel down with it (it is no better); n3's
+    channel into n1 is asked to renew, cannot (n1 refuses it), and is closed one call
+    timeout later. n1<->n2 fail no call."""
+    c = rt.Cluster(tmp, names=NAMES)
+    certs = os.path.join(tmp, "certs")
+    other = rt.certs(tmp, "other")
+    both = open(os.path.join(certs, "ca.pem")).read() + open(os.path.join(other, "ca.pem")).read()
+    for n in NAMES:
+        with open(os.path.join(certs, "trust-%s.pem" % n), "w") as f:
+            f.write(both)
+        c.cert_override[n] = ("certs/%n-cert.pem", "certs/%n-key.pem", "certs/trust-%n.pem")
+    c.cert_override["n3"] = ("other/%n-cert.pem", "other/%n-key.pem", "certs/trust-%n.pem")
+    for n in NAMES:
+        c.start(n, "require")
+    for n in NAMES:
+        wait_for(n + " mesh up", lambda: all(ch["state"] == "ready" and ch["encrypted"]
+                                             for ch in c.admin(n, "mesh")["channels"]),
+                 timeout=30)
+    drives = {n: rt.drive_async(c, n, 100, 128, 20) for n in NAMES}
+    for n in NAMES:
+        wait_for(n + " drive started", lambda: "rpc.drive.start node=%s" % n in c.log(n))
+    marks = {n: len(c.log(n)) for n in NAMES}
+    for n in ("n1", "n2"):
+        path = os.path.join(certs, "trust-%s.pem" % n)
+        shutil.copyfile(os.path.join(certs, "ca.pem"), path + ".tmp")
+        os.replace(path + ".tmp", path)
+        ot.reload_node(c, n)
+    for n in ("n1", "n2"):
+        wait_for("%s -> n3 cut" % n, lambda: state(c, n, "n3") != "ready", timeout=10)
+        log = c.log(n)[marks[n]:]
+        check(re.search(r'rpc\.channel\.cut node=%s peer=n3 reason="TLS handshake with n3 '
+                        r'failed: tls: certificate verify failed: unable to get local issuer '
+                        r'certificate"' % n, log), "%s: no cut after the refused replacement:\n%s"
+              % (n, log[-3000:]))
+        check("rpc.inbound.untrusted node=%s peer=n3 " % n in log, "%s: no renew of n3" % n)
+        # One call timeout (5 s) after the reload at most, and the bound of the wait.
+        wait_for("n3 -> %s closed" % n, lambda: state(c, "n3", n) != "ready", timeout=15)
+        wait_for("%s says why it closed n3's channel" % n, lambda: re.search(
+            r'rpc\.inbound\.cut node=%s peer=n3 reason="its certificate no longer verifies '
+            r'after a reload, and it was not replaced within a call timeout"' % n,
+            c.log(n)[marks[n]:]))
+    results = {n: rt.drive_result(p) for n, p in drives.items()}
+    for a, b in (("n1", "n2"), ("n2", "n1")):
+        p = {x["peer"]: x for x in results[a]["peers"]}[b]
+        check(p["sent"] > 0 and p["succeeded"] == p["sent"] and not p["failures"],
+              "%s -> %s failed calls: %r" % (a, b, p))
+    return c
+
+
 def case_admin_tolerates_a_stale_crl(tmp):
     """A stale CRL lands on n1: n1 refuses it (fails closed, keeps its store) and says so;
     nodenet-admin, which loads the same crl_file, warns and still connects, so that the
@@ -256,6 +309,8 @@ def case_admin_tolerates_a_stale_crl(tmp):
 
 
 CASES = {
+    "untrusted_peer_cut_when_its_replacement_is_refused":
+        case_untrusted_peer_cut_when_its_replacement_is_refused,
     "admin_tolerates_a_stale_crl": case_admin_tolerates_a_stale_crl,
     "compromised_node_cut_by_one_reload": case_compromised_node_cut_by_one_reload,
     "compromised_node_cut_by_the_file_watcher": case_compromised_node_cut_by_the_file_watcher,
