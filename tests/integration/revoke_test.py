@@ -76,6 +76,24 @@ class HeldSession:
         self.p.wait(timeout=30)
 
 
+def start_all(c):
+    """Every node with rpc_tls require, and each one's channels up on TLS."""
+    for n in NAMES:
+        c.start(n, "require")
+    for n in NAMES:
+        wait_for(n + " mesh up", lambda: all(ch["state"] == "ready" and ch["encrypted"]
+                                             for ch in c.admin(n, "mesh")["channels"]),
+                 timeout=30)
+
+
+def start_drives(c, seconds):
+    """Every node drives calls to its peers (nodenet-admin drive) for `seconds`."""
+    drives = {n: rt.drive_async(c, n, 100, 128, seconds) for n in NAMES}
+    for n in NAMES:
+        wait_for(n + " drive started", lambda: "rpc.drive.start node=%s" % n in c.log(n))
+    return drives
+
+
 def start_cluster(tmp):
     if shutil.which("mariadb") is None:
         print("SKIP: no mariadb CLI (apt-get install mariadb-client)")
@@ -85,12 +103,7 @@ def start_cluster(tmp):
     gen_certs(certs, "--crl")  # an empty CRL, fresh for 30 days
     for n in NAMES:
         install_crl(certs, n)
-    for n in NAMES:
-        c.start(n, "require")
-    for n in NAMES:
-        wait_for(n + " mesh up", lambda: all(ch["state"] == "ready" and ch["encrypted"]
-                                             for ch in c.admin(n, "mesh")["channels"]),
-                 timeout=30)
+    start_all(c)
     return c, certs
 
 
@@ -183,9 +196,7 @@ def case_compromised_node_cut_by_one_reload(tmp):
     c, certs = start_cluster(tmp)
     held = HeldSession(c, "n1")
     check(held.ask("SELECT 'before'") == "before", "the held MySQL session")
-    drives = {n: rt.drive_async(c, n, 100, 128, 30) for n in NAMES}
-    for n in NAMES:
-        wait_for(n + " drive started", lambda: "rpc.drive.start node=%s" % n in c.log(n))
+    drives = start_drives(c, 30)
     t_start = time.monotonic()
     marks = revoke_n3(c, certs)
     t_reload = time.monotonic()
@@ -210,9 +221,7 @@ def case_compromised_node_cut_by_the_file_watcher(tmp):
     """The same revocation with no reload command: the new CRL lands on n1 and n2, their
     certificate file watchers reload it, and the mesh is cut as by SIGHUP."""
     c, certs = start_cluster(tmp)
-    drives = {n: rt.drive_async(c, n, 100, 128, 20) for n in NAMES}
-    for n in NAMES:
-        wait_for(n + " drive started", lambda: "rpc.drive.start node=%s" % n in c.log(n))
+    drives = start_drives(c, 20)
     marks = revoke_n3(c, certs)
     t_install = time.monotonic()
     for n in ("n1", "n2"):
@@ -242,15 +251,8 @@ def case_untrusted_peer_cut_when_its_replacement_is_refused(tmp):
             f.write(both)
         c.cert_override[n] = ("certs/%n-cert.pem", "certs/%n-key.pem", "certs/trust-%n.pem")
     c.cert_override["n3"] = ("other/%n-cert.pem", "other/%n-key.pem", "certs/trust-%n.pem")
-    for n in NAMES:
-        c.start(n, "require")
-    for n in NAMES:
-        wait_for(n + " mesh up", lambda: all(ch["state"] == "ready" and ch["encrypted"]
-                                             for ch in c.admin(n, "mesh")["channels"]),
-                 timeout=30)
-    drives = {n: rt.drive_async(c, n, 100, 128, 20) for n in NAMES}
-    for n in NAMES:
-        wait_for(n + " drive started", lambda: "rpc.drive.start node=%s" % n in c.log(n))
+    start_all(c)
+    drives = start_drives(c, 20)
     marks = {n: len(c.log(n)) for n in NAMES}
     for n in ("n1", "n2"):
         path = os.path.join(certs, "trust-%s.pem" % n)
