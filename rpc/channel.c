@@ -419,14 +419,10 @@ static void channel_cut(rpc_channel *ch, const char *why) {
            "node=%s peer=%s reason=\"%s\" action=\"channel closed; calls to %s fail until it "
            "presents a certificate this node accepts\"",
            ch->rpc->self, ch->peer, why, ch->peer);
-    if (c == NULL || c->state == CONN_CLOSING) {
-        return;
+    if (c != NULL) {
+        c->refusal_logged = true;
+        nn_rpc_conn_refuse_peer_cert(c, why);
     }
-    snprintf(c->refusal, sizeof(c->refusal), "%s", why);
-    c->refusal_status = NN_RPC_E_REFUSED;
-    c->refusal_logged = true;
-    c->peer_cert_rejected = true;
-    nn_rpc_conn_close(c, why);
 }
 
 static void connect_attempt(rpc_channel *ch) {
@@ -784,12 +780,10 @@ void nn_rpc_channel_renew(rpc_channel *ch, rpc_conn *c) {
 static bool recheck_peer(rpc_channel *ch) {
     nn_err err = {0};
     rpc_conn *p = ch->pending;
+    char why[1024];
     if (p != NULL && nn_rpc_conn_recheck(p, &err) < 0) {
-        snprintf(p->refusal, sizeof(p->refusal), "certificate of %s refused: %s", ch->peer,
-                 err.msg);
-        p->refusal_status = NN_RPC_E_REFUSED;
-        p->peer_cert_rejected = true;
-        nn_rpc_conn_close(p, p->refusal); /* conn_closed cuts the active one too */
+        snprintf(why, sizeof(why), "certificate of %s refused: %s", ch->peer, err.msg);
+        nn_rpc_conn_refuse_peer_cert(p, why); /* conn_closed cuts the active one too */
         return true;
     }
     /* Revoked: cut now. Untrusted otherwise (the last step of a CA rotation): the reload's
@@ -798,7 +792,6 @@ static bool recheck_peer(rpc_channel *ch) {
     if (ch->active == NULL || nn_rpc_conn_recheck(ch->active, &err) != -EKEYREVOKED) {
         return false;
     }
-    char why[1024];
     snprintf(why, sizeof(why), "certificate of %s is no longer accepted after a reload: %s",
              ch->peer, err.msg);
     channel_cut(ch, why);

@@ -294,12 +294,24 @@ int nn_rpc_conn_recheck(rpc_conn *c, nn_err *err) {
     return 0; /* could not check (out of memory): the next reload tries again */
 }
 
+void nn_rpc_conn_refuse_peer_cert(rpc_conn *c, const char *why) {
+    if (c->stream == NULL || c->state == CONN_CLOSING) {
+        return;
+    }
+    snprintf(c->refusal, sizeof(c->refusal), "%s", why);
+    c->refusal_status = NN_RPC_E_REFUSED;
+    c->peer_cert_rejected = true;
+    nn_rpc_conn_close(c, why);
+}
+
 bool nn_rpc_conn_inbound_recheck(rpc_conn *c) {
     nn_err err = {0};
     int rc = nn_rpc_conn_recheck(c, &err);
     if (rc == 0) {
         return true;
     }
+    nn_tls_facts facts; /* read here, once: a rare path */
+    nn_tls_facts_get(c->stream, &facts);
     if (rc == -EACCES && (c->state == CONN_READY || c->state == CONN_DRAINING)) {
         /* No longer under a trusted CA, as after the last step of a CA rotation: planned,
          * so make-before-break still. A node dials anew (renew) and moves its calls; should
@@ -308,8 +320,7 @@ bool nn_rpc_conn_inbound_recheck(rpc_conn *c) {
         nn_log(NN_LOG_INFO, "rpc.inbound.untrusted",
                "node=%s peer=%s reason=\"its certificate (%s) no longer verifies after a "
                "reload: %s\" action=\"%s\"",
-               c->rpc->self, c->is_tool ? (c->caller[0] ? c->caller : c->peer) : c->peer,
-               c->facts.peer_subject, err.msg,
+               c->rpc->self, c->peer, facts.peer_subject, err.msg,
                c->counted_node ? "renew, closed after one call timeout at most"
                                : "left to finish its command");
         if (c->counted_node) {
@@ -325,9 +336,9 @@ bool nn_rpc_conn_inbound_recheck(rpc_conn *c) {
     char why[1400];
     snprintf(why, sizeof(why),
              "its certificate (%s) is no longer accepted after a reload: %s; connection closed",
-             c->facts.peer_subject, err.msg);
+             facts.peer_subject, err.msg);
     nn_log(NN_LOG_WARN, "rpc.inbound.cut", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
-           c->is_tool ? (c->caller[0] ? c->caller : c->peer) : c->peer, why);
+           c->peer, why);
     c->refusal_logged = true;
     c->peer_cert_rejected = true;
     send_error(c, 0, NN_RPC_E_REFUSED, 0, why);
@@ -441,11 +452,9 @@ static void outbound_secure(rpc_conn *c) {
     if (nn_rpc_conn_recheck(c, &recheck) < 0) {
         /* A reload came during the handshake, and the new store refuses the certificate
          * that the old one let through. */
-        snprintf(c->refusal, sizeof(c->refusal), "certificate of %s refused: %s", ch->peer,
-                 recheck.msg);
-        c->refusal_status = NN_RPC_E_REFUSED;
-        c->peer_cert_rejected = true;
-        nn_rpc_conn_close(c, c->refusal);
+        char why[700];
+        snprintf(why, sizeof(why), "certificate of %s refused: %s", ch->peer, recheck.msg);
+        nn_rpc_conn_refuse_peer_cert(c, why);
         return;
     }
     /* The dialler's half of node identity: the certificate must name whom we dialled. */

@@ -336,6 +336,9 @@ void nn_rpc_conn_send_renew(rpc_conn *c);
  * says why and -EKEYREVOKED when the new CRL revokes it, -EACCES when it fails for another
  * reason (no longer under a trusted CA: the last step of a CA rotation). */
 int nn_rpc_conn_recheck(rpc_conn *c, nn_err *err);
+/* Our side refuses the peer's certificate now (revoked, untrusted, not naming the peer):
+ * records why (c's calls in flight and its channel end with it) and closes c. */
+void nn_rpc_conn_refuse_peer_cert(rpc_conn *c, const char *why);
 /* Inbound, after a reload: rechecks c (above). Revoked, or still in its handshake or hello:
  * tells the peer why, closes c and returns false. Untrusted otherwise (not an emergency):
  * a node's connection is closed one call timeout from now unless its owner moved off it
