@@ -325,8 +325,8 @@ bool nn_rpc_conn_inbound_recheck(rpc_conn *c) {
                                : "left to finish its command");
         if (c->counted_node) {
             c->untrusted_drain = true;
-            nn_rpc_conn_limit_plaintext(
-                c, nn_now_ns() + NN_MS(atomic_load(&c->rpc->call_timeout_ms)));
+            nn_rpc_conn_limit_plaintext(c,
+                                        nn_now_ns() + NN_MS(atomic_load(&c->rpc->call_timeout_ms)));
             nn_rpc_conn_send_renew(c);
         }
         return true;
@@ -337,8 +337,8 @@ bool nn_rpc_conn_inbound_recheck(rpc_conn *c) {
     snprintf(why, sizeof(why),
              "its certificate (%s) is no longer accepted after a reload: %s; connection closed",
              facts.peer_subject, err.msg);
-    nn_log(NN_LOG_WARN, "rpc.inbound.cut", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
-           c->peer, why);
+    nn_log(NN_LOG_WARN, "rpc.inbound.cut", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
+           why);
     c->refusal_logged = true;
     c->peer_cert_rejected = true;
     send_error(c, 0, NN_RPC_E_REFUSED, 0, why);
