@@ -145,8 +145,9 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err);
  * meet the policy, or whose TLS session predates a certificate reload, are replaced
  * make-before-break: the new connection says hello before the old one is retired, and
  * calls in flight on the old one finish there. (TLS sessions are also renewed this way
- * before a certificate of either side expires, without a reconfigure.) Inbound connections that no longer meet
- * the policy are sent a goodbye, so their owner reconnects under the new policy.
+ * before a certificate of either side expires, without a reconfigure.) Inbound connections
+ * that no longer meet the policy are sent a goodbye, so their owner reconnects under the
+ * new policy.
  *
  * A peer whose certificate the reloaded store refuses (revoked by the new CRL, no longer
  * under a trusted CA) is cut instead, in both directions: its outbound channel closes and
