@@ -448,15 +448,6 @@ static void send_hello(rpc_conn *c) {
 
 static void outbound_secure(rpc_conn *c) {
     rpc_channel *ch = c->chan;
-    nn_err recheck = {0};
-    if (nn_rpc_conn_recheck(c, &recheck) < 0) {
-        /* A reload came during the handshake, and the new store refuses the certificate
-         * that the old one let through. */
-        char why[700];
-        snprintf(why, sizeof(why), "certificate of %s refused: %s", ch->peer, recheck.msg);
-        nn_rpc_conn_refuse_peer_cert(c, why);
-        return;
-    }
     /* The dialler's half of node identity: the certificate must name whom we dialled. */
     if (!ch->is_tool || ch->rpc->self[0] != '\0') {
         nn_err err = {0};
@@ -479,6 +470,15 @@ static void outbound_secure(rpc_conn *c) {
                c->refusal);
         c->refusal_logged = true;
         nn_rpc_conn_close(c, c->refusal);
+        return;
+    }
+    nn_err recheck = {0};
+    if (nn_rpc_conn_recheck(c, &recheck) < 0) {
+        /* A reload came during the handshake, and the new store refuses the certificate
+         * that the old one let through. */
+        char why[700];
+        snprintf(why, sizeof(why), "certificate of %s refused: %s", ch->peer, recheck.msg);
+        nn_rpc_conn_refuse_peer_cert(c, why);
         return;
     }
     send_hello(c);

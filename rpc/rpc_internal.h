@@ -115,17 +115,17 @@ struct rpc_conn {
     nn_rpc_budget budget;
     uint64_t last_rx_ns;
     uint64_t tls_generation; /* security generation when its TLS session started */
+    uint64_t checked_generation; /* ... and when its peer certificate last passed a recheck */
+    /* We refused the peer's certificate: revoked, untrusted, or not naming the peer (not a
+     * timeout or a refused connect). */
+    bool peer_cert_rejected;
     /* The send queue's progress (rel 27): plaintext bytes handed to the stream so far, and
      * the queue and that count when it was last seen moving (stall_since_ns 0 = empty). */
     uint64_t queued_total;
     uint64_t stall_since_ns;
     uint64_t stall_pending, stall_queued;
-    bool refusal_logged; /* a refusal with its reason is in the log already */
-    bool fallback;       /* outbound plaintext after a prefer TLS attempt was closed */
-    /* We refused the peer's certificate: revoked, untrusted, or not naming the peer (not a
-     * timeout or a refused connect). */
-    bool peer_cert_rejected;
-    uint64_t checked_generation; /* security generation its peer certificate last passed */
+    bool refusal_logged;     /* a refusal with its reason is in the log already */
+    bool fallback;           /* outbound plaintext after a prefer TLS attempt was closed */
     nn_tls_facts facts;
     char peer[64];      /* node name (or the tool's address) */
     char refusal[1024]; /* why the peer refused us, from its error frame */

@@ -180,6 +180,10 @@ int nn_tls_stream_start(nn_stream *s, nn_security *sec, nn_tls_role role,
 int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_key,
                                nn_err *err);
 
+/* Sniffs the first bytes of a connection: 1 if they open a TLS handshake record, 0 if
+ * not, -EAGAIN if more bytes are needed to tell. */
+int nn_tls_sniff(const uint8_t *data, size_t len);
+
 /* Verifies the certificate the peer of s presented in its TLS handshake again, against the
  * current store of sec (CAs, CRLs), as a new handshake in the same role would: for sessions
  * that outlive a reload which revoked or stopped trusting it (the handshake checked it
@@ -189,10 +193,6 @@ int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_
  * other reason ("unable to get local issuer certificate", "certificate has expired" ...);
  * -ENOMEM. On s's loop; no I/O. */
 int nn_tls_peer_recheck(const nn_stream *s, nn_security *sec, nn_err *err);
-
-/* Sniffs the first bytes of a connection: 1 if they open a TLS handshake record, 0 if
- * not, -EAGAIN if more bytes are needed to tell. */
-int nn_tls_sniff(const uint8_t *data, size_t len);
 
 /* ----------------------------------------------------------- node identity */
 
