@@ -16,12 +16,12 @@
  *     renewed on disk is used without waiting for a reload; at expiry itself a session
  *     that could not be renewed is closed.
  *
- * A peer whose certificate this node refuses (revoked in a new CRL, no longer under a
- * trusted CA, not naming the peer) is cut rather than replaced: when a reload makes the
- * active session's certificate fail, or a replacement fails on the certificate, the active
- * connection closes too (a session on a revoked key is no better than a new one), the
- * channel goes down with the reason, and calls to the peer fail at once with it until a
- * connection succeeds again. Inbound connections are rechecked the same way (mesh.c). */
+ * A peer whose certificate this node refuses is cut rather than replaced: when a reload's
+ * new CRL revokes the active session's certificate, or a replacement fails on the peer's
+ * certificate (revoked, no longer under a trusted CA, not naming the peer), the active
+ * connection closes too (a session on a refused certificate is no better than a new one),
+ * the channel goes down with the reason, and calls to the peer fail at once with it until
+ * a connection succeeds again. Inbound connections are rechecked too (mesh.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>

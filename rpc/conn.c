@@ -340,7 +340,6 @@ bool nn_rpc_conn_inbound_recheck(rpc_conn *c) {
     nn_log(NN_LOG_WARN, "rpc.inbound.cut", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
            why);
     c->refusal_logged = true;
-    c->peer_cert_rejected = true;
     send_error(c, 0, NN_RPC_E_REFUSED, 0, why);
     nn_rpc_conn_close(c, why);
     return false;

@@ -338,10 +338,10 @@ static void goodbye_inbound(nn_rpc *rpc, rpc_conn *head) {
 }
 
 /* After a reconfigure or a reload, on each worker: inbound connections whose peer
- * certificate the new store refuses (revoked, no longer under a trusted CA) are closed at
- * once, nodes and tools alike; inbound node connections that no longer meet the policy or
- * that run on certificates from before a reload are handed back to their owners, who
- * replace them. */
+ * certificate the new CRL revokes are closed at once, nodes and tools alike (one that is
+ * only no longer trusted is given a call timeout to move: nn_rpc_conn_inbound_recheck);
+ * inbound node connections that no longer meet the policy or that run on certificates from
+ * before a reload are handed back to their owners, who replace them. */
 static void reevaluate_inbound(nn_rpc *rpc, rpc_conn *head) {
     bool require = (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_REQUIRE;
     uint64_t generation = rpc->sec != NULL ? nn_security_generation(rpc->sec) : 0;

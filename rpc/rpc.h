@@ -149,11 +149,13 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err);
  * that no longer meet the policy are sent a goodbye, so their owner reconnects under the
  * new policy.
  *
- * A peer whose certificate the reloaded store refuses (revoked by the new CRL, no longer
- * under a trusted CA) is cut instead, in both directions: its outbound channel closes and
- * goes down with the reason (calls to it fail at once, NN_RPC_E_REFUSED, until it presents
- * an accepted certificate), its inbound connections are told why and closed. The same
- * happens when a replacement connection fails on the peer's certificate. */
+ * A peer whose certificate the new CRL revokes is cut instead, in both directions: its
+ * outbound channel closes and goes down with the reason (calls to it fail at once,
+ * NN_RPC_E_REFUSED, until it presents an accepted certificate), its inbound connections
+ * (and a tool's) are told why and closed. The same happens to the outbound channel when
+ * its replacement is refused on the peer's certificate (no longer under a trusted CA, not
+ * naming the peer). An inbound node connection that is only no longer trusted is renewed
+ * and closed one call timeout later if its owner did not move; a tool's finishes. */
 int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err);
 /* Any thread, after the security context reloaded by itself (its file watcher): channels
  * and inbound connections are rechecked, cut and renewed as by nn_rpc_reconfigure(). A
