@@ -184,6 +184,16 @@ int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_
  * not, -EAGAIN if more bytes are needed to tell. */
 int nn_tls_sniff(const uint8_t *data, size_t len);
 
+/* Verifies the certificate the peer of s presented in its TLS handshake again, against the
+ * current store of sec (CAs, CRLs), as a new handshake in the same role would: for sessions
+ * that outlive a reload which revoked or stopped trusting it (the handshake checked it
+ * against the store of its time only). 0 when it still verifies, or when s has no TLS
+ * session or the peer presented no certificate; otherwise err = "certificate verify failed:
+ * <reason>" and -EKEYREVOKED when a CRL revokes it ("certificate revoked"), -EACCES for any
+ * other reason ("unable to get local issuer certificate", "certificate has expired" ...);
+ * -ENOMEM. On s's loop; no I/O. */
+int nn_tls_peer_recheck(const nn_stream *s, nn_security *sec, nn_err *err);
+
 /* ----------------------------------------------------------- node identity */
 
 /* The RPC rule: the peer presented a certificate that verified against the cluster CA,

@@ -128,6 +128,11 @@ nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role, nn_tls_p
 int nn_tls_engine_start(nn_tls_engine *e, nn_err *err);
 /* The session's possible ciphers, ':'-separated (snprintf-like return). */
 size_t nn_tls_engine_cipher_list(const nn_tls_engine *e, char *out, size_t cap);
+/* Verifies the peer certificate of an established session again, against `store` (a
+ * newer snapshot than the engine's): 0 when it still verifies or none was presented,
+ * -EKEYREVOKED (a CRL revokes it) or -EACCES (any other reason) with err = "certificate
+ * verify failed: <reason>", or -ENOMEM. */
+int nn_tls_engine_peer_recheck(const nn_tls_engine *e, nn_sec_store *store, nn_err *err);
 /* Raw bytes from the peer; all of them are taken (BoringSSL buffers partial records).
  * Returns 0, or negative with err = "tls: <reason>" once the session has failed. */
 int nn_tls_engine_input(nn_tls_engine *e, const uint8_t *data, size_t len, nn_err *err);

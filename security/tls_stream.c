@@ -156,6 +156,17 @@ int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_
     return stream_start(s, sec, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, peer_key, err);
 }
 
+int nn_tls_peer_recheck(const nn_stream *s, nn_security *sec, nn_err *err) {
+    const tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
+    if (l == NULL || sec == NULL) {
+        return 0;
+    }
+    nn_sec_store *store = nn_sec_store_acquire(sec);
+    int rc = nn_tls_engine_peer_recheck(l->engine, store, err);
+    nn_sec_store_unref(store);
+    return rc;
+}
+
 int nn_tls_facts_get(const nn_stream *s, nn_tls_facts *out) {
     const tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
     if (l == NULL) {

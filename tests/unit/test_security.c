@@ -1329,6 +1329,54 @@ static void test_rel_17_revoked_certificates_are_refused(void) {
     nn_security_free(s1);
 }
 
+/* A session's peer certificate checked again against a later store (what rpc/ does for the
+ * connections that outlive a reload): revoked by the new CRL, no longer under its CAs, or
+ * still fine; both roles. */
+static void test_peer_recheck_against_a_new_store(void) {
+    nn_security *plain = sec_new("a", "n1"); /* no CRL: n3 gets in */
+    nn_security *n3 = sec_new("revoked", "n3");
+    nn_security *other_ca = sec_new("b", "n1");
+    nn_security_config c = cfg_crl("a", "n1", pk("a/crl.pem"));
+    nn_err err;
+    nn_err_clear(&err);
+    nn_security *with_crl = nn_security_new(&c, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other_ca);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(with_crl);
+    endpoint srv, cli;
+    ep_engine(&srv, plain, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    ep_engine(&cli, n3, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    nn_sec_store *store = nn_sec_store_acquire(with_crl);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, store, &err), 0); /* no session yet */
+    pump(&cli, &srv);
+    CU_ASSERT_FATAL(ep_open(&srv) && ep_open(&cli));
+    nn_err_clear(&err);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, store, &err), -EKEYREVOKED);
+    CU_ASSERT_STRING_EQUAL(err.msg, "certificate verify failed: certificate revoked");
+    nn_sec_store_unref(store);
+    store = nn_sec_store_acquire(other_ca);
+    nn_err_clear(&err);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, store, &err), -EACCES);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "unable to get local issuer certificate"));
+    /* The client's view of the server (n1, not revoked): untrusted under B, fine under A. */
+    nn_err_clear(&err);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(cli.engine, store, &err), -EACCES);
+    nn_sec_store_unref(store);
+    store = nn_sec_store_acquire(with_crl);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(cli.engine, store, &err), 0);
+    nn_sec_store_unref(store);
+    store = nn_sec_store_acquire(plain);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, store, &err), 0);
+    nn_sec_store_unref(store);
+    ep_free(&srv);
+    ep_free(&cli);
+    nn_security_free(plain);
+    nn_security_free(n3);
+    nn_security_free(other_ca);
+    nn_security_free(with_crl);
+}
+
 /* rel_17: a stale, unreadable, foreign or empty CRL fails closed, at load and on reload. */
 static void test_rel_17_bad_crl_fails_closed(void) {
     nn_security_config c = cfg_crl("a", "n1", pk("stale/crl.pem"));
@@ -1437,6 +1485,7 @@ int main(void) {
     CU_add_test(s, "mysql_port_issues_no_tickets", test_mysql_port_issues_no_tickets);
     CU_add_test(s, "rel_17_revoked_certificates_are_refused",
                 test_rel_17_revoked_certificates_are_refused);
+    CU_add_test(s, "peer_recheck_against_a_new_store", test_peer_recheck_against_a_new_store);
     CU_add_test(s, "rel_17_bad_crl_fails_closed", test_rel_17_bad_crl_fails_closed);
     CU_add_test(s, "rel_18_wrong_eku_or_key_usage_is_refused",
                 test_rel_18_wrong_eku_or_key_usage_is_refused);
