@@ -151,6 +151,8 @@ int nn_tls_engine_queue(nn_tls_engine *e, const struct iovec *iov, int iovcnt, n
 int nn_tls_engine_flush(nn_tls_engine *e, nn_err *err);
 /* Sends close_notify (once), after whatever was queued. */
 void nn_tls_engine_shutdown(nn_tls_engine *e);
+/* From now on nn_tls_engine_shutdown() seals what was queued but sends no close_notify. */
+void nn_tls_engine_quiet_shutdown(nn_tls_engine *e);
 nn_tls_engine_state nn_tls_engine_state_get(const nn_tls_engine *e);
 void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out);
 void nn_tls_engine_free(nn_tls_engine *e);

@@ -1459,6 +1459,36 @@ static void test_verify_cache_and_crl_reload(void) {
     nn_security_free(sec);
 }
 
+/* COM_QUIT on the MySQL port: the server's close sends no close_notify (as MySQL's and
+ * MariaDB's servers do), but what it queued before still goes out; any other close sends one. */
+static void test_mysql_quit_sends_no_close_notify(void) {
+    nn_security *sec = sec_new("a", "n1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
+    for (int quiet = 0; quiet < 2; quiet++) {
+        endpoint srv, cli;
+        ep_engine(&srv, sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL);
+        ep_raw_client(&cli, pk("a/ca.pem"), NULL, NULL, 0, NULL);
+        pump(&cli, &srv);
+        CU_ASSERT_FATAL(ep_open(&srv) && ep_open(&cli));
+        CU_ASSERT_EQUAL(srv.out.len, 0);
+        nn_err err;
+        struct iovec iov = {.iov_base = "bye", .iov_len = 3};
+        CU_ASSERT_EQUAL(nn_tls_engine_queue(srv.engine, &iov, 1, &err), 0);
+        if (quiet) {
+            nn_tls_engine_quiet_shutdown(srv.engine);
+        }
+        nn_tls_engine_shutdown(srv.engine);
+        /* One application record (5 + 3 + 1 + 16 bytes), then close_notify's record (5 + 2 +
+         * 1 + 16) unless quiet. */
+        CU_ASSERT_EQUAL(srv.out.len, quiet ? 25u : 49u);
+        pump(&srv, &cli);
+        CU_ASSERT_EQUAL(cli.plain.len, 3);
+        ep_free(&srv);
+        ep_free(&cli);
+    }
+    nn_security_free(sec);
+}
+
 int main(void) {
     snprintf(pki, sizeof(pki), "/tmp/nn-test-security-XXXXXX");
     if (mkdtemp(pki) == NULL) {
@@ -1503,6 +1533,7 @@ int main(void) {
     CU_add_test(s, "rel_18_wrong_eku_or_key_usage_is_refused",
                 test_rel_18_wrong_eku_or_key_usage_is_refused);
     CU_add_test(s, "verify_cache_and_crl_reload", test_verify_cache_and_crl_reload);
+    CU_add_test(s, "mysql_quit_sends_no_close_notify", test_mysql_quit_sends_no_close_notify);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
