@@ -65,5 +65,33 @@ check "the log says revoked" "certificate verify failed: certificate revoked" "$
 check "a good certificate still logs in" "root@%" \
     "$(q root "$C/admin-cert.pem" "$C/admin-key.pem")"
 
+# ---- default_authentication_plugin: mysql_native_password (MariaDB's default) is what the
+# greeting names; native accounts answer it at once, caching_sha2 ones after a switch, and an
+# unknown account is refused as a wrong password would be.
+greeting_plugin() {
+    /usr/bin/python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+hdr = s.recv(4, socket.MSG_WAITALL)
+body = s.recv(hdr[0] | hdr[1] << 8 | hdr[2] << 16, socket.MSG_WAITALL)
+print(body.rstrip(b"\0").rsplit(b"\0", 1)[-1].decode())' "$MYSQL_PORT"
+}
+check "greeting names caching_sha2_password by default" "caching_sha2_password" "$(greeting_plugin)"
+sed -i 's|^  workers: 1$|&\n  default_authentication_plugin: mysql_native_password|' "$T_DIR/cluster.yaml"
+reload_node
+check "greeting names mysql_native_password once set" "mysql_native_password" "$(greeting_plugin)"
+out=$(mariadb -h 127.0.0.1 -P "$MYSQL_PORT" -u root -prootpw -N -B --ssl --ssl-ca "$C/ca.pem" -e "
+    CREATE USER 'nat'@'%' IDENTIFIED WITH mysql_native_password BY 'upw';
+    SELECT @@default_authentication_plugin;" 2>&1)
+check "the variable says it" "mysql_native_password" "$out"
+check "native account logs in" "nat@%" "$(q nat)"
+check "caching_sha2 account logs in (after a switch)" "root@%" "$(q root)"
+check "wrong password: 1045" "ERROR 1045" "$(mariadb -h 127.0.0.1 -P "$MYSQL_PORT" -u nat -pbad \
+    --ssl --ssl-ca "$C/ca.pem" -e "SELECT 1" 2>&1)"
+check "unknown account: 1045" "ERROR 1045" "$(mariadb -h 127.0.0.1 -P "$MYSQL_PORT" -u nobody \
+    -pupw --ssl --ssl-ca "$C/ca.pem" -e "SELECT 1" 2>&1)"
+check "unknown account: the log says why" 'user=nobody host=127.0.0.1 tls=TLSv1.3 reason="no such account"' \
+    "$(cat "$T_DIR/node.log")"
+
 echo "passed=$PASSED failed=$FAILED"
 [ "$FAILED" -eq 0 ]
