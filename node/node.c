@@ -242,6 +242,7 @@ static void mysql_config_fill(const nn_config *cfg, nn_mysql_config *out) {
     out->max_allowed_packet = cfg->node.max_packet_bytes;
     out->handshake_timeout_ms = cfg->node.handshake_timeout_ms;
     out->idle_timeout_ms = cfg->node.idle_timeout_ms;
+    out->native_password_default = cfg->node.native_password_default;
 }
 
 /* The cluster's shape always comes from the boot config (the mesh cannot change it live);

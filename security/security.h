@@ -180,6 +180,12 @@ int nn_tls_stream_start(nn_stream *s, nn_security *sec, nn_tls_role role,
 int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_key,
                                nn_err *err);
 
+/* The peer ended the session (MySQL's COM_QUIT): the stream's close sends no close_notify, as
+ * MySQL and MariaDB servers close theirs. A MySQL client has closed its socket by then, so the
+ * alert would only cost a send and draw a reset, and the protocol frames every packet, so
+ * there is no truncation to detect. No effect without a TLS layer. */
+void nn_tls_quiet_close(nn_stream *s);
+
 /* Sniffs the first bytes of a connection: 1 if they open a TLS handshake record, 0 if
  * not, -EAGAIN if more bytes are needed to tell. */
 int nn_tls_sniff(const uint8_t *data, size_t len);

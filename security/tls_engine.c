@@ -474,6 +474,10 @@ void nn_tls_engine_shutdown(nn_tls_engine *e) {
     }
 }
 
+void nn_tls_engine_quiet_shutdown(nn_tls_engine *e) {
+    SSL_set_quiet_shutdown(e->ssl, 1);
+}
+
 void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out) {
     memset(out, 0, sizeof(*out));
     if (e->state != NN_TLS_ENGINE_OPEN && e->state != NN_TLS_ENGINE_CLOSED) {

@@ -188,6 +188,13 @@ size_t nn_tls_cipher_list(const nn_stream *s, char *out, size_t cap) {
     return nn_tls_engine_cipher_list(l->engine, out, cap);
 }
 
+void nn_tls_quiet_close(nn_stream *s) {
+    tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
+    if (l != NULL) {
+        nn_tls_engine_quiet_shutdown(l->engine);
+    }
+}
+
 /* A TLS connection opens with a handshake record (content type 22) of a 3.x version whose
  * first message is a ClientHello (type 1): RFC 8446 5.1 and 4. Three bytes already rule
  * out every plaintext protocol we serve; the sixth confirms it. */
