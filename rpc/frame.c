@@ -54,6 +54,7 @@ static void budget_free(void *data, void *ptr) {
         free(b->spare);
         b->spare = block;
         b->spare_cap = cap;
+        b->spare_ns = nn_now_ns();
         return;
     }
     b->used -= size;
