@@ -429,7 +429,9 @@ static void run_set(nn_mysql_session *ses, const nn_sql_stmt *st, const nn_sql_e
 /* --------------------------------------------------------- SHOW STATUS */
 
 static void show_status(nn_mysql_session *ses, const nn_sql_stmt *st, const nn_sql_eval_ctx *base) {
-    const nn_tls_facts *f = nn_mysql_session_tls(ses);
+    nn_tls_facts facts; /* read now: the session keeps no copy */
+    nn_mysql_session_tls_facts(ses, &facts);
+    const nn_tls_facts *f = &facts;
     nn_mysql_server *srv = nn_mysql_session_server(ses);
     char connections[32];
     char threads[32];

@@ -58,6 +58,7 @@ static void session_free(nn_mysql_session *ses) {
     free(ses->cols);
     free(ses->attrs);
     free(ses->multi_sql);
+    free(ses->facts_cache);
     free(ses);
 }
 
@@ -160,7 +161,7 @@ static void deny(nn_mysql_session *ses, const char *reason) {
     static nn_log_limit limit = NN_LOG_LIMIT_INIT(20, 1000);
     nn_log_limited(&limit, NN_LOG_WARN, "mysql.login.denied",
                    "conn=%llu user=%s host=%s tls=%s reason=\"%s\"", (unsigned long long)ses->id,
-                   ses->user_log, ses->host, ses->secure ? ses->facts.version : "off", reason);
+                   ses->user_log, ses->host, ses->secure ? ses->tls_version : "off", reason);
     nn_mysql_stats_login_denied(ses, reason);
     auth_done(ses);
     nn_mysql_conn_send_error(ses, NN_ER_ACCESS_DENIED, "28000", msg);
@@ -169,10 +170,12 @@ static void deny(nn_mysql_session *ses, const char *reason) {
 
 static void login_ok(nn_mysql_session *ses) {
     char why[256] = "";
-    if (nn_ssl_require_check(&ses->account->require, &ses->facts, why, sizeof(why)) < 0) {
+    nn_tls_facts facts; /* read once, for this check only: the session keeps no copy */
+    nn_mysql_session_tls_facts(ses, &facts);
+    if (nn_ssl_require_check(&ses->account->require, &facts, why, sizeof(why)) < 0) {
         char reason[320];
         snprintf(reason, sizeof(reason), "SSL requirement not met: %s", why);
-        nn_mysql_stats_require_denied(ses);
+        nn_mysql_stats_require_denied(ses, &facts);
         deny(ses, reason);
         return;
     }
@@ -181,9 +184,11 @@ static void login_ok(nn_mysql_session *ses) {
     nn_log(NN_LOG_INFO, "mysql.login",
            "conn=%llu user=%s host=%s account_host=%s tls=%s cipher=%s peer_cert=%s",
            (unsigned long long)ses->id, ses->user_log, ses->host, ses->account_host,
-           ses->secure ? ses->facts.version : "off", ses->secure ? ses->facts.cipher : "-",
-           ses->facts.peer_cert_verified ? "verified" : "none");
+           ses->secure ? ses->tls_version : "off", ses->secure ? ses->tls_cipher : "-",
+           facts.peer_cert_verified ? "verified" : "none");
     auth_done(ses);
+    /* The connection phase's payload builder is not used again until a COM_CHANGE_USER. */
+    nn_buf_free(&ses->out);
     if (ses->changing_user) {
         ses->changing_user = false;
         nn_mysql_command_change_user_done(ses);
@@ -752,8 +757,8 @@ static void on_event(nn_stream *s, int event) {
     if (ses == NULL || event != NN_STREAM_EV_SECURE || ses->state != ST_TLS_HANDSHAKE) {
         return;
     }
-    nn_tls_facts_get(s, &ses->facts);
-    ses->secure = ses->facts.encrypted;
+    nn_tls_names(s, &ses->tls_version, &ses->tls_cipher);
+    ses->secure = ses->tls_version != NULL;
     atomic_fetch_add_explicit(&ses->srv->ssl_finished_accepts, 1, memory_order_relaxed);
     ses->state = ST_AUTH_RESPONSE; /* HandshakeResponse41 comes next, seq 2, inside TLS */
     nn_mysql_conn_process_input(ses);

@@ -482,7 +482,10 @@ typedef union nn_mysql_stats_stripe {
  * the REQUIRE clause that failed, besides the denial itself). */
 void nn_mysql_stats_login_ok(nn_mysql_session *ses);
 void nn_mysql_stats_login_denied(nn_mysql_session *ses, const char *reason);
-void nn_mysql_stats_require_denied(nn_mysql_session *ses);
+void nn_mysql_stats_require_denied(nn_mysql_session *ses, const nn_tls_facts *facts);
+/* session.c: the TLS facts of the session's stream, read now (on the session's loop): the
+ * session keeps no copy. When the stream is gone, only encrypted, version and cipher. */
+void nn_mysql_session_tls_facts(const nn_mysql_session *ses, nn_tls_facts *out);
 
 /* A logged-in session in the server's process list (mysql/process.c). */
 typedef struct nn_mysql_proc {

@@ -258,8 +258,8 @@ static void processlist(nn_mysql_session *ses, bool upper) {
                  (unsigned long long)(now > since ? (now - since) / NN_SEC(1) : 0));
         r->state = cmd != 0 ? "executing" : "";
         r->self = p->ses == ses;
-        snprintf(r->tls_version, sizeof(r->tls_version), "%s", o->secure ? o->facts.version : "");
-        snprintf(r->tls_cipher, sizeof(r->tls_cipher), "%s", o->secure ? o->facts.cipher : "");
+        snprintf(r->tls_version, sizeof(r->tls_version), "%s", o->secure ? o->tls_version : "");
+        snprintf(r->tls_cipher, sizeof(r->tls_cipher), "%s", o->secure ? o->tls_cipher : "");
         /* Connection attributes as "key=value,..." (cut to the column's width). */
         size_t at = 0;
         const char *k = NULL;

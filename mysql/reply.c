@@ -71,7 +71,11 @@ void nn_mysql_reply_flush(nn_mysql_session *ses) {
     }
     int rc = ses->z != NULL ? nn_mysql_z_write(ses, nn_buf_begin(w), w->len)
                             : nn_stream_write(ses->stream, nn_buf_begin(w), w->len);
-    nn_buf_clear(w);
+    if (ses->state == ST_COMMAND_PENDING) {
+        nn_buf_clear(w); /* more of the answer comes: keep the room for the next batch */
+    } else {
+        nn_buf_free(w); /* answered (or still logging in): an idle session keeps no buffer */
+    }
     if (rc == -ENOMEM) {
         nn_mysql_conn_close(ses, NN_CLOSE_LOCAL, "out of memory");
     }

@@ -31,8 +31,33 @@ uint64_t nn_mysql_session_id(const nn_mysql_session *ses) {
     return ses->id;
 }
 
+void nn_mysql_session_tls_facts(const nn_mysql_session *ses, nn_tls_facts *out) {
+    if (ses->stream != NULL) {
+        nn_tls_facts_get(ses->stream, out);
+        return;
+    }
+    memset(out, 0, sizeof(*out));
+    if (ses->secure) {
+        out->encrypted = true;
+        snprintf(out->version, sizeof(out->version), "%s", ses->tls_version);
+        snprintf(out->cipher, sizeof(out->cipher), "%s", ses->tls_cipher);
+    }
+}
+
 const nn_tls_facts *nn_mysql_session_tls(const nn_mysql_session *ses) {
-    return &ses->facts;
+    /* Only embedders ask (for a pointer that lives as long as the session): the copy is
+     * made on their first call, so sessions nobody asks about hold none. The facts do not
+     * change once the handshake is done, so later calls return the same copy. */
+    static const nn_tls_facts none;
+    if (ses->facts_cache == NULL) {
+        nn_tls_facts *f = malloc(sizeof(*f));
+        if (f == NULL) {
+            return &none;
+        }
+        nn_mysql_session_tls_facts(ses, f);
+        ((nn_mysql_session *)ses)->facts_cache = f; /* a cache: the session is not const */
+    }
+    return ses->facts_cache;
 }
 
 nn_loop *nn_mysql_session_loop(const nn_mysql_session *ses) {

@@ -82,7 +82,13 @@ struct nn_mysql_session {
     bool kill_connection;
     bool changing_user; /* COM_CHANGE_USER is authenticating */
     bool in_transaction; /* SERVER_STATUS_IN_TRANS */
-    nn_tls_facts facts;
+    /* TLS: no copy of the session's facts (about 2 KB) is kept; they are read from the
+     * stream when asked (nn_mysql_session_tls_facts). The version and cipher names are
+     * static strings (nn_tls_names), NULL without TLS: the process list reads them from
+     * other threads. */
+    const char *tls_version;
+    const char *tls_cipher;
+    nn_tls_facts *facts_cache; /* made by the first nn_mysql_session_tls() (embedders) */
     uint32_t client_caps;
     uint32_t caps; /* negotiated */
     uint8_t seq;   /* the next sequence id on the wire, either direction */

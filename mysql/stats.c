@@ -40,9 +40,8 @@ static bool differs(const char *want, const char *have) {
     return want != NULL && strcmp(want, have) != 0;
 }
 
-void nn_mysql_stats_require_denied(nn_mysql_session *ses) {
+void nn_mysql_stats_require_denied(nn_mysql_session *ses, const nn_tls_facts *f) {
     const nn_ssl_require *req = ses->account != NULL ? &ses->account->require : NULL;
-    const nn_tls_facts *f = &ses->facts;
     nn_mysql_require_clause clause = NN_MYSQL_REQUIRE_SSL;
     if (req == NULL || !f->encrypted || req->type == NN_SSL_ANY) {
         clause = NN_MYSQL_REQUIRE_SSL;

@@ -360,8 +360,14 @@ static void on_send(nn_stream *s, struct io_uring_cqe *cqe) {
     atomic_fetch_add_explicit(&s->loop->counters.bytes_out, (uint64_t)cqe->res,
                               memory_order_relaxed);
     nn_buf_consume(&s->sending, (size_t)cqe->res);
-    if (s->sending.len == 0 && s->sending.cap > KEEP_BUFFER_BYTES) {
+    if (s->sending.len == 0 && (s->sending.cap > KEEP_BUFFER_BYTES || s->out.len == 0)) {
+        /* Nothing more to send: the stream may stay idle for hours, so it keeps no output
+         * storage (both buffers, ~1-3 KB per idle connection otherwise). A busy stream (more
+         * output already queued) keeps its small buffer for the next swap. */
         nn_buf_free(&s->sending);
+        if (s->out.len == 0) {
+            nn_buf_free(&s->out);
+        }
     }
     if (s->state != STREAM_CLOSED) {
         nn_loop_mark_dirty(s->loop, s);

@@ -454,8 +454,10 @@ static void heal_fire(nn_timer *t) {
 
 /* The earliest not_after of the two certificates of c's session, 0 when none. */
 static int64_t session_expiry(const rpc_conn *c) {
-    int64_t a = c->facts.peer_not_after;
-    int64_t b = c->facts.local_not_after;
+    nn_tls_facts facts;
+    nn_rpc_conn_facts(c, &facts);
+    int64_t a = facts.peer_not_after;
+    int64_t b = facts.local_not_after;
     if (a <= 0) {
         return b > 0 ? b : 0;
     }
@@ -510,20 +512,20 @@ static void expiry_fire(nn_timer *t) {
 }
 
 void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c) {
+    nn_tls_facts f; /* read before the lock: the connection keeps no copy */
+    if (c != NULL) {
+        nn_rpc_conn_facts(c, &f);
+    }
     pthread_mutex_lock(&ch->info_lock);
     if (c != NULL) {
         ch->info_encrypted = c->encrypted;
-        snprintf(ch->info_version, sizeof(ch->info_version), "%s",
-                 c->encrypted ? c->facts.version : "");
-        snprintf(ch->info_cipher, sizeof(ch->info_cipher), "%s",
-                 c->encrypted ? c->facts.cipher : "");
-        snprintf(ch->info_subject, sizeof(ch->info_subject), "%s",
-                 c->encrypted ? c->facts.peer_subject : "");
-        snprintf(ch->info_issuer, sizeof(ch->info_issuer), "%s",
-                 c->encrypted ? c->facts.peer_issuer : "");
-        ch->info_peer_not_before = c->encrypted ? c->facts.peer_not_before : 0;
-        ch->info_peer_not_after = c->encrypted ? c->facts.peer_not_after : 0;
-        ch->info_local_not_after = c->encrypted ? c->facts.local_not_after : 0;
+        snprintf(ch->info_version, sizeof(ch->info_version), "%s", f.version);
+        snprintf(ch->info_cipher, sizeof(ch->info_cipher), "%s", f.cipher);
+        snprintf(ch->info_subject, sizeof(ch->info_subject), "%s", f.peer_subject);
+        snprintf(ch->info_issuer, sizeof(ch->info_issuer), "%s", f.peer_issuer);
+        ch->info_peer_not_before = f.peer_not_before;
+        ch->info_peer_not_after = f.peer_not_after;
+        ch->info_local_not_after = f.local_not_after;
         ch->info_generation = c->encrypted ? c->tls_generation : 0;
     }
     snprintf(ch->info_error, sizeof(ch->info_error), "%s", ch->last_error);
@@ -589,14 +591,14 @@ void nn_rpc_channel_conn_ready(rpc_channel *ch, rpc_conn *c) {
     nn_rpc_channel_set_info(ch, c);
     chan_state(ch, CHAN_READY);
     nn_log(NN_LOG_INFO, "rpc.channel.up", "node=%s peer=%s tls=%s cipher=%s replaced=%d",
-           ch->rpc->self, ch->peer, c->encrypted ? c->facts.version : "off",
-           c->encrypted ? c->facts.cipher : "-", old != NULL);
+           ch->rpc->self, ch->peer, c->encrypted ? c->tls_version : "off",
+           c->encrypted ? c->tls_cipher : "-", old != NULL);
     if (old != NULL && old->fallback && c->encrypted) {
         atomic_fetch_add_explicit(&ch->heals, 1, memory_order_relaxed);
         nn_log(NN_LOG_INFO, "rpc.tls.healed",
                "node=%s peer=%s tls=%s reason=\"the peer takes TLS again; the plaintext "
                "fallback is retired (make-before-break)\"",
-               ch->rpc->self, ch->peer, c->facts.version);
+               ch->rpc->self, ch->peer, c->tls_version);
     }
     if (c->encrypted) {
         ch->heal_backoff_ms = 0;

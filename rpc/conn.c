@@ -19,8 +19,45 @@ static void conn_unref(rpc_conn *c) {
     if (--c->refs == 0) {
         nn_rpc_call_table_free(&c->calls);
         free(c->budget.spare);
+        free(c->refusal);
+        free(c->caller);
         free(c);
     }
+}
+
+/* Why the connection ends (the calls on it fail with it). Kept on the heap, and only once
+ * it is needed: a fixed buffer in every connection was 1 KB per idle connection. The first
+ * reason stays when memory runs out for a later one. */
+__attribute__((format(printf, 2, 3))) static void conn_set_refusal(rpc_conn *c, const char *fmt,
+                                                                   ...) {
+    char text[1024]; /* a peer's error text is cut here, as it always was */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    char *copy = strdup(text);
+    if (copy != NULL) {
+        free(c->refusal);
+        c->refusal = copy;
+    }
+}
+
+static const char *conn_refusal(const rpc_conn *c) {
+    return c->refusal != NULL ? c->refusal : "refused (no memory for the reason)";
+}
+
+/* Who is calling on an inbound connection (node name or the tool's certificate subject),
+ * sized to fit, set once at the hello. */
+static void conn_set_caller(rpc_conn *c, const char *caller) {
+    char *copy = strdup(caller);
+    if (copy != NULL) {
+        free(c->caller);
+        c->caller = copy;
+    }
+}
+
+static const char *conn_caller(const rpc_conn *c) {
+    return c->caller != NULL ? c->caller : "";
 }
 
 static rpc_conn *conn_alloc(nn_rpc *rpc, bool outbound) {
@@ -80,7 +117,7 @@ static bool send_queue_stuck(rpc_conn *c, size_t frame, nn_err *err) {
     }
     nn_log(NN_LOG_WARN, "rpc.peer_stalled", "node=%s peer=%s reason=\"%s\"", rpc->self, c->peer,
            why);
-    snprintf(c->refusal, sizeof(c->refusal), "%s", why);
+    conn_set_refusal(c, "%s", why);
     c->refusal_status = NN_RPC_E_PEER_DOWN;
     c->refusal_logged = true;
     nn_rpc_conn_close(c, why);
@@ -345,7 +382,7 @@ static void hb_fire(nn_timer *t) {
         char why[160];
         snprintf(why, sizeof(why), "no frame from %s for %llu ms (heartbeat)", c->peer,
                  (unsigned long long)((dead_link ? own : silent) / 1000000u));
-        snprintf(c->refusal, sizeof(c->refusal), "%s", why);
+        conn_set_refusal(c, "%s", why);
         c->refusal_status = NN_RPC_E_PEER_DOWN;
         nn_rpc_conn_close(c, why);
         return;
@@ -450,28 +487,37 @@ static void send_hello(rpc_conn *c) {
     c->state = CONN_HELLO;
 }
 
+void nn_rpc_conn_facts(const rpc_conn *c, nn_tls_facts *out) {
+    if (c->encrypted && c->stream != NULL) {
+        nn_tls_facts_get(c->stream, out);
+    } else {
+        memset(out, 0, sizeof(*out));
+    }
+}
+
 static void outbound_secure(rpc_conn *c) {
     rpc_channel *ch = c->chan;
+    nn_tls_facts facts; /* read once here: the connection keeps no copy */
+    nn_rpc_conn_facts(c, &facts);
     /* The dialler's half of node identity: the certificate must name whom we dialled. */
     if (!ch->is_tool || ch->rpc->self[0] != '\0') {
         nn_err err = {0};
-        if (nn_security_identity_check(&c->facts, ch->peer, &err) < 0) {
-            snprintf(c->refusal, sizeof(c->refusal), "certificate of %s refused: %s", ch->peer,
-                     err.msg);
+        if (nn_security_identity_check(&facts, ch->peer, &err) < 0) {
+            conn_set_refusal(c, "certificate of %s refused: %s", ch->peer, err.msg);
             c->refusal_status = NN_RPC_E_REFUSED;
             nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
-                   c->peer, c->refusal);
+                   c->peer, conn_refusal(c));
             c->refusal_logged = true;
-            nn_rpc_conn_close(c, c->refusal);
+            nn_rpc_conn_close(c, conn_refusal(c));
             return;
         }
-    } else if (!c->facts.peer_cert_verified) {
-        snprintf(c->refusal, sizeof(c->refusal), "certificate of %s did not verify", ch->peer);
+    } else if (!facts.peer_cert_verified) {
+        conn_set_refusal(c, "certificate of %s did not verify", ch->peer);
         c->refusal_status = NN_RPC_E_REFUSED;
         nn_log(NN_LOG_DEBUG, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
-               c->refusal);
+               conn_refusal(c));
         c->refusal_logged = true;
-        nn_rpc_conn_close(c, c->refusal);
+        nn_rpc_conn_close(c, conn_refusal(c));
         return;
     }
     send_hello(c);
@@ -480,15 +526,15 @@ static void outbound_secure(rpc_conn *c) {
 static void outbound_hello_reply(rpc_conn *c, Nnrpc__Envelope *env) {
     rpc_channel *ch = c->chan;
     if (env->flags & NNRPC__FLAG__FLAG_ERROR) {
-        snprintf(c->refusal, sizeof(c->refusal), "%s refused us: %s", ch->peer,
-                 env->error_message ? env->error_message : "");
+        conn_set_refusal(c, "%s refused us: %s", ch->peer,
+                         env->error_message ? env->error_message : "");
         c->refusal_status =
             env->error_code == NN_RPC_E_PEER_DOWN ? NN_RPC_E_PEER_DOWN : NN_RPC_E_REFUSED;
         nn_log(c->refusal_status == NN_RPC_E_PEER_DOWN || ch->is_tool ? NN_LOG_INFO : NN_LOG_WARN,
                "rpc.channel.refused", "node=%s peer=%s reason=\"%s\"", c->rpc->self, ch->peer,
                env->error_message ? env->error_message : "");
         c->refusal_logged = true;
-        nn_rpc_conn_close(c, c->refusal);
+        nn_rpc_conn_close(c, conn_refusal(c));
         return;
     }
     Nnrpc__HelloReply *r =
@@ -509,12 +555,12 @@ static void outbound_hello_reply(rpc_conn *c, Nnrpc__Envelope *env) {
         nnrpc__hello_reply__free_unpacked(r, &c->budget.pa);
     }
     if (bad != NULL) {
-        snprintf(c->refusal, sizeof(c->refusal), "refused %s: %s", ch->peer, bad);
+        conn_set_refusal(c, "refused %s: %s", ch->peer, bad);
         c->refusal_status = NN_RPC_E_REFUSED;
         nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, ch->peer,
                bad);
         c->refusal_logged = true;
-        nn_rpc_conn_close(c, c->refusal);
+        nn_rpc_conn_close(c, conn_refusal(c));
         return;
     }
     c->state = CONN_READY;
@@ -544,10 +590,10 @@ static void outbound_frame(rpc_conn *c, Nnrpc__Envelope *env) {
     if (env->call_id == 0) {
         /* The listener speaks to the connection as a whole: a protocol complaint. */
         if (env->flags & NNRPC__FLAG__FLAG_ERROR) {
-            snprintf(c->refusal, sizeof(c->refusal), "%s closed the channel: %s", c->peer,
-                     env->error_message ? env->error_message : "");
+            conn_set_refusal(c, "%s closed the channel: %s", c->peer,
+                             env->error_message ? env->error_message : "");
             c->refusal_status = NN_RPC_E_PEER_DOWN;
-            nn_rpc_conn_close(c, c->refusal);
+            nn_rpc_conn_close(c, conn_refusal(c));
         }
         return;
     }
@@ -580,6 +626,8 @@ static void inbound_hello(rpc_conn *c, Nnrpc__Envelope *env) {
         return;
     }
     const char *peer_host = nn_stream_peer_host(c->stream);
+    nn_tls_facts facts; /* read once, for the hello: the connection keeps no copy */
+    nn_rpc_conn_facts(c, &facts);
     if (h->protocol_version != NN_RPC_PROTOCOL_VERSION) {
         refuse(c, NN_RPC_E_REFUSED, "protocol version %u, %s speaks %u", h->protocol_version,
                rpc->self, NN_RPC_PROTOCOL_VERSION);
@@ -595,12 +643,12 @@ static void inbound_hello(rpc_conn *c, Nnrpc__Envelope *env) {
                (unsigned long long)h->cluster_id, h->cluster_name,
                (unsigned long long)rpc->cluster_id, rpc->cluster_name);
     } else if (h->role == NNRPC__ROLE__ROLE_TOOL) {
-        if (c->encrypted && !nn_rpc_tool_subject_allowed(rpc, c->facts.peer_subject)) {
+        if (c->encrypted && !nn_rpc_tool_subject_allowed(rpc, facts.peer_subject)) {
             refuse(c, NN_RPC_E_DENIED, "tool certificate subject '%s' is not in tool_subjects",
-                   c->facts.peer_subject);
+                   facts.peer_subject);
         } else {
             c->is_tool = true;
-            snprintf(c->caller, sizeof(c->caller), "%s", c->encrypted ? c->facts.peer_subject : "");
+            conn_set_caller(c, c->encrypted ? facts.peer_subject : "");
         }
     } else {
         const nn_rpc_node *node = nn_rpc_node_find(rpc, h->node_name);
@@ -611,11 +659,11 @@ static void inbound_hello(rpc_conn *c, Nnrpc__Envelope *env) {
         } else if (!host_matches(node->host, peer_host)) {
             refuse(c, NN_RPC_E_REFUSED, "node '%s' connects from %s but the config puts it at %s",
                    h->node_name, peer_host, node->host);
-        } else if (c->encrypted && nn_security_identity_check(&c->facts, h->node_name, &err) < 0) {
+        } else if (c->encrypted && nn_security_identity_check(&facts, h->node_name, &err) < 0) {
             refuse(c, NN_RPC_E_REFUSED, "hello says node '%s' but its certificate does not: %s",
                    h->node_name, err.msg);
         } else {
-            snprintf(c->caller, sizeof(c->caller), "%s", h->node_name);
+            conn_set_caller(c, h->node_name);
             snprintf(c->peer, sizeof(c->peer), "%s", h->node_name);
             c->counted_node = true;
             c->from_chan = &rpc->chans[node - rpc->nodes];
@@ -649,8 +697,8 @@ static void inbound_hello(rpc_conn *c, Nnrpc__Envelope *env) {
     }
     c->state = CONN_READY;
     nn_log(NN_LOG_INFO, "rpc.accept", "node=%s peer=%s tool=%d tls=%s cipher=%s", rpc->self,
-           c->is_tool ? (c->caller[0] ? c->caller : peer_host) : c->caller, c->is_tool,
-           c->encrypted ? c->facts.version : "off", c->encrypted ? c->facts.cipher : "-");
+           c->is_tool ? (conn_caller(c)[0] ? conn_caller(c) : peer_host) : conn_caller(c),
+           c->is_tool, c->encrypted ? c->tls_version : "off", c->encrypted ? c->tls_cipher : "-");
 }
 
 static uint64_t inbound_idle_ns(nn_rpc *rpc) {
@@ -713,9 +761,9 @@ static int on_open(nn_stream *s, void *arg) {
             nn_err err = {0};
             if (nn_tls_stream_start(s, c->rpc->sec, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED,
                                     &err) < 0) {
-                snprintf(c->refusal, sizeof(c->refusal), "TLS to %s: %s", c->peer, err.msg);
+                conn_set_refusal(c, "TLS to %s: %s", c->peer, err.msg);
                 c->refusal_status = NN_RPC_E_REFUSED;
-                nn_rpc_conn_close(c, c->refusal);
+                nn_rpc_conn_close(c, conn_refusal(c));
             }
         } else {
             send_hello(c);
@@ -876,7 +924,7 @@ static void on_readable(nn_stream *s) {
             (void)nn_stream_input(s, &len); /* what is left, after a frame taken in place */
             nn_stream_consume(s, len);
             if (c->outbound) {
-                snprintf(c->refusal, sizeof(c->refusal), "bad frame from %s: %s", c->peer, err.msg);
+                conn_set_refusal(c, "bad frame from %s: %s", c->peer, err.msg);
                 c->refusal_status = NN_RPC_E_PEER_DOWN;
             } else {
                 send_error(c, 0, NN_RPC_E_INVALID, 0, err.msg);
@@ -909,8 +957,8 @@ static void on_event(nn_stream *s, int event) {
     if (c == NULL || event != NN_STREAM_EV_SECURE || c->state == CONN_CLOSING) {
         return;
     }
-    nn_tls_facts_get(s, &c->facts);
-    c->encrypted = c->facts.encrypted;
+    nn_tls_names(s, &c->tls_version, &c->tls_cipher);
+    c->encrypted = c->tls_version != NULL;
     nn_rpc_count_tls_handshake(c, true);
     if (c->outbound) {
         outbound_secure(c);
@@ -943,7 +991,7 @@ static void on_deadline(nn_stream *s) {
     snprintf(why, sizeof(why), "%s did not finish connecting within %llu ms", c->peer,
              (unsigned long long)atomic_load(&c->rpc->connect_timeout_ms));
     if (c->outbound) {
-        snprintf(c->refusal, sizeof(c->refusal), "%s", why);
+        conn_set_refusal(c, "%s", why);
         c->refusal_status = NN_RPC_E_PEER_DOWN;
     } else {
         nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
@@ -1036,9 +1084,9 @@ static void on_close(nn_stream *s, int reason, const char *why) {
         bool fallback = false;
         char msg[1400];
         int status = NN_RPC_E_PEER_DOWN;
-        if (c->refusal[0] != '\0') {
+        if (c->refusal != NULL) {
             status = c->refusal_status;
-            snprintf(msg, sizeof(msg), "%s", c->refusal);
+            snprintf(msg, sizeof(msg), "%s", conn_refusal(c));
         } else if (was_tls_attempt && peer_closed) {
             /* No TLS alert, just a close: the listener has rpc_tls off (see rpc.h). */
             fallback = (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_PREFER && !ch->is_tool;
@@ -1220,7 +1268,7 @@ void nn_rpc_request_dispatch(rpc_conn *c, Nnrpc__Envelope *env) {
     c->requests++;
     if (c->counted_node) {
         /* Per calling node, so that a test can tell a call run twice from one run once. */
-        const nn_rpc_node *from = nn_rpc_node_find(rpc, c->caller);
+        const nn_rpc_node *from = nn_rpc_node_find(rpc, conn_caller(c));
         if (from != NULL) {
             atomic_fetch_add_explicit(&rpc->chans[from - rpc->nodes].served, 1,
                                       memory_order_relaxed);
@@ -1239,7 +1287,7 @@ const char *nn_rpc_request_method(const nn_rpc_request *req) {
 }
 
 const char *nn_rpc_request_caller(const nn_rpc_request *req) {
-    return req->conn->caller;
+    return conn_caller(req->conn);
 }
 
 bool nn_rpc_request_from_tool(const nn_rpc_request *req) {

@@ -149,9 +149,12 @@ struct rpc_conn {
     uint64_t stall_pending, stall_queued;
     bool refusal_logged;     /* a refusal with its reason is in the log already */
     bool fallback;           /* outbound plaintext after a prefer TLS attempt was closed */
-    nn_tls_facts facts;
+    /* No copy of the TLS facts (about 2 KB per connection): they are read from the stream
+     * where needed (nn_rpc_conn_facts). The names are static strings (nn_tls_names). */
+    const char *tls_version;
+    const char *tls_cipher;
     char peer[64];      /* node name (or the tool's address) */
-    char refusal[1024]; /* why the peer refused us, from its error frame */
+    char *refusal;      /* why the peer refused us (from its error frame), or NULL */
     int refusal_status;
 
     /* outbound */
@@ -165,7 +168,7 @@ struct rpc_conn {
     bool renew_requested; /* the listener asked for a replacement (FLAG_RENEW) */
 
     /* inbound */
-    char caller[512]; /* node name, or the tool's certificate subject */
+    char *caller;     /* node name, or the tool's certificate subject; NULL before the hello */
     size_t requests;  /* requests being handled */
     uint64_t last_call_id; /* call ids of requests rise on a connection (rpc.h) */
     bool goodbye_sent;
@@ -357,6 +360,8 @@ struct nn_rpc_request {
 extern const nn_stream_handler nn_rpc_stream_handler;
 int nn_rpc_conn_send(rpc_conn *c, Nnrpc__Envelope *env, nn_err *err);
 void nn_rpc_conn_close(rpc_conn *c, const char *why);
+/* The TLS facts of c's session, read now (on c's loop); zero without TLS or a stream. */
+void nn_rpc_conn_facts(const rpc_conn *c, nn_tls_facts *out);
 void nn_rpc_conn_send_goodbye(rpc_conn *c);
 /* A plaintext inbound connection under rpc_tls=require: closed at until_ns at the latest
  * (its owner was told goodbye and moves its calls to a TLS connection before then). */

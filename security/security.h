@@ -37,8 +37,17 @@ typedef struct nn_tls_facts {
 } nn_tls_facts;
 
 /* Fills out with the facts of s. Without a TLS layer, out->encrypted is false and the
- * rest is zero. Returns 0. */
+ * rest is zero. Returns 0. The facts are read from the TLS session on each call (on s's
+ * loop), so a connection need not keep a copy of them (about 2 KB): protocols ask when they
+ * need them (the login, SHOW STATUS, the hello) and keep only what they use often. */
 int nn_tls_facts_get(const nn_stream *s, nn_tls_facts *out);
+
+/* The version and cipher names of s's established TLS session ("TLSv1.3",
+ * "TLS_AES_128_GCM_SHA256"), the same strings as nn_tls_facts' version and cipher. They
+ * are static strings that stay valid for the life of the process, so a session may keep
+ * the pointers instead of a copy of the facts, and other threads may read them. Both are
+ * NULL without TLS or before the handshake completes. */
+void nn_tls_names(const nn_stream *s, const char **version, const char **cipher);
 
 /* The ciphers the stream's TLS session could have used, OpenSSL names joined by ':' (MySQL's
  * Ssl_cipher_list); "" without TLS. Returns the length it needed, like snprintf. */

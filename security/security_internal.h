@@ -146,6 +146,8 @@ int nn_tls_engine_flush(nn_tls_engine *e, nn_err *err);
 void nn_tls_engine_shutdown(nn_tls_engine *e);
 nn_tls_engine_state nn_tls_engine_state_get(const nn_tls_engine *e);
 void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out);
+/* nn_tls_names() of the engine's session. */
+void nn_tls_engine_names(const nn_tls_engine *e, const char **version, const char **cipher);
 void nn_tls_engine_free(nn_tls_engine *e);
 /* The client SSL_CTX's new-session callback: files the ticket under the engine's peer key. */
 int nn_tls_engine_new_session_cb(SSL *ssl, SSL_SESSION *session);

@@ -46,6 +46,7 @@ struct nn_tls_engine {
     uint8_t *pending;
     size_t pending_len;
     size_t pending_cap;
+    struct nn_tls_peer *peer; /* MySQL port: what the facts say of the client certificate */
     char failure[320];
 };
 
@@ -104,6 +105,81 @@ static void bio_method_init(void) {
     engine_bio_method = m;
 }
 
+/* ------------------------------------------------------------ the client certificate */
+
+/* The MySQL port keeps what the facts say of the client's certificate, not the certificate:
+ * each established session would otherwise hold the parsed X509 (about 5 KB of small blocks)
+ * and its DER for the life of the connection, when the policy reads a few strings of it once
+ * (REQUIRE X509/SUBJECT/ISSUER at login). BoringSSL is asked to keep only the hash
+ * (SSL_set_retain_only_sha256_of_client_certs: the certificate is dropped when the handshake
+ * ends, so SSL_get_peer_certificate() is NULL after it), and the strings are taken here while
+ * the handshake still has it.
+ * Not on the RPC port: a session that keeps only the hash also puts only the hash in its
+ * tickets, so a resumed channel would have no certificate to check the node's identity
+ * against (BoringSSL serializes the leaf only when no hash stands for it). */
+struct nn_tls_peer {
+    int64_t not_before;
+    int64_t not_after;
+    const char *issuer; /* into text, like cn and sans */
+    const char *cn;
+    const char *sans;
+    char text[]; /* subject, issuer, cn, sans: each NUL-terminated */
+};
+
+static void peer_take(nn_tls_engine *e, X509 *cert) {
+    nn_tls_facts f; /* the facts' own forms and limits */
+    nn_sec_cert_describe(cert, f.peer_subject, sizeof(f.peer_subject), f.peer_issuer,
+                         sizeof(f.peer_issuer), f.peer_cn, sizeof(f.peer_cn), f.peer_sans,
+                         sizeof(f.peer_sans), &f.peer_not_before, &f.peer_not_after);
+    size_t ls = strlen(f.peer_subject) + 1;
+    size_t li = strlen(f.peer_issuer) + 1;
+    size_t lc = strlen(f.peer_cn) + 1;
+    size_t ln = strlen(f.peer_sans) + 1;
+    struct nn_tls_peer *p = malloc(sizeof(*p) + ls + li + lc + ln);
+    if (p == NULL) {
+        return; /* fails closed: the facts then say no certificate was presented */
+    }
+    p->not_before = f.peer_not_before;
+    p->not_after = f.peer_not_after;
+    memcpy(p->text, f.peer_subject, ls);
+    memcpy(p->text + ls, f.peer_issuer, li);
+    memcpy(p->text + ls + li, f.peer_cn, lc);
+    memcpy(p->text + ls + li + lc, f.peer_sans, ln);
+    p->issuer = p->text + ls;
+    p->cn = p->issuer + li;
+    p->sans = p->cn + lc;
+    e->peer = p;
+}
+
+/* BoringSSL's info callback runs at every step of the handshake: the first step that finds
+ * the client's certificate (parsed from its Certificate message) takes its strings. A certificate
+ * that then fails to verify fails the handshake, and facts are only given out after a handshake
+ * that completed. */
+static void engine_info(const SSL *ssl, int type, int value) {
+    if ((type & SSL_CB_LOOP) == 0) {
+        return;
+    }
+    BIO *bio = SSL_get_rbio(ssl);
+    nn_tls_engine *e = bio != NULL ? BIO_get_data(bio) : NULL;
+    if (e == NULL || e->peer != NULL) {
+        return;
+    }
+    X509 *cert = SSL_get_peer_certificate(ssl);
+    if (cert != NULL) {
+        peer_take(e, cert);
+        X509_free(cert);
+    }
+}
+
+static void peer_facts(const struct nn_tls_peer *p, nn_tls_facts *out) {
+    snprintf(out->peer_subject, sizeof(out->peer_subject), "%s", p->text);
+    snprintf(out->peer_issuer, sizeof(out->peer_issuer), "%s", p->issuer);
+    snprintf(out->peer_cn, sizeof(out->peer_cn), "%s", p->cn);
+    snprintf(out->peer_sans, sizeof(out->peer_sans), "%s", p->sans);
+    out->peer_not_before = p->not_before;
+    out->peer_not_after = p->not_after;
+}
+
 /* ------------------------------------------------------------ failures */
 
 static int engine_fail(nn_tls_engine *e, int ssl_error, nn_err *err) {
@@ -135,7 +211,9 @@ static int engine_fail(nn_tls_engine *e, int ssl_error, nn_err *err) {
 /* ------------------------------------------------------------ lifecycle */
 
 int nn_tls_engine_new_session_cb(SSL *ssl, SSL_SESSION *session) {
-    nn_tls_engine *e = SSL_get_app_data(ssl);
+    /* The engine is the BIO's data: SSL_set_app_data would cost every SSL an ex_data stack. */
+    BIO *bio = SSL_get_rbio(ssl);
+    nn_tls_engine *e = bio != NULL ? BIO_get_data(bio) : NULL;
     if (e != NULL && e->peer_key != NULL) {
         nn_sec_store_session_put(e->store, e->peer_key, session);
     }
@@ -181,13 +259,20 @@ nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role, nn_tls_p
     e->store = store;
     BIO_set_data(bio, e);
     SSL_set_bio(e->ssl, bio, bio); /* one reference, owned by the SSL */
-    SSL_set_app_data(e->ssl, e);
+    /* An established session keeps what it negotiated but not the copy of the context's
+     * settings (cipher and group lists, verify parameters, certificate): about 1 KB less per
+     * idle connection. Nothing here reads that configuration after the handshake. */
+    SSL_set_shed_handshake_config(e->ssl, 1);
     if (role != NN_TLS_CLIENT) {
         int mode = SSL_VERIFY_PEER;
         if (peer_cert == NN_TLS_PEER_CERT_REQUIRED) {
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         }
         SSL_set_verify(e->ssl, mode, NULL);
+        if (role == NN_TLS_SERVER) {
+            SSL_set_retain_only_sha256_of_client_certs(e->ssl, 1);
+            SSL_set_info_callback(e->ssl, engine_info);
+        }
         SSL_set_accept_state(e->ssl);
     } else {
         SSL_set_verify(e->ssl, SSL_VERIFY_PEER, NULL);
@@ -211,6 +296,7 @@ void nn_tls_engine_free(nn_tls_engine *e) {
     nn_sec_store_unref(e->store);
     free(e->peer_key);
     free(e->pending);
+    free(e->peer);
     free(e);
 }
 
@@ -464,6 +550,10 @@ void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out) {
                              out->peer_sans, sizeof(out->peer_sans), &out->peer_not_before,
                              &out->peer_not_after);
         X509_free(peer);
+    } else if (e->peer != NULL) {
+        out->peer_cert_presented = true;
+        out->peer_cert_verified = out->verify_result == X509_V_OK;
+        peer_facts(e->peer, out);
     }
     if (e->role != NN_TLS_CLIENT) {
         out->local_not_before = e->store->info.not_before;
@@ -474,6 +564,18 @@ void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out) {
     }
 }
 
+void nn_tls_engine_names(const nn_tls_engine *e, const char **version, const char **cipher) {
+    *version = NULL;
+    *cipher = NULL;
+    if (e->state != NN_TLS_ENGINE_OPEN && e->state != NN_TLS_ENGINE_CLOSED) {
+        return;
+    }
+    /* Both point into BoringSSL's static tables (version names, the cipher suite table). */
+    *version = SSL_get_version(e->ssl);
+    const SSL_CIPHER *c = SSL_get_current_cipher(e->ssl);
+    *cipher = c != NULL ? SSL_CIPHER_get_name(c) : "";
+}
+
 size_t nn_tls_engine_cipher_list(const nn_tls_engine *e, char *out, size_t cap) {
     size_t at = 0;
     if (cap > 0) {
@@ -482,7 +584,8 @@ size_t nn_tls_engine_cipher_list(const nn_tls_engine *e, char *out, size_t cap) 
     if (e->state != NN_TLS_ENGINE_OPEN && e->state != NN_TLS_ENGINE_CLOSED) {
         return 0;
     }
-    STACK_OF(SSL_CIPHER) *ciphers = SSL_get_ciphers(e->ssl);
+    /* The context's list: the session's own copy is shed after the handshake. */
+    STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(SSL_get_SSL_CTX(e->ssl));
     for (size_t i = 0; ciphers != NULL && i < sk_SSL_CIPHER_num(ciphers); i++) {
         const char *name = SSL_CIPHER_get_name(sk_SSL_CIPHER_value(ciphers, i));
         int n = snprintf(out + at, at < cap ? cap - at : 0, "%s%s", at ? ":" : "", name);

@@ -166,6 +166,16 @@ int nn_tls_facts_get(const nn_stream *s, nn_tls_facts *out) {
     return 0;
 }
 
+void nn_tls_names(const nn_stream *s, const char **version, const char **cipher) {
+    const tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
+    if (l == NULL) {
+        *version = NULL;
+        *cipher = NULL;
+        return;
+    }
+    nn_tls_engine_names(l->engine, version, cipher);
+}
+
 size_t nn_tls_cipher_list(const nn_stream *s, char *out, size_t cap) {
     const tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
     if (l == NULL) {

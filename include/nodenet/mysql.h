@@ -271,6 +271,9 @@ NN_API void nn_mysql_session_set_in_transaction(nn_mysql_session *ses, bool in_t
 NN_API void nn_mysql_session_track_variable(nn_mysql_session *ses, const char *name,
                                             const char *value);
 NN_API uint64_t nn_mysql_session_id(const nn_mysql_session *ses);
+/* The session's TLS facts, read on the first call (make it on the session's loop, from a
+ * handler callback or nn_mysql_session_run(), as for the other calls here); the pointer and
+ * what it points to stay valid and unchanged for the session's life. */
 NN_API const nn_tls_facts *nn_mysql_session_tls(const nn_mysql_session *ses);
 /* Connection attributes the client sent at login (CLIENT_CONNECT_ATTRS): the value of key,
  * or NULL; and the i-th pair (false past the end). Borrowed for the session's life. */

@@ -768,6 +768,25 @@ static void test_tls_mysql_client_without_cert(void) {
     ep_free(&srv);
     ep_free(&cli);
 
+    /* The MySQL port keeps only the certificate's hash in BoringSSL and the strings in the
+     * engine (taken during the handshake): the same facts, over TLS 1.2 as well. */
+    ep_engine(&srv, s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL);
+    ep_raw_client(&cli, pk("a/ca.pem"), pk("a/client-cert.pem"), pk("a/client-key.pem"),
+                  TLS1_2_VERSION, NULL);
+    pump(&cli, &srv);
+    CU_ASSERT_TRUE(ep_open(&srv));
+    f = facts_of(&srv);
+    CU_ASSERT_STRING_EQUAL(f.version, "TLSv1.2");
+    CU_ASSERT_TRUE(f.peer_cert_presented);
+    CU_ASSERT_TRUE(f.peer_cert_verified);
+    CU_ASSERT_STRING_EQUAL(f.peer_subject, "/C=CN/O=nodenet/CN=mysql-client");
+    CU_ASSERT_STRING_EQUAL(f.peer_issuer, "/C=CN/O=nodenet/CN=nodenet-ca");
+    CU_ASSERT_STRING_EQUAL(f.peer_cn, "mysql-client");
+    CU_ASSERT(f.peer_not_before > 0 && f.peer_not_after > f.peer_not_before);
+    CU_ASSERT_EQUAL(nn_ssl_require_check(&subj, &f, NULL, 0), 0);
+    ep_free(&srv);
+    ep_free(&cli);
+
     /* RPC role: a certificate is required */
     ep_engine(&srv, s1, NN_TLS_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
     ep_raw_client(&cli, pk("a/ca.pem"), NULL, NULL, 0, NULL);
