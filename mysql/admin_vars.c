@@ -24,7 +24,7 @@ const nn_mysql_sysvar nn_mysql_sysvars[] = {
     {"collation_database", NN_MYSQL_VAR_COLLATION, "utf8mb4_general_ci"},
     {"collation_server", NN_MYSQL_VAR_COLLATION, "utf8mb4_general_ci"},
     {"connect_timeout", NN_MYSQL_VAR_INT, "10"},
-    {"default_authentication_plugin", NN_MYSQL_VAR_STR, "caching_sha2_password"},
+    {"default_authentication_plugin", NN_MYSQL_VAR_STR, NULL},
     {"div_precision_increment", NN_MYSQL_VAR_INT, "4"},
     {"error_count", NN_MYSQL_VAR_INT, "0"},
     {"foreign_key_checks", NN_MYSQL_VAR_BOOL, "1"},
@@ -99,6 +99,9 @@ const char *nn_mysql_sysvar_value(nn_mysql_var_ctx *ctx, const nn_mysql_sysvar *
     }
     if (strcmp(v->name, "have_ssl") == 0 || strcmp(v->name, "have_openssl") == 0) {
         return s->tls && srv->sec != NULL ? "YES" : "DISABLED";
+    }
+    if (strcmp(v->name, "default_authentication_plugin") == 0) {
+        return s->default_plugin;
     }
     if (strcmp(v->name, "require_secure_transport") == 0) {
         return s->require_secure_transport ? "1" : "0";

@@ -235,6 +235,7 @@ void nn_mysql_command_dispatch(nn_mysql_session *ses, const uint8_t *p, size_t l
     size_t arg_len = len - 1;
     atomic_fetch_add_explicit(&srv->questions, 1, memory_order_relaxed);
     if (cmd == COM_QUIT) {
+        nn_tls_quiet_close(ses->stream);
         nn_mysql_conn_close(ses, NN_CLOSE_LOCAL, "client quit");
         return;
     }

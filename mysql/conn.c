@@ -139,7 +139,7 @@ static int send_greeting(nn_mysql_session *ses) {
     nn_buf_append(b, reserved, sizeof(reserved));
     nn_buf_append(b, ses->scramble + 8, NN_MYSQL_SCRAMBLE_LEN - 8);
     nn_mysql_put_u8(b, 0);
-    nn_mysql_put_str_nul(b, NN_PLUGIN_SHA2);
+    nn_mysql_put_str_nul(b, ses->settings->default_plugin);
     return nn_mysql_conn_send_out(ses);
 }
 
@@ -282,7 +282,7 @@ void nn_mysql_conn_change_user(nn_mysql_session *ses, const uint8_t *p, size_t l
     nn_mysql_users_ref(users);
     ses->users = users;
     ses->account = nn_mysql_users_match(users, ses->user, ses->host);
-    send_auth_switch(ses, ses->account ? ses->account->plugin : NN_PLUGIN_SHA2);
+    send_auth_switch(ses, ses->account ? ses->account->plugin : ses->settings->default_plugin);
 }
 
 static void cache_sha2(nn_mysql_session *ses, const char *pw, size_t pw_len) {
@@ -301,6 +301,10 @@ static void cache_sha2(nn_mysql_session *ses, const char *pw, size_t pw_len) {
 /* The client's scramble for the account's plugin (first response or after a switch). */
 static void verify_response(nn_mysql_session *ses, const uint8_t *data, size_t len) {
     const nn_mysql_account *a = ses->account;
+    if (a == NULL && strcmp(ses->settings->default_plugin, NN_PLUGIN_NATIVE) == 0) {
+        deny(ses, "no such account"); /* as a wrong mysql_native_password is answered */
+        return;
+    }
     if (a == NULL) {
         /* Answer as for a caching_sha2 account that is not cached, as MySQL does with its
          * stand-in account, so that replies do not tell which user names exist; the
@@ -574,7 +578,7 @@ static bool on_handshake_response(nn_mysql_session *ses, const uint8_t *p, size_
     ses->users = users;
     ses->account = nn_mysql_users_match(users, ses->user, ses->host);
     /* An unknown user is answered as an account of the default plugin would be. */
-    const char *want = ses->account ? ses->account->plugin : NN_PLUGIN_SHA2;
+    const char *want = ses->account ? ses->account->plugin : ses->settings->default_plugin;
     if (strcmp(want, plugin) != 0 ||
         (strcmp(plugin, NN_PLUGIN_NATIVE) != 0 && strcmp(plugin, NN_PLUGIN_SHA2) != 0)) {
         if (!(caps & NN_CLIENT_PLUGIN_AUTH)) {

@@ -54,6 +54,12 @@ typedef struct nn_mysql_config {
     uint32_t max_allowed_packet;   /* largest client packet after reassembly; 0 = 64 MiB */
     uint64_t handshake_timeout_ms; /* greeting to end of auth; 0 = 10 s */
     uint64_t idle_timeout_ms;      /* between commands; 0 = 8 h */
+    /* MySQL's default_authentication_plugin: the plugin the greeting names, and how an
+     * unknown account is answered. false = caching_sha2_password (MySQL 8's default), true =
+     * mysql_native_password (MariaDB's): a client of a native account then answers the
+     * greeting at once instead of after an AuthSwitchRequest (one round trip less). New
+     * accounts default to caching_sha2_password either way. */
+    bool native_password_default;
     const char *server_version;    /* NULL = "8.0.36-nodenet" */
     /* Replies a session may have written and the client not yet read; past it the layer
      * takes no more rows (they return -EAGAIN) and reads no further command until half of
@@ -77,7 +83,8 @@ nn_mysql_server *nn_mysql_server_new(const nn_mysql_config *cfg, nn_security *se
 int nn_mysql_server_listener(nn_mysql_server *srv, const char *host, uint16_t port,
                              nn_listener_config *out);
 
-/* Any thread. Takes tls, require_secure_transport, max_allowed_packet and the timeouts
+/* Any thread. Takes tls, require_secure_transport, max_allowed_packet, the timeouts and
+ * native_password_default
  * from cfg for connections accepted from now on; open sessions keep what they
  * negotiated. data_dir and server_version cannot change (ignored). Returns 0. */
 int nn_mysql_server_reconfigure(nn_mysql_server *srv, const nn_mysql_config *cfg, nn_err *err);

@@ -464,6 +464,7 @@ typedef struct nn_mysql_settings {
     size_t max_cursor_bytes;     /* rows one open cursor may keep */
     uint64_t handshake_timeout_ms;
     uint64_t idle_timeout_ms;
+    const char *default_plugin; /* NN_PLUGIN_SHA2 or NN_PLUGIN_NATIVE: the greeting's */
     struct nn_mysql_settings *older; /* kept until free: readers never see a freed copy */
 } nn_mysql_settings;
 

@@ -18,6 +18,7 @@ static nn_mysql_settings *settings_new(const nn_mysql_config *cfg) {
     s->max_allowed_packet = cfg->max_allowed_packet ? cfg->max_allowed_packet : DEFAULT_MAX_PACKET;
     s->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 10000;
     s->idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 28800000;
+    s->default_plugin = cfg->native_password_default ? NN_PLUGIN_NATIVE : NN_PLUGIN_SHA2;
     s->output_limit = cfg->output_limit_bytes ? cfg->output_limit_bytes : 1024u * 1024u;
     s->max_prepared_stmts = cfg->max_prepared_stmts ? cfg->max_prepared_stmts : 1024;
     s->max_cursor_bytes = cfg->max_cursor_bytes ? cfg->max_cursor_bytes : 64u * 1024u * 1024u;

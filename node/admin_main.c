@@ -162,6 +162,19 @@ static int tool_security(admin *ad, nn_err *err) {
         sc.ca_file = ad->cfg.security.ca_file;
     }
     ad->sec = nn_security_new(&sc, err);
+    if (ad->sec == NULL && sc.crl_file != NULL && err != NULL &&
+        strncmp(err->msg, "security.crl_file:", strlen("security.crl_file:")) == 0) {
+        /* The CRL itself is stale or unreadable: a node fails closed on it, but the tool is
+         * what an operator diagnoses that with (status shows the node's reload error). It
+         * goes on without revocation checking, still verifying the node against the CA. */
+        fprintf(stderr,
+                "nodenet-admin: warning: %s; going on without checking revocation (the node's "
+                "certificate is still verified against the CA): publish a fresh CRL\n",
+                err->msg);
+        sc.crl_file = NULL;
+        *err = (nn_err){0};
+        ad->sec = nn_security_new(&sc, err);
+    }
     if (ad->sec == NULL) {
         nn_err_prefix(err, "admin certificate");
         return -EINVAL;

@@ -68,6 +68,7 @@ typedef struct raw_node_section {
     int64_t *max_frame_bytes;
     int64_t *max_packet_bytes;
     int *log_level;
+    int *default_authentication_plugin;
 } raw_node_section;
 
 typedef struct raw_config {
@@ -89,6 +90,11 @@ static const cyaml_strval_t rpc_tls_strings[] = {
     {"require", NN_CONFIG_RPC_TLS_REQUIRE},
 };
 static const cyaml_strval_t tls_version_strings[] = {{"1.2", 12}, {"1.3", 13}};
+/* 1 = mysql_native_password (nn_config.node.native_password_default). */
+static const cyaml_strval_t auth_plugin_strings[] = {
+    {"caching_sha2_password", 0},
+    {"mysql_native_password", 1},
+};
 static const cyaml_strval_t log_level_strings[] = {
     {"debug", NN_LOG_DEBUG},
     {"info", NN_LOG_INFO},
@@ -171,6 +177,9 @@ static const cyaml_schema_field_t node_section_fields[] = {
     CYAML_FIELD_INT_PTR("max_packet_bytes", OPT, raw_node_section, max_packet_bytes),
     CYAML_FIELD_ENUM_PTR("log_level", OPT | STRICT, raw_node_section, log_level, log_level_strings,
                          CYAML_ARRAY_LEN(log_level_strings)),
+    CYAML_FIELD_ENUM_PTR("default_authentication_plugin", OPT | STRICT, raw_node_section,
+                         default_authentication_plugin, auth_plugin_strings,
+                         CYAML_ARRAY_LEN(auth_plugin_strings)),
     CYAML_FIELD_END,
 };
 
@@ -283,6 +292,9 @@ static const char *expected_values(const char *key) {
     }
     if (strcmp(key, "log_level") == 0) {
         return "debug, info, warn or error";
+    }
+    if (strcmp(key, "default_authentication_plugin") == 0) {
+        return "caching_sha2_password or mysql_native_password";
     }
     if (strcmp(key, "mysql_tls") == 0 || strcmp(key, "require_secure_transport") == 0 ||
         strcmp(key, "metrics_tls") == 0) {
@@ -896,6 +908,8 @@ static int node_section_convert(loader *ld, const raw_config *raw, nn_config *cf
     }
     cfg->node.max_packet_bytes = (uint32_t)v;
     cfg->node.log_level = n->log_level != NULL ? *n->log_level : -1;
+    cfg->node.native_password_default =
+        n->default_authentication_plugin != NULL && *n->default_authentication_plugin == 1;
     cfg->node.data_dir =
         path_resolve(ld, "node.data_dir", n->data_dir != NULL ? n->data_dir : "data/%n", self);
     return cfg->node.data_dir != NULL ? 0 : -EINVAL;
@@ -1113,7 +1127,8 @@ void nn_config_diff_get(const nn_config *o, const nn_config *n, nn_config_diff *
                       o->security.metrics_tls != n->security.metrics_tls;
     if (o->node.handshake_timeout_ms != n->node.handshake_timeout_ms ||
         o->node.idle_timeout_ms != n->node.idle_timeout_ms ||
-        o->node.max_packet_bytes != n->node.max_packet_bytes) {
+        o->node.max_packet_bytes != n->node.max_packet_bytes ||
+        o->node.native_password_default != n->node.native_password_default) {
         /* mysql's reconfigure carries these too, but only for new connections; say so. */
         d->mysql_changed = true;
     }

@@ -242,6 +242,7 @@ static void mysql_config_fill(const nn_config *cfg, nn_mysql_config *out) {
     out->max_allowed_packet = cfg->node.max_packet_bytes;
     out->handshake_timeout_ms = cfg->node.handshake_timeout_ms;
     out->idle_timeout_ms = cfg->node.idle_timeout_ms;
+    out->native_password_default = cfg->node.native_password_default;
 }
 
 /* The cluster's shape always comes from the boot config (the mesh cannot change it live);
@@ -410,8 +411,13 @@ static void on_channel(void *arg, const char *peer, bool ready, const char *reas
 
 /* On the reloading thread (nn_node_reload's caller or the certificate watcher). */
 static void on_cert_reload(void *arg, uint64_t generation) {
+    nn_node *node = arg;
+    /* A reload the file watcher made renews and rechecks the RPC mesh as SIGHUP does (a
+     * CRL that revokes a peer cuts it); after SIGHUP's own reload this only repeats what
+     * its reconfigure does, which is idempotent. */
+    nn_rpc_certs_reloaded(node->rpc);
     nn_event event = {.kind = NN_EVENT_CERT_RELOADED, .reason = "", .generation = generation};
-    event_emit(arg, &event);
+    event_emit(node, &event);
 }
 
 int nn_node_subscribe(nn_node *node, nn_event_fn fn, void *arg) {
@@ -652,6 +658,10 @@ void nn_node_free(nn_node *node) {
         nn_node_stop(node, 0);
     }
     control_stop(node);
+    if (node->sec != NULL) {
+        /* The watcher outlives the rpc freed below; its reloads no longer reach it. */
+        nn_security_set_reload_listener(node->sec, NULL, NULL);
+    }
     nn_catalog_sync_free(node->catalog_sync);
     /* The server first: its timer heaps still list timers that live inside the rpc (a
      * channel's reconnect timer armed when its peer went away), and freeing a heap marks

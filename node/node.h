@@ -92,6 +92,8 @@ typedef struct nn_config {
         uint32_t max_frame_bytes;
         uint32_t max_packet_bytes;
         int log_level; /* nn_log_level; -1 when not set (the command line's, or info) */
+        /* default_authentication_plugin: mysql_native_password (else caching_sha2_password) */
+        bool native_password_default;
     } node;
 } nn_config;
 

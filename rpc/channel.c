@@ -14,7 +14,14 @@
  *   - expiry: a TLS session is renewed before either side's certificate expires (a day
  *     before, or half the time left when less than two days are), so that a certificate
  *     renewed on disk is used without waiting for a reload; at expiry itself a session
- *     that could not be renewed is closed. */
+ *     that could not be renewed is closed.
+ *
+ * A peer whose certificate this node refuses is cut rather than replaced: when a reload's
+ * new CRL revokes the active session's certificate, or a replacement fails on the peer's
+ * certificate (revoked, no longer under a trusted CA, not naming the peer), the active
+ * connection closes too (a session on a refused certificate is no better than a new one),
+ * the channel goes down with the reason, and calls to the peer fail at once with it until
+ * a connection succeeds again. Inbound connections are rechecked too (mesh.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
@@ -27,6 +34,8 @@
 
 #define BACKOFF_FIRST_MS 50u
 #define BACKOFF_MAX_MS 1000u /* a restarted peer is found again within about a second */
+/* A peer whose certificate we refuse: one refused handshake per 5 s at most. */
+#define BACKOFF_REJECTED_MAX_MS 5000u
 #define HEAL_FIRST_MS 1000u
 #define HEAL_MAX_MS 10000u /* a TLS-off peer costs one refused ClientHello per 10 s */
 #define EXPIRY_MARGIN_S 86400
@@ -183,7 +192,8 @@ static void call_start(nn_task *task) {
         send_call(ch, call, ch->active);
         return;
     }
-    if (!waits_for_channel(ch)) {
+    if (!waits_for_channel(ch) || ch->cert_rejected) {
+        /* A refused certificate does not fix itself within a call's deadline. */
         nn_rpc_call_complete(call, ch->last_status, 0, ch->last_error, NULL, 0);
         return;
     }
@@ -381,12 +391,39 @@ static void schedule_retry(rpc_channel *ch) {
         return;
     }
     ch->backoff_ms = ch->backoff_ms == 0 ? BACKOFF_FIRST_MS : ch->backoff_ms * 2;
-    if (ch->backoff_ms > BACKOFF_MAX_MS) {
-        ch->backoff_ms = BACKOFF_MAX_MS;
+    uint64_t max = ch->cert_rejected ? BACKOFF_REJECTED_MAX_MS : BACKOFF_MAX_MS;
+    if (ch->backoff_ms > max) {
+        ch->backoff_ms = max;
     }
     /* Half fixed, half random: peers that lost the same node do not retry in step. */
     uint64_t delay = ch->backoff_ms / 2 + jitter_next() % (ch->backoff_ms / 2 + 1);
     nn_loop_timer_arm(ch->loop, &ch->retry_timer, nn_now_ns() + NN_MS(delay));
+}
+
+static void fail_waiting(rpc_channel *ch) {
+    while (ch->waiting.next != &ch->waiting) {
+        rpc_call *call = ch->waiting.next;
+        waiting_unlink(ch, call);
+        nn_rpc_call_complete(call, ch->last_status, 0, ch->last_error, NULL, 0);
+    }
+}
+
+/* The peer's certificate is refused now: the active connection closes at once (its calls
+ * in flight end with `why`), and its close brings the channel down and schedules the next
+ * attempt (conn_closed). */
+static void channel_cut(rpc_channel *ch, const char *why) {
+    rpc_conn *c = ch->active;
+    ch->cert_rejected = true;
+    ch->last_status = NN_RPC_E_REFUSED;
+    snprintf(ch->last_error, sizeof(ch->last_error), "%s", why);
+    nn_log(NN_LOG_WARN, "rpc.channel.cut",
+           "node=%s peer=%s reason=\"%s\" action=\"channel closed; calls to %s fail until it "
+           "presents a certificate this node accepts\"",
+           ch->rpc->self, ch->peer, why, ch->peer);
+    if (c != NULL) {
+        c->refusal_logged = true;
+        nn_rpc_conn_refuse_peer_cert(c, why);
+    }
 }
 
 static void connect_attempt(rpc_channel *ch) {
@@ -610,6 +647,7 @@ void nn_rpc_channel_conn_ready(rpc_channel *ch, rpc_conn *c) {
     /* The store the session was started with, not the current one: a reload during the
      * handshake leaves this channel due for replacement. */
     ch->tls_generation = c->tls_generation;
+    ch->cert_rejected = false;
     ch->last_status = NN_RPC_E_PEER_DOWN;
     ch->last_error[0] = '\0';
     nn_rpc_channel_set_info(ch, c);
@@ -667,6 +705,21 @@ void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const 
     ch->last_status = status;
     snprintf(ch->last_error, sizeof(ch->last_error), "%s", why);
     nn_rpc_channel_set_info(ch, NULL);
+    ch->cert_rejected = c->peer_cert_rejected;
+    if (c->peer_cert_rejected) {
+        fail_waiting(ch);
+        if (ch->active != NULL) {
+            /* A replacement (after a reload, a renew, an expiry) was refused on the peer's
+             * certificate: the active connection is on the same certificate, accepted
+             * under the trust that changed. Its close takes the channel down. */
+            if (!c->refusal_logged) {
+                nn_log(NN_LOG_WARN, "rpc.channel.refused", "node=%s peer=%s reason=\"%s\"",
+                       ch->rpc->self, ch->peer, why);
+            }
+            channel_cut(ch, why);
+            return;
+        }
+    }
     if (fallback && ch->active != NULL && !ch->active->encrypted) {
         /* A heal attempt beside a plaintext connection: keep that one, try again later. */
         nn_log(NN_LOG_DEBUG, "rpc.tls.retry_refused",
@@ -749,7 +802,33 @@ void nn_rpc_channel_renew(rpc_channel *ch, rpc_conn *c) {
     connect_attempt(ch);
 }
 
+/* After a reload: the active session's (and a replacement's) peer certificate against the
+ * new store. True when the channel was cut. */
+static bool recheck_peer(rpc_channel *ch) {
+    nn_err err = {0};
+    rpc_conn *p = ch->pending;
+    char why[1024];
+    if (p != NULL && nn_rpc_conn_recheck(p, &err) < 0) {
+        snprintf(why, sizeof(why), "certificate of %s refused: %s", ch->peer, err.msg);
+        nn_rpc_conn_refuse_peer_cert(p, why); /* conn_closed cuts the active one too */
+        return true;
+    }
+    /* Revoked: cut now. Untrusted otherwise (the last step of a CA rotation): the reload's
+     * replacement follows as usual, and only if that is refused on the certificate is the
+     * channel cut (conn_closed). */
+    if (ch->active == NULL || nn_rpc_conn_recheck(ch->active, &err) != -EKEYREVOKED) {
+        return false;
+    }
+    snprintf(why, sizeof(why), "certificate of %s is no longer accepted after a reload: %s",
+             ch->peer, err.msg);
+    channel_cut(ch, why);
+    return true;
+}
+
 void nn_rpc_channel_reevaluate(rpc_channel *ch) {
+    if (ch->closed || ch->is_tool || recheck_peer(ch)) {
+        return;
+    }
     if (in_plaintext_under_prefer(ch) && ch->active->fallback && ch->pending == NULL) {
         /* A reload (ours, and often the peer's with it) may have made TLS possible. */
         ch->heal_backoff_ms = 0;

@@ -313,6 +313,76 @@ void nn_rpc_conn_send_renew(rpc_conn *c) {
     }
 }
 
+int nn_rpc_conn_recheck(rpc_conn *c, nn_err *err) {
+    nn_rpc *rpc = c->rpc;
+    if (!c->encrypted || rpc->sec == NULL || c->stream == NULL || c->state == CONN_CLOSING) {
+        return 0;
+    }
+    uint64_t generation = nn_security_generation(rpc->sec);
+    if (generation == c->tls_generation || generation == c->checked_generation) {
+        return 0; /* its handshake, or an earlier recheck, used this store */
+    }
+    int rc = nn_tls_peer_recheck(c->stream, rpc->sec, err);
+    if (rc == -EKEYREVOKED || rc == -EACCES) {
+        return rc;
+    }
+    if (rc == 0) {
+        c->checked_generation = generation;
+    }
+    return 0; /* could not check (out of memory): the next reload tries again */
+}
+
+void nn_rpc_conn_refuse_peer_cert(rpc_conn *c, const char *why) {
+    if (c->stream == NULL || c->state == CONN_CLOSING) {
+        return;
+    }
+    conn_set_refusal(c, "%s", why);
+    c->refusal_status = NN_RPC_E_REFUSED;
+    c->peer_cert_rejected = true;
+    nn_rpc_conn_close(c, why);
+}
+
+bool nn_rpc_conn_inbound_recheck(rpc_conn *c) {
+    nn_err err = {0};
+    int rc = nn_rpc_conn_recheck(c, &err);
+    if (rc == 0) {
+        return true;
+    }
+    nn_tls_facts facts; /* read here, once: a rare path */
+    nn_tls_facts_get(c->stream, &facts);
+    if (rc == -EACCES && (c->state == CONN_READY || c->state == CONN_DRAINING)) {
+        /* No longer under a trusted CA, as after the last step of a CA rotation: planned,
+         * so make-before-break still. A node dials anew (renew) and moves its calls; should
+         * it not manage (its new connection is refused), this one closes after one call
+         * timeout. A tool connection finishes its command; its next one is refused. */
+        nn_log(NN_LOG_INFO, "rpc.inbound.untrusted",
+               "node=%s peer=%s reason=\"its certificate (%s) no longer verifies after a "
+               "reload: %s\" action=\"%s\"",
+               c->rpc->self, c->peer, facts.peer_subject, err.msg,
+               c->counted_node ? "renew, closed after one call timeout at most"
+                               : "left to finish its command");
+        if (c->counted_node) {
+            c->untrusted_drain = true;
+            nn_rpc_conn_limit_plaintext(c,
+                                        nn_now_ns() + NN_MS(atomic_load(&c->rpc->call_timeout_ms)));
+            nn_rpc_conn_send_renew(c);
+        }
+        return true;
+    }
+    /* Revoked (a compromised key: no grace at all), or not past its hello yet: a node (or
+     * tool) must not keep a connection accepted under the CRL or CAs a reload replaced. */
+    char why[1400];
+    snprintf(why, sizeof(why),
+             "its certificate (%s) is no longer accepted after a reload: %s; connection closed",
+             facts.peer_subject, err.msg);
+    nn_log(NN_LOG_WARN, "rpc.inbound.cut", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
+           why);
+    c->refusal_logged = true;
+    send_error(c, 0, NN_RPC_E_REFUSED, 0, why);
+    nn_rpc_conn_close(c, why);
+    return false;
+}
+
 /* ----------------------------------------------------------------- outbound */
 
 /* The heartbeat of an outbound connection (issue 15: cheaper as the mesh grows).
@@ -505,6 +575,7 @@ static void outbound_secure(rpc_conn *c) {
         if (nn_security_identity_check(&facts, ch->peer, &err) < 0) {
             conn_set_refusal(c, "certificate of %s refused: %s", ch->peer, err.msg);
             c->refusal_status = NN_RPC_E_REFUSED;
+            c->peer_cert_rejected = true;
             nn_log(NN_LOG_WARN, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self,
                    c->peer, conn_refusal(c));
             c->refusal_logged = true;
@@ -514,10 +585,20 @@ static void outbound_secure(rpc_conn *c) {
     } else if (!facts.peer_cert_verified) {
         conn_set_refusal(c, "certificate of %s did not verify", ch->peer);
         c->refusal_status = NN_RPC_E_REFUSED;
+        c->peer_cert_rejected = true;
         nn_log(NN_LOG_DEBUG, "rpc.refuse", "node=%s peer=%s reason=\"%s\"", c->rpc->self, c->peer,
                conn_refusal(c));
         c->refusal_logged = true;
         nn_rpc_conn_close(c, conn_refusal(c));
+        return;
+    }
+    nn_err recheck = {0};
+    if (nn_rpc_conn_recheck(c, &recheck) < 0) {
+        /* A reload came during the handshake, and the new store refuses the certificate
+         * that the old one let through. */
+        char why[700];
+        snprintf(why, sizeof(why), "certificate of %s refused: %s", ch->peer, recheck.msg);
+        nn_rpc_conn_refuse_peer_cert(c, why);
         return;
     }
     send_hello(c);
@@ -963,6 +1044,9 @@ static void on_event(nn_stream *s, int event) {
     if (c->outbound) {
         outbound_secure(c);
     } else {
+        if (!nn_rpc_conn_inbound_recheck(c)) {
+            return; /* a reload during the handshake refuses its certificate now */
+        }
         c->state = CONN_HELLO;
         /* A hello may have arrived with the last handshake flight. */
         on_readable(s);
@@ -976,7 +1060,16 @@ static void on_deadline(nn_stream *s) {
         return;
     }
     if (c->plaintext_until_ns != 0 && nn_now_ns() >= c->plaintext_until_ns) {
-        nn_rpc_conn_close(c, "plaintext connection past its drain after rpc_tls became require");
+        if (c->untrusted_drain) {
+            nn_log(NN_LOG_WARN, "rpc.inbound.cut",
+                   "node=%s peer=%s reason=\"its certificate no longer verifies after a reload, "
+                   "and it was not replaced within a call timeout\"",
+                   c->rpc->self, c->peer);
+        }
+        nn_rpc_conn_close(c, c->untrusted_drain
+                                 ? "certificate no longer verifies after a reload"
+                                 : "plaintext connection past its drain after rpc_tls became "
+                                   "require");
         return;
     }
     if (c->state == CONN_READY || c->state == CONN_DRAINING) {
@@ -1100,6 +1193,9 @@ static void on_close(nn_stream *s, int reason, const char *why) {
              * fall back to plaintext. */
             status = NN_RPC_E_REFUSED;
             snprintf(msg, sizeof(msg), "TLS handshake with %s failed: %s", c->peer, why ? why : "");
+            /* security/ words a failure of our own check of the peer's chain so (an alert
+             * from the peer reads "... alert ..."): the peer's certificate is refused. */
+            c->peer_cert_rejected = why != NULL && strstr(why, "certificate verify failed");
         } else if (reason == NN_CLOSE_CONNECT || (reason < 0 && was == CONN_CONNECTING)) {
             snprintf(msg, sizeof(msg), "connect to %s failed: %s", c->peer, why ? why : "");
         } else {

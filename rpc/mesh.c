@@ -337,14 +337,21 @@ static void goodbye_inbound(nn_rpc *rpc, rpc_conn *head) {
     }
 }
 
-/* After a reconfigure, on each worker: inbound node connections that no longer meet the
- * policy or that run on certificates from before a reload are handed back to their
- * owners, who replace them. */
+/* After a reconfigure or a reload, on each worker: inbound connections whose peer
+ * certificate the new CRL revokes are closed at once, nodes and tools alike (one that is
+ * only no longer trusted is given a call timeout to move: nn_rpc_conn_inbound_recheck);
+ * inbound node connections that no longer meet the policy or that run on certificates from
+ * before a reload are handed back to their owners, who replace them. */
 static void reevaluate_inbound(nn_rpc *rpc, rpc_conn *head) {
     bool require = (nn_rpc_tls_mode)atomic_load(&rpc->tls) == NN_RPC_TLS_REQUIRE;
     uint64_t generation = rpc->sec != NULL ? nn_security_generation(rpc->sec) : 0;
     uint64_t drain_until = nn_now_ns() + NN_MS(atomic_load(&rpc->call_timeout_ms));
     for (rpc_conn *c = head->next_in; c != head; c = c->next_in) {
+        /* Closing is deferred (on_close unlinks later), so the walk goes on safely. */
+        if ((c->state == CONN_HELLO || c->state == CONN_READY || c->state == CONN_DRAINING) &&
+            !nn_rpc_conn_inbound_recheck(c)) {
+            continue;
+        }
         if (require && !c->encrypted && c->state == CONN_READY && !c->counted_node) {
             /* A plaintext tool: nothing to move, it reconnects with TLS if it can. */
             nn_rpc_conn_close(c, "plaintext connections are refused (rpc_tls=require)");
@@ -427,6 +434,15 @@ int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err) {
         post_to_loops(rpc, reevaluate_inbound);
     }
     return 0;
+}
+
+void nn_rpc_certs_reloaded(nn_rpc *rpc) {
+    if (rpc == NULL || !atomic_load(&rpc->started) || atomic_load(&rpc->stopping)) {
+        return;
+    }
+    /* What nn_rpc_reconfigure does after a reload, for reloads the file watcher makes. */
+    post_to_channels(rpc, nn_rpc_channel_reevaluate);
+    post_to_loops(rpc, reevaluate_inbound);
 }
 
 void nn_rpc_free(nn_rpc *rpc) {

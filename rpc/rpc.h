@@ -148,9 +148,22 @@ int nn_rpc_start(nn_rpc *rpc, nn_err *err);
  * meet the policy, or whose TLS session predates a certificate reload, are replaced
  * make-before-break: the new connection says hello before the old one is retired, and
  * calls in flight on the old one finish there. (TLS sessions are also renewed this way
- * before a certificate of either side expires, without a reconfigure.) Inbound connections that no longer meet
- * the policy are sent a goodbye, so their owner reconnects under the new policy. */
+ * before a certificate of either side expires, without a reconfigure.) Inbound connections
+ * that no longer meet the policy are sent a goodbye, so their owner reconnects under the
+ * new policy.
+ *
+ * A peer whose certificate the new CRL revokes is cut instead, in both directions: its
+ * outbound channel closes and goes down with the reason (calls to it fail at once,
+ * NN_RPC_E_REFUSED, until it presents an accepted certificate), its inbound connections
+ * (and a tool's) are told why and closed. The same happens to the outbound channel when
+ * its replacement is refused on the peer's certificate (no longer under a trusted CA, not
+ * naming the peer). An inbound node connection that is only no longer trusted is renewed
+ * and closed one call timeout later if its owner did not move; a tool's finishes. */
 int nn_rpc_reconfigure(nn_rpc *rpc, const nn_rpc_config *cfg, nn_err *err);
+/* Any thread, after the security context reloaded by itself (its file watcher): channels
+ * and inbound connections are rechecked, cut and renewed as by nn_rpc_reconfigure(). A
+ * no-op before nn_rpc_start() and once stopping. Must not be called after nn_rpc_free(). */
+void nn_rpc_certs_reloaded(nn_rpc *rpc);
 /* Any thread but a worker (SIGTERM). Tells every connected peer goodbye (they send no new
  * calls and reconnect later), refuses new hellos, and waits (bounded by call_timeout_ms)
  * until the peers have drained and closed their channels. Call before nn_server_stop(). */

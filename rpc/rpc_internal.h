@@ -142,6 +142,10 @@ struct rpc_conn {
     nn_rpc_budget budget;
     uint64_t last_rx_ns;
     uint64_t tls_generation; /* security generation when its TLS session started */
+    uint64_t checked_generation; /* ... and when its peer certificate last passed a recheck */
+    /* We refused the peer's certificate: revoked, untrusted, or not naming the peer (not a
+     * timeout or a refused connect). */
+    bool peer_cert_rejected;
     /* The send queue's progress (rel 27): plaintext bytes handed to the stream so far, and
      * the queue and that count when it was last seen moving (stall_since_ns 0 = empty). */
     uint64_t queued_total;
@@ -174,6 +178,7 @@ struct rpc_conn {
     bool goodbye_sent;
     bool renew_sent;
     uint64_t plaintext_until_ns; /* rpc_tls became require: closed at this time, 0 = never */
+    bool untrusted_drain;        /* ... or rather: a reload stopped trusting its certificate */
     bool counted_node;           /* counted in rpc->inbound_nodes */
     rpc_channel *from_chan;      /* a peer node's connection: our channel to that node, whose
                                   * heard_ns its frames refresh */
@@ -241,6 +246,9 @@ struct rpc_channel {
     nn_timer expiry_timer; /* renews the TLS session before a certificate expires */
     bool closed;
     bool ever_up;
+    /* The last attempt, or a reload, refused the peer's certificate: calls fail at once
+     * instead of waiting for a channel. */
+    bool cert_rejected;
     uint64_t tls_generation; /* security generation of the active TLS session */
     int last_status;         /* nn_rpc_status the waiting calls end with */
     char last_error[1024];
@@ -368,6 +376,19 @@ void nn_rpc_conn_send_goodbye(rpc_conn *c);
  * (its owner was told goodbye and moves its calls to a TLS connection before then). */
 void nn_rpc_conn_limit_plaintext(rpc_conn *c, uint64_t until_ns);
 void nn_rpc_conn_send_renew(rpc_conn *c);
+/* After a reload: 0 when c's peer certificate still verifies against the current store
+ * (or c has no TLS session, or it was checked at this generation already); otherwise err
+ * says why and -EKEYREVOKED when the new CRL revokes it, -EACCES when it fails for another
+ * reason (no longer under a trusted CA: the last step of a CA rotation). */
+int nn_rpc_conn_recheck(rpc_conn *c, nn_err *err);
+/* Our side refuses the peer's certificate now (revoked, untrusted, not naming the peer):
+ * records why (c's calls in flight and its channel end with it) and closes c. */
+void nn_rpc_conn_refuse_peer_cert(rpc_conn *c, const char *why);
+/* Inbound, after a reload: rechecks c (above). Revoked, or still in its handshake or hello:
+ * tells the peer why, closes c and returns false. Untrusted otherwise (not an emergency):
+ * a node's connection is closed one call timeout from now unless its owner moved off it
+ * first (it is sent a renew), a tool's is left to finish its command; returns true. */
+bool nn_rpc_conn_inbound_recheck(rpc_conn *c);
 rpc_conn *nn_rpc_conn_connect(rpc_channel *ch, bool tls, nn_err *err);
 
 /* channel.c */

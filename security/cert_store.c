@@ -34,6 +34,9 @@
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define EXPIRY_WARN_DAYS 30
 
+/* Store serials: the client-verification cache of each worker is keyed by them. */
+static _Atomic uint64_t next_serial = 1;
+
 /* ------------------------------------------------------------ small helpers */
 
 int64_t nn_sec_asn1_time_unix(const ASN1_TIME *t) {
@@ -695,6 +698,7 @@ nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation,
     }
     atomic_init(&store->refs, 1);
     store->generation = generation;
+    store->serial = atomic_fetch_add_explicit(&next_serial, 1, memory_order_relaxed);
     pthread_mutex_init(&store->session_lock, NULL);
     store->server_ctx = ctx_build(st, cas, crls, &server, NN_TLS_SERVER, err);
     store->rpc_server_ctx = store->server_ctx != NULL
@@ -708,6 +712,8 @@ nn_sec_store *nn_sec_store_build(const nn_sec_settings *st, uint64_t generation,
         store = NULL;
         goto out;
     }
+    /* MySQL clients log in again and again with the same certificate (REQUIRE X509). */
+    nn_sec_verify_cache_install(store->server_ctx, store);
     X509 *leaf = sk_X509_value(server.chain, 0);
     nn_sec_cert_describe(leaf, store->info.subject, sizeof(store->info.subject), store->info.issuer,
                          sizeof(store->info.issuer), NULL, 0, NULL, 0, &store->info.not_before,

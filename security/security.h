@@ -189,9 +189,27 @@ int nn_tls_stream_start(nn_stream *s, nn_security *sec, nn_tls_role role,
 int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_key,
                                nn_err *err);
 
+/* The peer ended the session (MySQL's COM_QUIT): the stream's close sends no close_notify, as
+ * MySQL and MariaDB servers close theirs. A MySQL client has closed its socket by then, so the
+ * alert would only cost a send and draw a reset, and the protocol frames every packet, so
+ * there is no truncation to detect. No effect without a TLS layer. */
+void nn_tls_quiet_close(nn_stream *s);
+
 /* Sniffs the first bytes of a connection: 1 if they open a TLS handshake record, 0 if
  * not, -EAGAIN if more bytes are needed to tell. */
 int nn_tls_sniff(const uint8_t *data, size_t len);
+
+/* Verifies the certificate the peer of s presented in its TLS handshake again, against the
+ * current store of sec (CAs, CRLs), as a new handshake in the same role would: for sessions
+ * that outlive a reload which revoked or stopped trusting it (the handshake checked it
+ * against the store of its time only). 0 when it still verifies, or when s has no TLS
+ * session or the peer presented no certificate; otherwise err = "certificate verify failed:
+ * <reason>" and -EKEYREVOKED when a CRL revokes it ("certificate revoked"), -EACCES for any
+ * other reason ("unable to get local issuer certificate", "certificate has expired" ...);
+ * -ENOMEM; -ENOTSUP for a MySQL-port session with a client certificate, of which only the
+ * hash is kept after the handshake (never a reason to cut the session). On s's loop; no
+ * I/O. */
+int nn_tls_peer_recheck(const nn_stream *s, nn_security *sec, nn_err *err);
 
 /* ----------------------------------------------------------- node identity */
 

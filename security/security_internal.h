@@ -33,6 +33,7 @@ typedef struct nn_sec_session_slot {
 typedef struct nn_sec_store {
     _Atomic uint64_t refs;
     uint64_t generation;
+    uint64_t serial;           /* process-unique (generations restart per nn_security) */
     SSL_CTX *server_ctx;       /* NN_TLS_SERVER: the MySQL port */
     SSL_CTX *rpc_server_ctx;   /* NN_TLS_RPC_SERVER: the RPC port */
     SSL_CTX *client_ctx;       /* NN_TLS_CLIENT: outbound RPC */
@@ -82,6 +83,12 @@ void nn_sec_store_unref(nn_sec_store *store);
 SSL_SESSION *nn_sec_store_session_get(nn_sec_store *store, const char *peer);
 void nn_sec_store_session_put(nn_sec_store *store, const char *peer, SSL_SESSION *session);
 
+/* Client-certificate verification of the MySQL port through a per-thread cache of chains that
+ * verified under this store (verify_cache.c): installed on store->server_ctx. */
+void nn_sec_verify_cache_install(SSL_CTX *ctx, nn_sec_store *store);
+/* Process-wide counts of the cache's verdicts: hits, and chains verified in full. */
+void nn_sec_verify_cache_stats(uint64_t *hits, uint64_t *misses);
+
 /* The first reason on BoringSSL's error queue, lower-cased with spaces as OpenSSL prints
  * it ("certificate verify failed"); clears the queue. */
 void nn_sec_ssl_error_text(char *out, size_t cap);
@@ -128,6 +135,12 @@ nn_tls_engine *nn_tls_engine_new(nn_sec_store *store, nn_tls_role role, nn_tls_p
 int nn_tls_engine_start(nn_tls_engine *e, nn_err *err);
 /* The session's possible ciphers, ':'-separated (snprintf-like return). */
 size_t nn_tls_engine_cipher_list(const nn_tls_engine *e, char *out, size_t cap);
+/* Verifies the peer certificate of an established session again, against `store` (a
+ * newer snapshot than the engine's): 0 when it still verifies or none was presented,
+ * -EKEYREVOKED (a CRL revokes it) or -EACCES (any other reason) with err = "certificate
+ * verify failed: <reason>", or -ENOMEM; -ENOTSUP on the MySQL port when the client
+ * presented a certificate (only its hash is kept after the handshake). */
+int nn_tls_engine_peer_recheck(const nn_tls_engine *e, nn_sec_store *store, nn_err *err);
 /* Raw bytes from the peer; all of them are taken (BoringSSL buffers partial records).
  * Returns 0, or negative with err = "tls: <reason>" once the session has failed. */
 int nn_tls_engine_input(nn_tls_engine *e, const uint8_t *data, size_t len, nn_err *err);
@@ -144,6 +157,8 @@ int nn_tls_engine_queue(nn_tls_engine *e, const struct iovec *iov, int iovcnt, n
 int nn_tls_engine_flush(nn_tls_engine *e, nn_err *err);
 /* Sends close_notify (once), after whatever was queued. */
 void nn_tls_engine_shutdown(nn_tls_engine *e);
+/* From now on nn_tls_engine_shutdown() seals what was queued but sends no close_notify. */
+void nn_tls_engine_quiet_shutdown(nn_tls_engine *e);
 nn_tls_engine_state nn_tls_engine_state_get(const nn_tls_engine *e);
 void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out);
 /* nn_tls_names() of the engine's session. */

@@ -304,6 +304,43 @@ nn_tls_engine_state nn_tls_engine_state_get(const nn_tls_engine *e) {
     return e->state;
 }
 
+int nn_tls_engine_peer_recheck(const nn_tls_engine *e, nn_sec_store *store, nn_err *err) {
+    if (e->state != NN_TLS_ENGINE_OPEN && e->state != NN_TLS_ENGINE_CLOSED) {
+        return 0;
+    }
+    X509 *leaf = SSL_get_peer_certificate(e->ssl);
+    if (leaf == NULL && e->peer != NULL) {
+        /* The MySQL port keeps only the hash of a client certificate: nothing to check. */
+        return nn_err_set(err, ENOTSUP,
+                          "tls: the client certificate was not kept (only its "
+                          "hash is, on the MySQL port): cannot check it again");
+    }
+    if (leaf == NULL) {
+        return 0; /* none presented, which the role allowed (MySQL) */
+    }
+    /* The chain as the peer sent it, checked as BoringSSL checks a handshake's: the same
+     * trust store (CAs, CRLs, flags) of this role, the purpose of the peer's role. */
+    SSL_CTX *ctx = e->role == NN_TLS_SERVER       ? store->server_ctx
+                   : e->role == NN_TLS_RPC_SERVER ? store->rpc_server_ctx
+                                                  : store->client_ctx;
+    X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+    int rc = 0;
+    if (vctx == NULL ||
+        !X509_STORE_CTX_init(vctx, SSL_CTX_get_cert_store(ctx), leaf,
+                             SSL_get_peer_cert_chain(e->ssl)) ||
+        !X509_STORE_CTX_set_default(vctx, e->role == NN_TLS_CLIENT ? "ssl_server" : "ssl_client")) {
+        rc = nn_err_set(err, ENOMEM, "tls: cannot set up a certificate check");
+    } else if (X509_verify_cert(vctx) != 1) {
+        int verr = X509_STORE_CTX_get_error(vctx);
+        rc = nn_err_set(err, verr == X509_V_ERR_CERT_REVOKED ? EKEYREVOKED : EACCES,
+                        "certificate verify failed: %s", X509_verify_cert_error_string(verr));
+    }
+    ERR_clear_error();
+    X509_STORE_CTX_free(vctx);
+    X509_free(leaf);
+    return rc;
+}
+
 /* ------------------------------------------------------------ data flow */
 
 static int write_now(nn_tls_engine *e, const uint8_t *data, size_t len, nn_err *err) {
@@ -527,6 +564,10 @@ void nn_tls_engine_shutdown(nn_tls_engine *e) {
         SSL_shutdown(e->ssl);
         ERR_clear_error();
     }
+}
+
+void nn_tls_engine_quiet_shutdown(nn_tls_engine *e) {
+    SSL_set_quiet_shutdown(e->ssl, 1);
 }
 
 void nn_tls_engine_facts(const nn_tls_engine *e, nn_tls_facts *out) {

@@ -156,6 +156,17 @@ int nn_tls_stream_start_client(nn_stream *s, nn_security *sec, const char *peer_
     return stream_start(s, sec, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, peer_key, err);
 }
 
+int nn_tls_peer_recheck(const nn_stream *s, nn_security *sec, nn_err *err) {
+    const tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
+    if (l == NULL || sec == NULL) {
+        return 0;
+    }
+    nn_sec_store *store = nn_sec_store_acquire(sec);
+    int rc = nn_tls_engine_peer_recheck(l->engine, store, err);
+    nn_sec_store_unref(store);
+    return rc;
+}
+
 int nn_tls_facts_get(const nn_stream *s, nn_tls_facts *out) {
     const tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
     if (l == NULL) {
@@ -185,6 +196,13 @@ size_t nn_tls_cipher_list(const nn_stream *s, char *out, size_t cap) {
         return 0;
     }
     return nn_tls_engine_cipher_list(l->engine, out, cap);
+}
+
+void nn_tls_quiet_close(nn_stream *s) {
+    tls_layer *l = s != NULL ? nn_stream_get0_layer(s, &tls_layer_ops) : NULL;
+    if (l != NULL) {
+        nn_tls_engine_quiet_shutdown(l->engine);
+    }
 }
 
 /* A TLS connection opens with a handshake record (content type 22) of a 3.x version whose

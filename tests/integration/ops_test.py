@@ -305,9 +305,11 @@ def short_lived_cert(certs, node, seconds):
 
 
 def case_tls_session_renewed_before_cert_expiry(tmp):
-    """n2 starts with a certificate that expires in 50 s and gets a renewed one on disk (no
-    SIGHUP: its file watcher loads it). n1's channel to n2 is renewed make-before-break before
-    the old certificate expires, and picks up the new one, with no failed call."""
+    """n2 starts with a certificate that expires in 50 s. n1's channel to n2 is renewed
+    make-before-break before it expires, with nothing on disk yet (the expiry timer, half
+    the time left); then n2 gets a renewed certificate on disk (no SIGHUP: its file watcher
+    loads it, and its reload renews the channels as SIGHUP's does), and n1's channel picks
+    it up before the old one expires, with no failed call."""
     c = rt.Cluster(tmp)
     certs = os.path.join(tmp, "certs")
     short_after = short_lived_cert(certs, "n2", 50)
@@ -317,15 +319,21 @@ def case_tls_session_renewed_before_cert_expiry(tmp):
     check(short_after > 0, "short-lived certificate")
     drive = rt.drive_async(c, "n1", 100, 64, 32)
     wait_for("drive started", lambda: "rpc.drive.start node=n1" in c.log("n1"))
-    # The renewed certificate (same key): gen-certs re-issues from the same CA.
-    subprocess.run([os.path.join(rt.ARGS.src, "deploy", "gen-certs"), certs, "n2"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ok = wait_for("n1 renews its session to n2", lambda: re.search(
         r"rpc\.channel\.replace node=n1 peer=n2 reason=\"a certificate of the TLS session "
         r"expires in", c.log("n1")), timeout=60)
     check(ok, "no renewal")
+    wait_for("the renewal up", lambda: re.search(
+        r"rpc\.channel\.up node=n1 peer=n2 tls=TLSv1\.3 .*replaced=1", c.log("n1")[ok.end():]))
+    # The renewed certificate (same key): gen-certs re-issues from the same CA. Only now: a
+    # file watcher's reload renews the channel by itself, which would leave the expiry timer
+    # nothing to do.
+    mark = len(c.log("n1"))
+    subprocess.run([os.path.join(rt.ARGS.src, "deploy", "gen-certs"), certs, "n2"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for("n1->n2 on the renewed certificate", lambda: re.search(
-        r"rpc\.channel\.up node=n1 peer=n2 tls=TLSv1\.3 .*replaced=1", c.log("n1")), timeout=30)
+        r"rpc\.channel\.up node=n1 peer=n2 tls=TLSv1\.3 .*replaced=1", c.log("n1")[mark:]),
+        timeout=20)
     res = rt.drive_result(drive)
     check(res["failed"] == 0 and res["sent"] > 0 and res["succeeded"] == res["sent"], repr(res))
     check("rpc.channel.cert_expired" not in c.log("n1"), "the session ran into the expiry")

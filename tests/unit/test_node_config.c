@@ -471,6 +471,30 @@ static void diff_takes_connection_limit_and_log_level_live(void) {
     nn_config_free(&b);
 }
 
+/* MySQL's default_authentication_plugin: caching_sha2_password unless set; a change reaches
+ * mysql/ live (new connections). */
+static void default_authentication_plugin_loads_and_goes_live(void) {
+    write_file("cluster.yaml", HEAD ONE_NODE);
+    nn_config a;
+    nn_config b;
+    nn_err err = {0};
+    CU_ASSERT_EQUAL_FATAL(nn_config_load(cfgpath, "n1", NN_CONFIG_FOR_NODE, &a, &err), 0);
+    CU_ASSERT_FALSE(a.node.native_password_default);
+    write_file("cluster.yaml",
+               HEAD ONE_NODE "node: { default_authentication_plugin: mysql_native_password }\n");
+    CU_ASSERT_EQUAL_FATAL(nn_config_load(cfgpath, "n1", NN_CONFIG_FOR_NODE, &b, &err), 0);
+    CU_ASSERT_TRUE(b.node.native_password_default);
+    nn_config_diff d;
+    nn_config_diff_get(&a, &b, &d);
+    CU_ASSERT_TRUE(d.mysql_changed);
+    CU_ASSERT_STRING_EQUAL(d.restart, "");
+    nn_config_free(&a);
+    nn_config_free(&b);
+    expect_error(HEAD ONE_NODE "node: { default_authentication_plugin: sha256_password }\n", "n1",
+                 NN_CONFIG_FOR_NODE, "node.default_authentication_plugin",
+                 "caching_sha2_password or mysql_native_password");
+}
+
 static void example_config_in_deploy_loads(void) {
     nn_config cfg;
     nn_err err = {0};
@@ -523,6 +547,8 @@ int main(void) {
     CU_add_test(s, "operator_keys_load_and_are_checked", operator_keys_load_and_are_checked);
     CU_add_test(s, "diff_takes_connection_limit_and_log_level_live",
                 diff_takes_connection_limit_and_log_level_live);
+    CU_add_test(s, "default_authentication_plugin_loads_and_goes_live",
+                default_authentication_plugin_loads_and_goes_live);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

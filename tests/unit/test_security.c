@@ -784,6 +784,11 @@ static void test_tls_mysql_client_without_cert(void) {
     CU_ASSERT_STRING_EQUAL(f.peer_cn, "mysql-client");
     CU_ASSERT(f.peer_not_before > 0 && f.peer_not_after > f.peer_not_before);
     CU_ASSERT_EQUAL(nn_ssl_require_check(&subj, &f, NULL, 0), 0);
+    /* with only the hash kept, the certificate cannot be checked again after a reload */
+    nn_sec_store *now = nn_sec_store_acquire(s1);
+    nn_err rerr;
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, now, &rerr), -ENOTSUP);
+    nn_sec_store_unref(now);
     ep_free(&srv);
     ep_free(&cli);
 
@@ -1382,6 +1387,54 @@ static void test_rel_17_revoked_certificates_are_refused(void) {
     nn_security_free(s1);
 }
 
+/* A session's peer certificate checked again against a later store (what rpc/ does for the
+ * connections that outlive a reload): revoked by the new CRL, no longer under its CAs, or
+ * still fine; both roles. */
+static void test_peer_recheck_against_a_new_store(void) {
+    nn_security *plain = sec_new("a", "n1"); /* no CRL: n3 gets in */
+    nn_security *n3 = sec_new("revoked", "n3");
+    nn_security *other_ca = sec_new("b", "n1");
+    nn_security_config c = cfg_crl("a", "n1", pk("a/crl.pem"));
+    nn_err err;
+    nn_err_clear(&err);
+    nn_security *with_crl = nn_security_new(&c, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other_ca);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(with_crl);
+    endpoint srv, cli;
+    ep_engine(&srv, plain, NN_TLS_RPC_SERVER, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    ep_engine(&cli, n3, NN_TLS_CLIENT, NN_TLS_PEER_CERT_REQUIRED, NULL);
+    nn_sec_store *store = nn_sec_store_acquire(with_crl);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, store, &err), 0); /* no session yet */
+    pump(&cli, &srv);
+    CU_ASSERT_FATAL(ep_open(&srv) && ep_open(&cli));
+    nn_err_clear(&err);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, store, &err), -EKEYREVOKED);
+    CU_ASSERT_STRING_EQUAL(err.msg, "certificate verify failed: certificate revoked");
+    nn_sec_store_unref(store);
+    store = nn_sec_store_acquire(other_ca);
+    nn_err_clear(&err);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, store, &err), -EACCES);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "unable to get local issuer certificate"));
+    /* The client's view of the server (n1, not revoked): untrusted under B, fine under A. */
+    nn_err_clear(&err);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(cli.engine, store, &err), -EACCES);
+    nn_sec_store_unref(store);
+    store = nn_sec_store_acquire(with_crl);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(cli.engine, store, &err), 0);
+    nn_sec_store_unref(store);
+    store = nn_sec_store_acquire(plain);
+    CU_ASSERT_EQUAL(nn_tls_engine_peer_recheck(srv.engine, store, &err), 0);
+    nn_sec_store_unref(store);
+    ep_free(&srv);
+    ep_free(&cli);
+    nn_security_free(plain);
+    nn_security_free(n3);
+    nn_security_free(other_ca);
+    nn_security_free(with_crl);
+}
+
 /* rel_17: a stale, unreadable, foreign or empty CRL fails closed, at load and on reload. */
 static void test_rel_17_bad_crl_fails_closed(void) {
     nn_security_config c = cfg_crl("a", "n1", pk("stale/crl.pem"));
@@ -1450,6 +1503,98 @@ static void test_rel_18_wrong_eku_or_key_usage_is_refused(void) {
     nn_security_free(sec);
 }
 
+/* The MySQL port remembers client chains that verified (security/verify_cache.c): a client
+ * that logs in again is not verified again, a refusal is never remembered, and a CRL reload
+ * revokes a certificate that had logged in before. */
+static void test_verify_cache_and_crl_reload(void) {
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "cp -r '%s/a' '%s/vcache'", pki, pki);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    nn_security_config c = cfg_for("vcache", "n1");
+    c.crl_file = pk("vcache/crl.pem");
+    nn_err err;
+    nn_err_clear(&err);
+    nn_security *sec = nn_security_new(&c, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
+    uint64_t hits0, misses0, hits, misses;
+    nn_sec_verify_cache_stats(&hits0, &misses0);
+    nn_tls_facts facts;
+    char why[512];
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_TRUE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                     pk("vcache/client-cert.pem"), pk("vcache/client-key.pem"), 0,
+                                     NULL, &facts, NULL, 0));
+        CU_ASSERT_TRUE(facts.peer_cert_verified);
+        CU_ASSERT_EQUAL(facts.verify_result, X509_V_OK);
+        CU_ASSERT_STRING_EQUAL(facts.peer_subject, "/C=CN/O=nodenet/CN=mysql-client");
+    }
+    nn_sec_verify_cache_stats(&hits, &misses);
+    CU_ASSERT_EQUAL(misses - misses0, 1); /* verified once ... */
+    CU_ASSERT_EQUAL(hits - hits0, 2);     /* ... remembered twice */
+    /* Refusals are computed each time, with the same reason. */
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_FALSE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                      pk("revoked/client-cert.pem"), pk("revoked/client-key.pem"),
+                                      0, NULL, NULL, why, sizeof(why)));
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, "certificate revoked"));
+        CU_ASSERT_FALSE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                      pk("b/n1-cert.pem"), pk("b/n1-key.pem"), 0, NULL, NULL, why,
+                                      sizeof(why)));
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, "certificate verify failed"));
+    }
+    nn_sec_verify_cache_stats(&hits, &misses);
+    CU_ASSERT_EQUAL(hits - hits0, 2);
+    /* The client that logged in is revoked; the new CRL is loaded: refused from then on. */
+    snprintf(
+        cmd, sizeof(cmd),
+        "'%s/deploy/gen-certs' '%s/vcache' --revoke '%s/vcache/client-cert.pem' >/dev/null 2>&1",
+        NN_SOURCE_DIR, pki, pki);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(nn_security_reload(sec, NULL, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_FALSE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                      pk("vcache/client-cert.pem"), pk("vcache/client-key.pem"), 0,
+                                      NULL, NULL, why, sizeof(why)));
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, "certificate revoked"));
+    }
+    /* Another client of the CA still gets in under the new store. */
+    CU_ASSERT_TRUE(raw_handshake(sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL,
+                                 pk("vcache/admin-cert.pem"), pk("vcache/admin-key.pem"), 0, NULL,
+                                 &facts, NULL, 0));
+    CU_ASSERT_TRUE(facts.peer_cert_verified);
+    nn_security_free(sec);
+}
+
+/* COM_QUIT on the MySQL port: the server's close sends no close_notify (as MySQL's and
+ * MariaDB's servers do), but what it queued before still goes out; any other close sends one. */
+static void test_mysql_quit_sends_no_close_notify(void) {
+    nn_security *sec = sec_new("a", "n1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
+    for (int quiet = 0; quiet < 2; quiet++) {
+        endpoint srv, cli;
+        ep_engine(&srv, sec, NN_TLS_SERVER, NN_TLS_PEER_CERT_OPTIONAL, NULL);
+        ep_raw_client(&cli, pk("a/ca.pem"), NULL, NULL, 0, NULL);
+        pump(&cli, &srv);
+        CU_ASSERT_FATAL(ep_open(&srv) && ep_open(&cli));
+        CU_ASSERT_EQUAL(srv.out.len, 0);
+        nn_err err;
+        struct iovec iov = {.iov_base = "bye", .iov_len = 3};
+        CU_ASSERT_EQUAL(nn_tls_engine_queue(srv.engine, &iov, 1, &err), 0);
+        if (quiet) {
+            nn_tls_engine_quiet_shutdown(srv.engine);
+        }
+        nn_tls_engine_shutdown(srv.engine);
+        /* One application record (5 + 3 + 1 + 16 bytes), then close_notify's record (5 + 2 +
+         * 1 + 16) unless quiet. */
+        CU_ASSERT_EQUAL(srv.out.len, quiet ? 25u : 49u);
+        pump(&srv, &cli);
+        CU_ASSERT_EQUAL(cli.plain.len, 3);
+        ep_free(&srv);
+        ep_free(&cli);
+    }
+    nn_security_free(sec);
+}
+
 int main(void) {
     snprintf(pki, sizeof(pki), "/tmp/nn-test-security-XXXXXX");
     if (mkdtemp(pki) == NULL) {
@@ -1491,9 +1636,12 @@ int main(void) {
     CU_add_test(s, "mysql_port_issues_no_tickets", test_mysql_port_issues_no_tickets);
     CU_add_test(s, "rel_17_revoked_certificates_are_refused",
                 test_rel_17_revoked_certificates_are_refused);
+    CU_add_test(s, "peer_recheck_against_a_new_store", test_peer_recheck_against_a_new_store);
     CU_add_test(s, "rel_17_bad_crl_fails_closed", test_rel_17_bad_crl_fails_closed);
     CU_add_test(s, "rel_18_wrong_eku_or_key_usage_is_refused",
                 test_rel_18_wrong_eku_or_key_usage_is_refused);
+    CU_add_test(s, "verify_cache_and_crl_reload", test_verify_cache_and_crl_reload);
+    CU_add_test(s, "mysql_quit_sends_no_close_notify", test_mysql_quit_sends_no_close_notify);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
