@@ -9,10 +9,15 @@
 
 #include "net/loop_internal.h"
 
-/* 256 buffers of 16 KiB per worker: a TLS record fits one buffer, and 4 MiB per worker
+/* Up to 256 buffers of 16 KiB per worker: a TLS record fits one buffer, and 4 MiB per worker
  * serves thousands of connections because a buffer goes back to the ring as soon as its
- * bytes are handed up. */
+ * bytes are handed up. The ring starts with RECV_BUF_START of them and doubles when a receive
+ * finds none (nn_loop_recv_buffers_grow): the kernel takes buffers in ring order, so every
+ * buffer in the ring is soon written to however few are lent out at once, and an idle node's
+ * heartbeats alone had made all 256 resident (1-4 MiB per worker, most of a small mesh's
+ * memory per channel). */
 #define RECV_BUF_COUNT 256
+#define RECV_BUF_START 16
 #define RECV_BUF_SIZE 16384
 #define RECV_BUF_GROUP 0
 
@@ -95,14 +100,34 @@ static int buf_ring_setup(nn_loop *loop) {
     }
     loop->buf_count = RECV_BUF_COUNT;
     loop->buf_size = RECV_BUF_SIZE;
+    loop->buf_added = 0;
     io_uring_buf_ring_init(loop->buf_ring);
-    int mask = io_uring_buf_ring_mask(RECV_BUF_COUNT);
-    for (uint32_t i = 0; i < RECV_BUF_COUNT; i++) {
-        io_uring_buf_ring_add(loop->buf_ring, loop->buf_base + (size_t)i * RECV_BUF_SIZE,
-                              RECV_BUF_SIZE, (unsigned short)i, mask, (int)i);
-    }
-    io_uring_buf_ring_advance(loop->buf_ring, RECV_BUF_COUNT);
+    nn_loop_recv_buffers_grow(loop);
     return 0;
+}
+
+bool nn_loop_recv_buffers_grow(nn_loop *loop) {
+    if (loop->buf_grew) {
+        return true; /* once a round: the other receives that found none wait for its buffers */
+    }
+    uint32_t from = loop->buf_added;
+    uint32_t add = from == 0 ? RECV_BUF_START : from;
+    if (add > loop->buf_count - from) {
+        add = loop->buf_count - from;
+    }
+    if (add == 0) {
+        return false;
+    }
+    int mask = io_uring_buf_ring_mask(loop->buf_count);
+    for (uint32_t i = 0; i < add; i++) {
+        uint32_t bid = from + i;
+        io_uring_buf_ring_add(loop->buf_ring, loop->buf_base + (size_t)bid * loop->buf_size,
+                              loop->buf_size, (unsigned short)bid, mask, (int)i);
+    }
+    io_uring_buf_ring_advance(loop->buf_ring, (int)add);
+    loop->buf_added = from + add;
+    loop->buf_grew = true;
+    return true;
 }
 
 void nn_loop_recv_buffer_return(nn_loop *loop, uint16_t bid) {
@@ -330,6 +355,7 @@ static void *loop_main(void *arg) {
         }
         unsigned head;
         unsigned seen = 0;
+        loop->buf_grew = false;
         io_uring_for_each_cqe(&loop->ring, head, cqe) {
             dispatch(loop, cqe);
             seen++;

@@ -121,7 +121,9 @@ struct nn_loop {
     /* Provided receive buffers shared by the loop's streams (group 0). */
     struct io_uring_buf_ring *buf_ring;
     uint8_t *buf_base;
-    uint32_t buf_count;
+    uint32_t buf_count; /* the ring's size: buffers that buf_base has room for */
+    uint32_t buf_added; /* buffers 0..buf_added-1 are in circulation (loop.c) */
+    bool buf_grew;      /* buf_added grew in this round of completions */
     uint32_t buf_size;
     bool use_buf_ring;
     /* Cross-thread work. */
@@ -167,6 +169,8 @@ struct nn_server {
 struct io_uring_sqe *nn_loop_sqe(nn_loop *loop);
 void nn_loop_mark_dirty(nn_loop *loop, nn_stream *s);
 void nn_loop_recv_buffer_return(nn_loop *loop, uint16_t bid);
+/* A receive found no buffer: put more of them in circulation, false when all are. */
+bool nn_loop_recv_buffers_grow(nn_loop *loop);
 
 /* stream.c */
 nn_stream *nn_stream_alloc(nn_loop *loop, int fd, const nn_stream_handler *handler,

@@ -314,8 +314,10 @@ static void on_recv(nn_stream *s, struct io_uring_cqe *cqe) {
     } else if (res == 0) {
         peer_closed(s);
     } else if (res == -ENOBUFS) {
-        /* Every receive buffer of this worker is lent out right now: re-arm below, after
-         * this round of completions has returned its buffers. */
+        /* Every receive buffer in circulation is lent out right now: more go in if some are
+         * left, and the receive is re-armed after this round of completions has returned
+         * its buffers. */
+        (void)nn_loop_recv_buffers_grow(loop);
         nn_loop_mark_dirty(loop, s);
     } else if (res != -ECANCELED) {
         nn_stream_abort(s, res, strerror(-res));

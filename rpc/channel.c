@@ -554,19 +554,41 @@ void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c) {
         nn_rpc_conn_facts(c, &f);
     }
     pthread_mutex_lock(&ch->info_lock);
+    const char *subject = c != NULL ? f.peer_subject : nn_rpc_channel_info_subject(ch);
+    const char *issuer = c != NULL ? f.peer_issuer : nn_rpc_channel_info_issuer(ch);
+    size_t ls = strlen(subject) + 1, li = strlen(issuer) + 1, le = strlen(ch->last_error) + 1;
+    char *text = malloc(ls + li + le);
+    if (text != NULL) { /* else the old text stays: only what is shown gets stale */
+        memcpy(text, subject, ls);
+        memcpy(text + ls, issuer, li);
+        memcpy(text + ls + li, ch->last_error, le);
+        free(ch->info_text);
+        ch->info_text = text;
+    }
     if (c != NULL) {
         ch->info_encrypted = c->encrypted;
         snprintf(ch->info_version, sizeof(ch->info_version), "%s", f.version);
         snprintf(ch->info_cipher, sizeof(ch->info_cipher), "%s", f.cipher);
-        snprintf(ch->info_subject, sizeof(ch->info_subject), "%s", f.peer_subject);
-        snprintf(ch->info_issuer, sizeof(ch->info_issuer), "%s", f.peer_issuer);
         ch->info_peer_not_before = f.peer_not_before;
         ch->info_peer_not_after = f.peer_not_after;
         ch->info_local_not_after = f.local_not_after;
         ch->info_generation = c->encrypted ? c->tls_generation : 0;
     }
-    snprintf(ch->info_error, sizeof(ch->info_error), "%s", ch->last_error);
     pthread_mutex_unlock(&ch->info_lock);
+}
+
+const char *nn_rpc_channel_info_subject(const rpc_channel *ch) {
+    return ch->info_text != NULL ? ch->info_text : "";
+}
+
+const char *nn_rpc_channel_info_issuer(const rpc_channel *ch) {
+    const char *s = nn_rpc_channel_info_subject(ch);
+    return ch->info_text != NULL ? s + strlen(s) + 1 : "";
+}
+
+const char *nn_rpc_channel_info_error(const rpc_channel *ch) {
+    const char *s = nn_rpc_channel_info_issuer(ch);
+    return ch->info_text != NULL ? s + strlen(s) + 1 : "";
 }
 
 void nn_rpc_channel_init(rpc_channel *ch, nn_rpc *rpc, size_t index, const nn_rpc_node *node) {
@@ -600,6 +622,8 @@ void nn_rpc_channel_init(rpc_channel *ch, nn_rpc *rpc, size_t index, const nn_rp
 }
 
 void nn_rpc_channel_destroy(rpc_channel *ch) {
+    free(ch->info_text);
+    ch->info_text = NULL;
     pthread_mutex_destroy(&ch->info_lock);
     pthread_mutex_destroy(&ch->wait_lock);
     pthread_cond_destroy(&ch->wait_cond);

@@ -147,8 +147,8 @@ static void channels_write(writer *w, nn_rpc *rpc) {
         pthread_mutex_lock(&ch->info_lock);
         bool encrypted = ch->info_encrypted;
         int64_t not_after = ch->info_peer_not_after;
-        memcpy(subject, ch->info_subject, sizeof(subject));
-        memcpy(issuer, ch->info_issuer, sizeof(issuer));
+        snprintf(subject, sizeof(subject), "%s", nn_rpc_channel_info_subject(ch));
+        snprintf(issuer, sizeof(issuer), "%s", nn_rpc_channel_info_issuer(ch));
         pthread_mutex_unlock(&ch->info_lock);
         if (!encrypted) {
             continue;

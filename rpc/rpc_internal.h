@@ -273,9 +273,10 @@ struct rpc_channel {
     uint64_t info_generation;
     char info_version[16];
     char info_cipher[64];
-    char info_subject[512];
-    char info_issuer[512];
-    char info_error[1024];
+    /* The peer certificate's subject and issuer and the last error, each NUL-terminated,
+     * allocated to size (they were 2 KB of arrays in every channel, mostly empty); NULL: all
+     * empty. Read under info_lock with the nn_rpc_channel_info_* accessors. */
+    char *info_text;
 
     /* tool client: signalled when the first attempt ends */
     pthread_mutex_t wait_lock;
@@ -406,6 +407,10 @@ void nn_rpc_channel_fail_all(rpc_channel *ch, int status, const char *why); /* n
 void nn_rpc_call_complete(rpc_call *call, int status, uint32_t remote_code, const char *error,
                           const uint8_t *payload, size_t len);
 void nn_rpc_channel_set_info(rpc_channel *ch, const rpc_conn *c);
+/* ch->info_text's parts, never NULL; the caller holds ch->info_lock. */
+const char *nn_rpc_channel_info_subject(const rpc_channel *ch);
+const char *nn_rpc_channel_info_issuer(const rpc_channel *ch);
+const char *nn_rpc_channel_info_error(const rpc_channel *ch);
 void nn_rpc_channel_count_failure(rpc_channel *ch, int status);
 /* Any thread: the peer said hello on a connection of its own, so it is up; a channel that
  * waits out a reconnect backoff tries at once. */

@@ -1,5 +1,6 @@
 /* rpc/services.c: the built-in services: ping, echo, node.info, mesh.state, mesh.drive. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,8 +97,8 @@ static void svc_mesh_state(nn_rpc_request *req, void *arg) {
         cs->encrypted = ch->info_encrypted;
         memcpy(tx[i].version, ch->info_version, sizeof(tx[i].version));
         memcpy(tx[i].cipher, ch->info_cipher, sizeof(tx[i].cipher));
-        memcpy(tx[i].subject, ch->info_subject, sizeof(tx[i].subject));
-        memcpy(tx[i].error, ch->info_error, sizeof(tx[i].error));
+        snprintf(tx[i].subject, sizeof(tx[i].subject), "%s", nn_rpc_channel_info_subject(ch));
+        snprintf(tx[i].error, sizeof(tx[i].error), "%s", nn_rpc_channel_info_error(ch));
         cs->peer_not_before = ch->info_peer_not_before;
         cs->peer_not_after = ch->info_peer_not_after;
         cs->local_not_after = ch->info_local_not_after;

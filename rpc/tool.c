@@ -136,7 +136,8 @@ int nn_rpc_tool_facts(nn_rpc_tool *tool, nn_tls_facts *out) {
     out->encrypted = tool->ch->info_encrypted;
     snprintf(out->version, sizeof(out->version), "%s", tool->ch->info_version);
     snprintf(out->cipher, sizeof(out->cipher), "%s", tool->ch->info_cipher);
-    snprintf(out->peer_subject, sizeof(out->peer_subject), "%s", tool->ch->info_subject);
+    snprintf(out->peer_subject, sizeof(out->peer_subject), "%s",
+             nn_rpc_channel_info_subject(tool->ch));
     pthread_mutex_unlock(&tool->ch->info_lock);
     return 0;
 }

@@ -605,9 +605,13 @@ static SSL_CTX *ctx_build(const nn_sec_settings *st, const STACK_OF(X509) * cas,
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     } else if (role == NN_TLS_RPC_SERVER) {
-        /* Resumption with client certificates needs a session id context (tickets too). */
+        /* Resumption with client certificates needs a session id context (tickets too). A
+         * channel's dialler keeps one session per peer (nn_sec_store_session_put: the newest
+         * replaces the older), so of TLS 1.3's default two tickets per handshake the second
+         * only cost a record, a ticket sealed here and a session copied there. */
         static const uint8_t sid_ctx[] = "nodenet";
-        if (!SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1)) {
+        if (!SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) ||
+            !SSL_CTX_set_num_tickets(ctx, 1)) {
             goto fail_ssl;
         }
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);

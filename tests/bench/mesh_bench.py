@@ -14,7 +14,9 @@ every figure from the nodes themselves (their metrics endpoint, /proc):
   rss_kib_per_channel   (sum of the N nodes' RSS - N x the RSS of one node started alone
                 in a one-node config) / N(N-1) channels, after the mesh is up and settled;
                 anon_kib_per_channel the same of RssAnon (without the shared library
-                pages each node counts again);
+                pages each node counts again); chan_kib_per_channel the same without the
+                pages of the workers' receive rings (per worker, growing with the receives
+                since start up to 4 MiB, whatever the number of channels);
   idle_pct      each node's CPU (every thread's run time, /proc/PID/task/*/schedstat) over
                 an idle window of S seconds, as % of one core: the mean over the nodes
                 (idle_max_pct: the busiest node); nothing but heartbeats runs then;
@@ -145,6 +147,28 @@ def rss_kib(pid, field="VmRSS"):
     return 0
 
 
+# A worker's receive ring (net/loop.c: RECV_BUF_COUNT 256 x RECV_BUF_SIZE 16 KiB, one malloc,
+# so its own mapping with malloc's page in front). The kernel fills its buffers in ring order,
+# so every receive touches the next buffer's first page(s) whatever the connection: its RSS
+# grows with the number of receives since start (up to 4 MiB per worker), not with channels.
+RECV_RING_KIB = 256 * 16 + 4
+
+
+def ring_kib(pid):
+    """The RSS of pid's receive rings: anonymous mappings of exactly RECV_RING_KIB."""
+    total, size, anon = 0, None, False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+$", head[0]):
+                anon = len(head) < 6  # no path: anonymous
+            elif head[0] == "Size:":
+                size = int(head[1])
+            elif head[0] == "Rss:" and anon and size == RECV_RING_KIB:
+                total += int(head[1])
+    return total
+
+
 def cpu_ns(pid):
     """Run time of every thread of pid, in ns (finer than utime+stime's clock ticks)."""
     total = 0
@@ -201,6 +225,7 @@ def main():
     time.sleep(a.settle)
     alone_rss = rss_kib(p.pid)
     alone_anon = rss_kib(p.pid, "RssAnon")
+    alone_ring = ring_kib(p.pid)
     stop(p)
 
     # The cluster, plus bench (the traffic of the rolling restart; not running until then).
@@ -249,6 +274,10 @@ def main():
     rss_per_channel = (total_rss - n * alone_rss) / (n * (n - 1))
     total_anon = sum(rss_kib(procs[x].pid, "RssAnon") for x in names)
     anon_per_channel = (total_anon - n * alone_anon) / (n * (n - 1))
+    # The same without the receive rings' pages (a per-worker cost that grows with receives
+    # since start, up to 4 MiB, not with channels): what the channels themselves hold.
+    total_ring = sum(ring_kib(procs[x].pid) for x in names)
+    chan_per_channel = anon_per_channel - (total_ring - n * alone_ring) / (n * (n - 1))
     c0 = {x: cpu_ns(procs[x].pid) for x in names}
     w0 = time.monotonic()
     time.sleep(a.idle_seconds)
@@ -257,9 +286,10 @@ def main():
     pct = {x: (c1[x] - c0[x]) / (window * 1e9) * 100 for x in names}
     idle_mean = sum(pct.values()) / n
     idle_max = max(pct.values())
-    say("RSS %d KiB in all (alone %d KiB each): %.1f KiB per channel (anonymous: %.1f); "
-        "idle CPU per node %.3f%% of a core (max %.3f%%, all together %.2f%%) over %.1f s"
-        % (total_rss, alone_rss, rss_per_channel, anon_per_channel, idle_mean, idle_max,
+    say("RSS %d KiB in all (alone %d KiB each): %.1f KiB per channel (anonymous: %.1f, "
+        "without the receive rings: %.1f; the rings: %d KiB per node); idle CPU per node %.3f%% of a core (max %.3f%%, all together %.2f%%) over %.1f s"
+        % (total_rss, alone_rss, rss_per_channel, anon_per_channel, chan_per_channel,
+           total_ring // n, idle_mean, idle_max,
            sum(pct.values()), window))
 
     roll_s, roll_calls, roll_failed, roll_max_node_s = -1.0, 0, 0, -1.0
@@ -318,11 +348,12 @@ def main():
                "" if roll_failed == 0 else " (first: %s)" % first_error))
 
     print("ok nodes=%d channels=%d up_s=%.3f up_last_s=%.3f launch_s=%.3f "
-          "rss_kib_per_channel=%.2f anon_kib_per_channel=%.2f alone_rss_kib=%d "
+          "rss_kib_per_channel=%.2f anon_kib_per_channel=%.2f chan_kib_per_channel=%.2f "
+          "alone_rss_kib=%d "
           "idle_pct=%.4f idle_max_pct=%.4f "
           "idle_window_s=%.1f roll_s=%.3f roll_max_node_s=%.3f roll_calls=%d roll_failed=%d"
           % (n, n * (n - 1), up_s, up_last_s, launch_s, rss_per_channel, anon_per_channel,
-             alone_rss, idle_mean,
+             chan_per_channel, alone_rss, idle_mean,
              idle_max, window, roll_s, roll_max_node_s, roll_calls, roll_failed), flush=True)
     return 0
 

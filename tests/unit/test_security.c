@@ -993,6 +993,40 @@ static void test_session_resumption(void) {
     nn_security_free(s1);
 }
 
+static int tickets_seen;
+
+static int count_ticket(SSL *ssl, SSL_SESSION *session) {
+    (void)ssl;
+    (void)session;
+    tickets_seen++;
+    return 0; /* not kept */
+}
+
+/* The RPC port issues one TLS 1.3 ticket per handshake (a channel keeps one session per
+ * peer), the MySQL port none. */
+static void test_rpc_one_ticket(void) {
+    nn_security *s1 = sec_new("a", "n1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
+    nn_tls_role roles[2] = {NN_TLS_RPC_SERVER, NN_TLS_SERVER};
+    int want[2] = {1, 0};
+    for (int i = 0; i < 2; i++) {
+        endpoint srv, cli;
+        ep_engine(&srv, s1, roles[i], NN_TLS_PEER_CERT_OPTIONAL, NULL);
+        ep_raw_client(&cli, pk("a/ca.pem"), NULL, NULL, TLS1_3_VERSION, NULL);
+        SSL_CTX_set_session_cache_mode(cli.raw_ctx, SSL_SESS_CACHE_CLIENT);
+        SSL_CTX_sess_set_new_cb(cli.raw_ctx, count_ticket);
+        tickets_seen = 0;
+        pump(&cli, &srv);
+        ep_write(&srv, "ping", 4); /* the client reads the tickets before the data */
+        pump(&srv, &cli);
+        CU_ASSERT_TRUE(ep_open(&srv) && cli.plain.len == 4);
+        CU_ASSERT_EQUAL(tickets_seen, want[i]);
+        ep_free(&srv);
+        ep_free(&cli);
+    }
+    nn_security_free(s1);
+}
+
 static void test_reload_swaps_and_old_session_lives(void) {
     nn_security *s1 = sec_new("a", "n1");
     nn_security *s2 = sec_new("a", "n2");
@@ -1592,6 +1626,7 @@ int main(void) {
                 test_tls_foreign_ca_fails_handshake);
     CU_add_test(s, "tls12_cipher_and_rsa", test_tls12_cipher_and_rsa);
     CU_add_test(s, "session_resumption", test_session_resumption);
+    CU_add_test(s, "rpc_one_ticket", test_rpc_one_ticket);
     CU_add_test(s, "reload_swaps_and_old_session_lives", test_reload_swaps_and_old_session_lives);
     CU_add_test(s, "watcher_notices_new_files", test_watcher_notices_new_files);
     CU_add_test(s, "thread_cache_released_at_exit", test_thread_cache_released_at_exit);
