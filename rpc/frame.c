@@ -42,11 +42,12 @@ static void budget_free(void *data, void *ptr) {
     size_t size;
     memcpy(&size, p, sizeof(size));
     if (size & IN_PLACE_MARK) {
-        /* The receive storage, never lent by the budget: kept for the stream's next input
-         * (the larger of two), else freed. */
+        /* The receive storage, counted against the budget while the envelope lived: kept
+         * for the stream's next input (the larger of two), else freed. */
         void *block;
         memcpy(&block, p + sizeof(size), sizeof(block));
         size_t cap = size & ~IN_PLACE_MARK;
+        b->used -= cap;
         if (b->spare != NULL && b->spare_cap >= cap) {
             free(block);
             return;
@@ -271,10 +272,24 @@ int nn_rpc_frame_decode_in_place(uint8_t *frame, size_t frame_len, void *block, 
         free(block);
         return not_canonical(body, err);
     }
+    /* The block stays ours as long as the envelope lives (a request until its reply): it
+     * counts against the budget as protobuf-c's copy of the payload did, so that a peer
+     * cannot pin bulk frames without bound (rel 24-26). */
+    block_cap &= ~IN_PLACE_MARK;
+    if (block_cap > b->limit || b->used > b->limit - block_cap) {
+        b->refused++;
+        nnrpc__envelope__free_unpacked(env, &b->pa);
+        free(block);
+        return nn_err_set(err, ENOBUFS,
+                          "RPC frame of %u bytes needs more than the connection's decode "
+                          "budget of %zu bytes",
+                          body, b->limit);
+    }
+    b->used += block_cap;
     /* The envelope is decoded (protobuf-c copied what it keeps): the 16 bytes before the
      * payload are free to carry the note budget_free() reads. */
     uint8_t *payload = frame + payload_at;
-    size_t mark = IN_PLACE_MARK | (block_cap & ~IN_PLACE_MARK);
+    size_t mark = IN_PLACE_MARK | block_cap;
     memcpy(payload - BUDGET_HDR, &mark, sizeof(mark));
     memcpy(payload - BUDGET_HDR + sizeof(mark), &block, sizeof(block));
     env->payload.data = payload;

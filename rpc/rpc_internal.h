@@ -61,11 +61,10 @@ size_t nn_rpc_frame_payload_tail(const uint8_t *frame, size_t frame_len, size_t 
  * nn_rpc_frame_payload_tail) without copying the payload: (*out)->payload points into the
  * frame, which lies in `block` (malloc'd, block_cap bytes, ours from here on). The 16 bytes
  * before the payload are overwritten (already decoded by then) with a note that makes
- * nn_rpc_envelope_free() give the block back (b's spare, or free); the budget lends
- * nothing for the payload (the
- * frame was bounded by max_frame already). 1, or negative with err filled as
- * nn_rpc_frame_decode would (-EINVAL: no payload at the end); on failure the block is freed
- * at once. */
+ * nn_rpc_envelope_free() give the block back (b's spare, or free); until then block_cap
+ * counts against the budget, as protobuf-c's copy of the payload would (-ENOBUFS over it).
+ * 1, or negative with err filled as nn_rpc_frame_decode would (-EINVAL: no payload at the
+ * end); on failure the block is freed at once. */
 int nn_rpc_frame_decode_in_place(uint8_t *frame, size_t frame_len, void *block, size_t block_cap,
                                  uint32_t max_frame, nn_rpc_budget *b, Nnrpc__Envelope **out,
                                  nn_err *err);

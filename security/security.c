@@ -47,7 +47,10 @@ struct nn_security {
     uint32_t watch_interval_ms; /* fixed at creation */
     pthread_t watcher;
 
-    nn_security_reload_fn on_reload; /* guarded by lock */
+    /* Held while the listener runs, so that setting another one (NULL at shutdown) waits
+     * for a call in progress: its owner may free what the old one uses right after. */
+    pthread_mutex_t listener_lock;
+    nn_security_reload_fn on_reload; /* guarded by listener_lock */
     void *on_reload_arg;
 };
 
@@ -379,6 +382,7 @@ nn_security *nn_security_new(const nn_security_config *config, nn_err *err) {
     pthread_mutex_init(&sec->lock, NULL);
     pthread_mutex_init(&sec->reload_lock, NULL);
     pthread_mutex_init(&sec->watch_lock, NULL);
+    pthread_mutex_init(&sec->listener_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -449,26 +453,26 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
     sec->settings = st;
     sec->reload_error[0] = '\0';
     atomic_store_explicit(&sec->generation, next, memory_order_release);
-    nn_security_reload_fn on_reload = sec->on_reload;
-    void *on_reload_arg = sec->on_reload_arg;
     pthread_mutex_unlock(&sec->lock);
     memcpy(sec->watched, sigs, sizeof(sigs));
     pthread_mutex_unlock(&sec->reload_lock);
     settings_clear(&old_settings);
     nn_sec_store_unref(old);
-    if (on_reload != NULL) {
-        on_reload(on_reload_arg, next);
+    pthread_mutex_lock(&sec->listener_lock);
+    if (sec->on_reload != NULL) {
+        sec->on_reload(sec->on_reload_arg, next);
     }
+    pthread_mutex_unlock(&sec->listener_lock);
     nn_log(NN_LOG_INFO, "security.reloaded", "generation=%llu subject=%s", (unsigned long long)next,
            subject);
     return 0;
 }
 
 void nn_security_set_reload_listener(nn_security *sec, nn_security_reload_fn fn, void *arg) {
-    pthread_mutex_lock(&sec->lock);
+    pthread_mutex_lock(&sec->listener_lock);
     sec->on_reload = fn;
     sec->on_reload_arg = arg;
-    pthread_mutex_unlock(&sec->lock);
+    pthread_mutex_unlock(&sec->listener_lock);
 }
 
 uint64_t nn_security_generation(const nn_security *sec) {
@@ -507,5 +511,6 @@ void nn_security_free(nn_security *sec) {
     pthread_mutex_destroy(&sec->watch_lock);
     pthread_mutex_destroy(&sec->reload_lock);
     pthread_mutex_destroy(&sec->lock);
+    pthread_mutex_destroy(&sec->listener_lock);
     free(sec);
 }

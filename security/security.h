@@ -135,8 +135,10 @@ int nn_security_reload(nn_security *sec, const nn_security_config *config, nn_er
 /* How many reloads have succeeded (including ones the file watcher made). */
 uint64_t nn_security_generation(const nn_security *sec);
 /* Called after each successful reload (nn_security_reload() or the file watcher), on the
- * thread that reloaded, with the new generation, outside every lock of sec. It must not
- * block or reload. Any thread may set it; NULL removes it. */
+ * thread that reloaded, with the new generation, under none of sec's locks but the
+ * listener's own. It must not block, reload or set the listener. Any thread may set it;
+ * NULL removes it. Setting returns once a call in progress has returned (what the old
+ * listener used may be freed then). */
 typedef void (*nn_security_reload_fn)(void *arg, uint64_t generation);
 void nn_security_set_reload_listener(nn_security *sec, nn_security_reload_fn fn, void *arg);
 void nn_security_free(nn_security *sec);

@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1187,6 +1188,44 @@ static void test_acquire_races_reload(void) {
     nn_security_free(r.sec);
 }
 
+/* The node clears its listener at shutdown and then frees what the listener uses (the
+ * rpc): a watcher reload already inside the listener must have left it by then. */
+typedef struct slow_listener {
+    _Atomic int started;
+    _Atomic int done;
+} slow_listener;
+
+static void slow_listener_fn(void *arg, uint64_t generation) {
+    slow_listener *l = arg;
+    atomic_store(&l->started, 1);
+    usleep(200 * 1000);
+    atomic_store(&l->done, 1);
+}
+
+static void *reload_in_thread(void *arg) {
+    nn_err err;
+    nn_err_clear(&err);
+    return nn_security_reload(arg, NULL, &err) == 0 ? arg : NULL;
+}
+
+static void test_listener_cleared_waits_for_a_call_in_progress(void) {
+    nn_security *sec = sec_new("a", "n1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sec);
+    slow_listener l = {0};
+    nn_security_set_reload_listener(sec, slow_listener_fn, &l);
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, reload_in_thread, sec), 0);
+    while (!atomic_load(&l.started)) {
+        usleep(1000);
+    }
+    nn_security_set_reload_listener(sec, NULL, NULL);
+    CU_ASSERT_EQUAL(atomic_load(&l.done), 1);
+    void *ok = NULL;
+    pthread_join(t, &ok);
+    CU_ASSERT_PTR_EQUAL(ok, sec);
+    nn_security_free(sec);
+}
+
 static void *acquire_in_thread(void *arg) {
     nn_sec_store *st = nn_sec_store_acquire(arg);
     nn_sec_store_unref(st);
@@ -1631,6 +1670,8 @@ int main(void) {
     CU_add_test(s, "watcher_notices_new_files", test_watcher_notices_new_files);
     CU_add_test(s, "thread_cache_released_at_exit", test_thread_cache_released_at_exit);
     CU_add_test(s, "acquire_races_reload", test_acquire_races_reload);
+    CU_add_test(s, "listener_cleared_waits_for_a_call_in_progress",
+                test_listener_cleared_waits_for_a_call_in_progress);
     CU_add_test(s, "rel_09_defaults_ecdhe_aead_server_order",
                 test_rel_09_defaults_ecdhe_aead_server_order);
     CU_add_test(s, "mysql_port_issues_no_tickets", test_mysql_port_issues_no_tickets);
