@@ -148,6 +148,13 @@ bool catching_up(const minidb *mdb) {
         if (mdb->want_sync[i]) {
             return true;
         }
+        /* A live peer whose start time we do not know (its catch-up call failed) may be
+         * the writer: writing now could give two nodes the same seq. replica_tick asks it
+         * again. */
+        if (mdb->peer_started[i] == 0 &&
+            nn_node_peer_ready(mdb->node, nn_node_peer_name(mdb->node, i))) {
+            return true;
+        }
     }
     return false;
 }
@@ -569,8 +576,16 @@ void replica_tick(minidb *mdb) {
     int p = w != NULL ? peer_index(mdb, w) : -1;
     if (p >= 0 && !mdb->syncing) {
         mdb->want_sync[p] = true;
-        start_sync(mdb);
     }
+    /* A catch-up call that failed left a live peer's start time unknown, and writes wait
+     * for it (catching_up): ask again, once a tick. */
+    for (size_t i = 0; i < mdb->npeers; i++) {
+        if (mdb->peer_started[i] == 0 &&
+            nn_node_peer_ready(mdb->node, nn_node_peer_name(mdb->node, i))) {
+            mdb->want_sync[i] = true;
+        }
+    }
+    start_sync(mdb);
 }
 
 void replica_init(minidb *mdb) {
