@@ -376,17 +376,22 @@ static void retry_fire(nn_timer *t) {
     connect_attempt(ch);
 }
 
+/* Every call waiting for a connection ends now with status and why. */
+static void fail_waiting(rpc_channel *ch, int status, const char *why) {
+    while (ch->waiting.next != &ch->waiting) {
+        rpc_call *call = ch->waiting.next;
+        waiting_unlink(ch, call);
+        nn_rpc_call_complete(call, status, 0, why, NULL, 0);
+    }
+}
+
 static void schedule_retry(rpc_channel *ch) {
     if (ch->closed || (atomic_load(&ch->rpc->stopping) && !ch->is_tool)) {
         return;
     }
     if (ch->is_tool) {
         /* A tool reports the failure instead of retrying; waiting calls end now. */
-        while (ch->waiting.next != &ch->waiting) {
-            rpc_call *call = ch->waiting.next;
-            waiting_unlink(ch, call);
-            nn_rpc_call_complete(call, ch->last_status, 0, ch->last_error, NULL, 0);
-        }
+        fail_waiting(ch, ch->last_status, ch->last_error);
         tool_outcome(ch, -1);
         return;
     }
@@ -398,14 +403,6 @@ static void schedule_retry(rpc_channel *ch) {
     /* Half fixed, half random: peers that lost the same node do not retry in step. */
     uint64_t delay = ch->backoff_ms / 2 + jitter_next() % (ch->backoff_ms / 2 + 1);
     nn_loop_timer_arm(ch->loop, &ch->retry_timer, nn_now_ns() + NN_MS(delay));
-}
-
-static void fail_waiting(rpc_channel *ch) {
-    while (ch->waiting.next != &ch->waiting) {
-        rpc_call *call = ch->waiting.next;
-        waiting_unlink(ch, call);
-        nn_rpc_call_complete(call, ch->last_status, 0, ch->last_error, NULL, 0);
-    }
 }
 
 /* The peer's certificate is refused now: the active connection closes at once (its calls
@@ -707,7 +704,7 @@ void nn_rpc_channel_conn_closed(rpc_channel *ch, rpc_conn *c, int status, const 
     nn_rpc_channel_set_info(ch, NULL);
     ch->cert_rejected = c->peer_cert_rejected;
     if (c->peer_cert_rejected) {
-        fail_waiting(ch);
+        fail_waiting(ch, ch->last_status, ch->last_error);
         if (ch->active != NULL) {
             /* A replacement (after a reload, a renew, an expiry) was refused on the peer's
              * certificate: the active connection is on the same certificate, accepted
@@ -848,11 +845,7 @@ void nn_rpc_channel_reevaluate(rpc_channel *ch) {
 
 void nn_rpc_channel_fail_all(rpc_channel *ch, int status, const char *why) {
     ch->closed = true;
-    while (ch->waiting.next != &ch->waiting) {
-        rpc_call *call = ch->waiting.next;
-        waiting_unlink(ch, call);
-        nn_rpc_call_complete(call, status, 0, why, NULL, 0);
-    }
+    fail_waiting(ch, status, why);
 }
 
 /* A restarted peer dials us as soon as it is up; our channel to it may still wait out a
