@@ -133,6 +133,13 @@ static void on_applied(const nn_rpc_result *result, void *arg) {
     }
 }
 
+/* A live peer whose start time this node does not know: its catch-up call failed (or is
+ * yet to be made), so whether it is the writer is unknown. */
+static bool start_unknown(const minidb *mdb, size_t i) {
+    return mdb->peer_started[i] == 0 &&
+           nn_node_peer_ready(mdb->node, nn_node_peer_name(mdb->node, i));
+}
+
 /* A node that just started may be behind: it takes writes once it has read a peer's log
  * (or when no peer is there), so that its next seq is not one the cluster already used. */
 bool catching_up(const minidb *mdb) {
@@ -151,8 +158,7 @@ bool catching_up(const minidb *mdb) {
         /* A live peer whose start time we do not know (its catch-up call failed) may be
          * the writer: writing now could give two nodes the same seq. replica_tick asks it
          * again. */
-        if (mdb->peer_started[i] == 0 &&
-            nn_node_peer_ready(mdb->node, nn_node_peer_name(mdb->node, i))) {
+        if (start_unknown(mdb, i)) {
             return true;
         }
     }
@@ -580,8 +586,7 @@ void replica_tick(minidb *mdb) {
     /* A catch-up call that failed left a live peer's start time unknown, and writes wait
      * for it (catching_up): ask again, once a tick. */
     for (size_t i = 0; i < mdb->npeers; i++) {
-        if (mdb->peer_started[i] == 0 &&
-            nn_node_peer_ready(mdb->node, nn_node_peer_name(mdb->node, i))) {
+        if (start_unknown(mdb, i)) {
             mdb->want_sync[i] = true;
         }
     }
