@@ -513,6 +513,13 @@ static void test_sniff(void) {
 
 /* ------------------------------------------------------------ the store */
 
+static void write_text(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
 static void expect_load_error(nn_security_config c, const char *fragment) {
     nn_err err;
     nn_err_clear(&err);
@@ -599,6 +606,10 @@ static void test_store_bad(void) {
     c.ca_file = pk("a/n1-key.pem");
     expect_load_error(c, "security.ca_file: ");
     expect_load_error(c, "no PEM certificate in the file");
+    write_text(pk("broken-ca.pem"),
+               "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+    c.ca_file = pk("broken-ca.pem");
+    expect_load_error(c, "broken-ca.pem: bad PEM certificate: ");
     c = cfg_for("a", "n1");
     c.key_file = pk("a/n1-cert.pem");
     expect_load_error(c, "no usable PEM private key");
@@ -1138,9 +1149,7 @@ static void test_watcher_notices_new_files(void) {
     nn_sec_store_unref(st);
     /* a broken file: the reload fails, the store in use stays */
     uint64_t gen = nn_security_generation(sec);
-    FILE *fp = fopen(cert, "w");
-    fputs("not a certificate\n", fp);
-    fclose(fp);
+    write_text(cert, "not a certificate\n");
     CU_ASSERT_EQUAL(nn_security_reload(sec, NULL, &err), -EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "n1-cert.pem: no PEM certificate in the file"));
     CU_ASSERT_EQUAL(nn_security_generation(sec), gen);
@@ -1488,6 +1497,10 @@ static void test_rel_17_bad_crl_fails_closed(void) {
                          "by a CA of security.ca_file");
     c.crl_file = pk("a/ca.pem");
     expect_load_error(c, "a/ca.pem: no PEM CRL (X509 CRL) in the file");
+    /* a PEM block that does not decode: refused, naming the kind */
+    write_text(pk("broken-crl.pem"), "-----BEGIN X509 CRL-----\n!!!!\n-----END X509 CRL-----\n");
+    c.crl_file = pk("broken-crl.pem");
+    expect_load_error(c, "broken-crl.pem: bad PEM CRL: ");
     /* two CAs trusted, a CRL for only one: our own certificate's issuer has none */
     char cmd[1200];
     snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", pk("a/ca.pem"), pk("b/ca.pem"),
