@@ -137,8 +137,8 @@ void nn_sec_cert_describe(X509 *cert, char *subject, size_t subject_cap, char *i
     }
     if (cn != NULL && cn_cap > 0) {
         cn[0] = '\0';
-        int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                          (int)cn_cap);
+        int n =
+            X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, (int)cn_cap);
         /* A CN with a NUL inside ("n1\0x") or one cut to fit would compare equal to a name
          * it is not: such a CN names nothing. */
         if (n < 0 || (size_t)n >= cn_cap || strlen(cn) != (size_t)n) {
@@ -245,29 +245,24 @@ static int read_file(const char *path, const char *key, uint8_t **out, size_t *o
     return 0;
 }
 
-/* Every certificate in a PEM file, in order. */
-static STACK_OF(X509) * load_certs(const char *path, const char *key, nn_err *err) {
+/* Reads every PEM object of a file with read_one (which takes one object from the BIO into
+ * `into`, false at the end or on an error), `what` naming the kind in errors. 0, or -1 with
+ * err filled: the file unreadable, or a PEM block that is not a `what`. */
+static int read_pem_objects(const char *path, const char *key, const char *what,
+                            bool (*read_one)(BIO *bio, void *into), void *into, nn_err *err) {
     uint8_t *data;
     size_t len;
     if (read_file(path, key, &data, &len, err) < 0) {
-        return NULL;
+        return -1;
     }
     BIO *bio = BIO_new_mem_buf(data, (int)len);
-    STACK_OF(X509) *certs = sk_X509_new_null();
-    if (bio == NULL || certs == NULL) {
-        BIO_free(bio);
-        sk_X509_free(certs);
+    if (bio == NULL) {
         free(data);
         nn_err_set(err, ENOMEM, "%s: %s: out of memory", key, path);
-        return NULL;
+        return -1;
     }
     ERR_clear_error();
-    X509 *cert;
-    while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-        if (!sk_X509_push(certs, cert)) {
-            X509_free(cert);
-            break;
-        }
+    while (read_one(bio, into)) {
     }
     uint32_t last = ERR_peek_last_error();
     bool clean_end =
@@ -277,8 +272,39 @@ static STACK_OF(X509) * load_certs(const char *path, const char *key, nn_err *er
     BIO_free(bio);
     free(data);
     if (!clean_end && last != 0) {
+        nn_err_set(err, EINVAL, "%s: %s: bad PEM %s: %s", key, path, what, why);
+        return -1;
+    }
+    return 0;
+}
+
+static bool read_one_cert(BIO *bio, void *into) {
+    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    if (cert != NULL && !sk_X509_push(into, cert)) {
+        X509_free(cert);
+        return false;
+    }
+    return cert != NULL;
+}
+
+static bool read_one_crl(BIO *bio, void *into) {
+    X509_CRL *crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+    if (crl != NULL && !sk_X509_CRL_push(into, crl)) {
+        X509_CRL_free(crl);
+        return false;
+    }
+    return crl != NULL;
+}
+
+/* Every certificate in a PEM file, in order. */
+static STACK_OF(X509) * load_certs(const char *path, const char *key, nn_err *err) {
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    if (certs == NULL) {
+        nn_err_set(err, ENOMEM, "%s: %s: out of memory", key, path);
+        return NULL;
+    }
+    if (read_pem_objects(path, key, "certificate", read_one_cert, certs, err) < 0) {
         sk_X509_pop_free(certs, X509_free);
-        nn_err_set(err, EINVAL, "%s: %s: bad PEM certificate: %s", key, path, why);
         return NULL;
     }
     if (sk_X509_num(certs) == 0) {
@@ -322,37 +348,12 @@ static EVP_PKEY *load_key(const char *path, const char *key, nn_err *err) {
  * earliest nextUpdate (0 when no CRL says one). */
 static STACK_OF(X509_CRL) * load_crls(const char *path, const char *key, const STACK_OF(X509) * cas,
                                       int64_t now, int64_t *next_update, nn_err *err) {
-    uint8_t *data;
-    size_t len;
-    if (read_file(path, key, &data, &len, err) < 0) {
-        return NULL;
-    }
-    BIO *bio = BIO_new_mem_buf(data, (int)len);
     STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-    if (bio == NULL || crls == NULL) {
-        BIO_free(bio);
-        sk_X509_CRL_free(crls);
-        free(data);
+    if (crls == NULL) {
         nn_err_set(err, ENOMEM, "%s: %s: out of memory", key, path);
         return NULL;
     }
-    ERR_clear_error();
-    X509_CRL *crl;
-    while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
-        if (!sk_X509_CRL_push(crls, crl)) {
-            X509_CRL_free(crl);
-            break;
-        }
-    }
-    uint32_t last = ERR_peek_last_error();
-    bool clean_end =
-        ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
-    char why[160];
-    nn_sec_ssl_error_text(why, sizeof(why));
-    BIO_free(bio);
-    free(data);
-    if (!clean_end && last != 0) {
-        nn_err_set(err, EINVAL, "%s: %s: bad PEM CRL: %s", key, path, why);
+    if (read_pem_objects(path, key, "CRL", read_one_crl, crls, err) < 0) {
         goto fail;
     }
     if (sk_X509_CRL_num(crls) == 0) {
@@ -361,7 +362,7 @@ static STACK_OF(X509_CRL) * load_crls(const char *path, const char *key, const S
     }
     *next_update = 0;
     for (size_t i = 0; i < sk_X509_CRL_num(crls); i++) {
-        crl = sk_X509_CRL_value(crls, i);
+        X509_CRL *crl = sk_X509_CRL_value(crls, i);
         char issuer[256] = "";
         X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
         bool signed_by_ca = false;
