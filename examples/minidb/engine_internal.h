@@ -5,6 +5,7 @@
 #define MINIDB_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -67,6 +68,9 @@ struct minidb {
     pthread_cond_t cond;
     job *head, *tail;
     bool stop;
+    /* The node is stopping (NN_EVENT_DRAINING): its peers already count it gone and may
+     * elect another writer, so it takes no write as the writer any more. */
+    _Atomic bool draining;
     /* The engine thread's own state. */
     uint64_t last_seq;
     size_t npeers;
