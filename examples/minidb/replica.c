@@ -248,12 +248,14 @@ static void forward_write(minidb *mdb, job *j, const char *sql, const char *to) 
 }
 
 void run_write(minidb *mdb, job *j, const char *sql) {
-    const char *to = j->ses != NULL ? writer(mdb) : NULL; /* forwarded writes run here */
-    if (to != NULL) {
+    const char *to = writer(mdb);
+    if (to != NULL && j->ses != NULL) {
         forward_write(mdb, j, sql, to);
         return;
     }
-    if (atomic_load(&mdb->draining)) {
+    /* A write forwarded here by a node that sees this one as the writer while this one sees
+     * another would take a seq the writer takes too: refused (the client gets an error). */
+    if (to != NULL || atomic_load(&mdb->draining)) {
         /* A CI run once saw a stopping node write as the writer next to the real one (both
          * took the same seq). The client retries on another node. */
         if (j->ses != NULL) {
